@@ -1,0 +1,45 @@
+# The two commands: `make run` (set up, create the demo database if missing, start the app)
+# and `make test` (set up with the dev tools, lint, run the tests).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+DB     ?= data/workbench.duckdb
+PORT   ?= 8501
+
+.PHONY: run test install lint demo clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# torch first, pinned to the CPU wheel: an unpinned torch pulls several GB of CUDA wheels.
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+$(DB): | install
+	$(BIN)/workbench demo --db $(DB) --participants 120 --seed 0 --invites 0
+
+demo: install
+	$(BIN)/workbench demo --db $(DB) --participants 120 --seed 0 --invites 0
+
+run: install $(DB)
+	@echo ""
+	@echo "Participant invite link (new each run; the database keeps only its hash):"
+	@$(BIN)/workbench invite demo -n 1 --db $(DB) | tail -n +2
+	@echo "Open sign-up link (creates a fresh anonymous participant): http://127.0.0.1:$(PORT)/?join=demo"
+	@$(BIN)/workbench user ensure-demo --db $(DB) 2>/dev/null || true
+	@echo ""
+	$(BIN)/workbench serve --db $(DB) --port $(PORT)
+
+lint: install
+	$(BIN)/ruff check .
+
+test: install lint
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) $(DB) $(DB).wal

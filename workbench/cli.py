@@ -1,0 +1,118 @@
+"""The `workbench` command line: set up a database, fill the demo, invite participants, serve the app.
+
+Commands parse arguments, call the store and the analysis modules, and print; they hold no logic
+of their own and no SQL. Errors are printed as one line naming what was wrong, with exit code 2.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from . import config
+from .models import InputError
+from .store import NotFound, Store, StoreError
+
+app = typer.Typer(help="The Values Workbench: elicit values cards, build a moral graph, see where groups differ.",
+                  no_args_is_help=True, add_completion=False)
+
+DbOption = Annotated[Path | None, typer.Option("--db", help="DuckDB file (default: $WORKBENCH_DB or data/workbench.duckdb)")]
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    return typer.Exit(2)
+
+
+def _store(db: Path | None) -> Store:
+    path = config.db_path(db)
+    try:
+        return Store(path)
+    except StoreError as exc:
+        raise _fail(str(exc)) from None
+
+
+@app.command()
+def init(db: DbOption = None,
+         deliberation: Annotated[Path | None, typer.Option(help="also load this deliberation YAML")] = None) -> None:
+    """Create (or migrate) the database file."""
+    from .deliberation import load_deliberation
+
+    with _store(db) as store:
+        typer.echo(f"database {store.path} at schema version {store.schema_version()}")
+        if deliberation is not None:
+            try:
+                spec = load_deliberation(deliberation)
+            except InputError as exc:
+                raise _fail(str(exc)) from None
+            store.save_deliberation(spec)
+            typer.echo(f"deliberation {spec.id!r} loaded from {deliberation}")
+
+
+@app.command()
+def demo(db: DbOption = None,
+         participants: Annotated[int, typer.Option(min=1, max=100_000, help="simulated participants")] = 120,
+         seed: Annotated[int, typer.Option(help="random seed (same seed, same data)")] = 0,
+         invites: Annotated[int, typer.Option(min=0, help="invite links to create and print")] = 3) -> None:
+    """Load the demo deliberation and fill it with simulated participants from latent communities."""
+    from .deliberation import load_deliberation
+    from .demo import load_world, simulate
+
+    spec = load_deliberation(config.DEMO_DELIBERATION)
+    world = load_world(config.DATA / "demo_values.yaml")
+    bundle = simulate(spec, world, participants, seed=seed)
+    with _store(db) as store:
+        added = store.import_bundle(bundle)
+        typer.echo(f"demo deliberation {spec.id!r} in {store.path}: " +
+                   ", ".join(f"{v} {k}" for k, v in added.items() if v))
+        _print_invites(store.create_invites(spec.id, invites) if invites else [])
+
+
+def _print_invites(pairs: list[tuple[int, str]]) -> None:
+    for participant_id, token in pairs:
+        typer.echo(f"  participant {participant_id}: {config.invite_link(token)}")
+
+
+@app.command()
+def invite(deliberation: Annotated[str, typer.Argument(help="deliberation id, e.g. demo")],
+           n: Annotated[int, typer.Option("-n", "--count", min=1, max=10_000, help="how many invites")] = 1,
+           db: DbOption = None,
+           csv: Annotated[Path | None, typer.Option(help="also write participant_id,link to this CSV")] = None) -> None:
+    """Create participant invite links (only a hash of each token is stored)."""
+    with _store(db) as store:
+        try:
+            pairs = store.create_invites(deliberation, n)
+        except (NotFound, InputError) as exc:
+            raise _fail(str(exc)) from None
+    typer.echo(f"{len(pairs)} invite link(s) for {deliberation!r} (shown once; the database keeps only hashes):")
+    _print_invites(pairs)
+    if csv is not None:
+        import pandas as pd
+
+        pd.DataFrame([{"participant_id": p, "link": config.invite_link(t)} for p, t in pairs]).to_csv(csv, index=False)
+        typer.echo(f"written to {csv}")
+
+
+@app.command()
+def serve(db: DbOption = None,
+          port: Annotated[int, typer.Option(help="port")] = 8501,
+          host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1") -> None:
+    """Start the web app (Streamlit)."""
+    env = dict(os.environ, WORKBENCH_DB=str(config.db_path(db)))
+    env.setdefault("WORKBENCH_BASE_URL", f"http://{host}:{port}")
+    cmd = [sys.executable, "-m", "streamlit", "run", str(config.ROOT / "app.py"), "--server.address", host,
+           "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    raise typer.Exit(subprocess.call(cmd, env=env))
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,32 @@
+"""Where things are: the database path, the demo deliberation, the app's address.
+
+Reads environment variables only; never opens files or connections itself.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "data"
+DEFAULT_DB = DATA / "workbench.duckdb"
+DEMO_DELIBERATION = DATA / "demo.yaml"
+DEMO_ID = "demo"
+
+
+def db_path(override: str | os.PathLike | None = None) -> Path:
+    """`--db PATH` wins, then WORKBENCH_DB, then data/workbench.duckdb."""
+    if override:
+        return Path(override)
+    env = os.environ.get("WORKBENCH_DB")
+    return Path(env) if env else DEFAULT_DB
+
+
+def base_url() -> str:
+    """The address participants' invite links point to (WORKBENCH_BASE_URL)."""
+    return os.environ.get("WORKBENCH_BASE_URL", "http://127.0.0.1:8501").rstrip("/")
+
+
+def invite_link(token: str) -> str:
+    return f"{base_url()}/?invite={token}"

@@ -1,0 +1,31 @@
+"""Deliberation definitions: read a YAML file into a validated `DeliberationSpec`.
+
+Never writes anything; `store.save_deliberation(spec)` does that.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from .models import DeliberationSpec, InputError, validated
+
+
+def load_deliberation(path: str | Path) -> DeliberationSpec:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the file ({exc.strerror})") from None
+    return parse_deliberation(text, where=str(path))
+
+
+def parse_deliberation(text: str, *, where: str = "deliberation") -> DeliberationSpec:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InputError(f"{where}: not valid YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{where}: expected a mapping with id, title, consent and questions")
+    return validated(DeliberationSpec, data, where=where)

@@ -1,0 +1,63 @@
+"""`ImportBundle`: what an importer (or the demo simulator) hands to the store in one piece.
+
+Importers read outside files into a bundle of DataFrames keyed by the ids the source used
+(`source_id`s, context names, question slugs); `Store.import_bundle` writes the whole bundle in one
+transaction, so a bad file writes nothing and a second import of the same data adds nothing.
+This module only describes the shape: it never reads files or touches the database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from ..models import DeliberationSpec
+
+#: The columns each frame must have (extra columns are ignored).
+COLUMNS: dict[str, list[str]] = {
+    "participants": ["source_id", "signup", "created_at"],
+    "attributes": ["participant", "key", "value"],
+    "contexts": ["name", "question", "status"],
+    "cards": ["source_id", "kind", "question", "author", "title", "description", "policies", "status",
+              "contexts", "created_at"],
+    "canonical": ["source_id", "question", "title", "description", "policies", "origin", "created_at"],
+    "links": ["card", "canonical", "provenance"],
+    "wiser": ["source_key", "participant", "from_value", "to_value", "context", "answer", "story", "comment",
+              "created_at"],
+    "endorsements": ["source_key", "participant", "canonical", "card", "card_kind", "question", "vote",
+                     "created_at"],
+    "comparisons": ["source_key", "participant", "item_a", "item_b", "winner", "context", "prompt", "question",
+                    "created_at"],
+    "steps": ["participant", "step", "created_at"],
+}
+
+
+def empty(name: str) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="object") for c in COLUMNS[name]})
+
+
+@dataclass(frozen=True)
+class ImportBundle:
+    spec: DeliberationSpec
+    source: str
+    participants: pd.DataFrame = field(default_factory=lambda: empty("participants"))
+    attributes: pd.DataFrame = field(default_factory=lambda: empty("attributes"))
+    contexts: pd.DataFrame = field(default_factory=lambda: empty("contexts"))
+    cards: pd.DataFrame = field(default_factory=lambda: empty("cards"))
+    canonical: pd.DataFrame = field(default_factory=lambda: empty("canonical"))
+    links: pd.DataFrame = field(default_factory=lambda: empty("links"))
+    wiser: pd.DataFrame = field(default_factory=lambda: empty("wiser"))
+    endorsements: pd.DataFrame = field(default_factory=lambda: empty("endorsements"))
+    comparisons: pd.DataFrame = field(default_factory=lambda: empty("comparisons"))
+    steps: pd.DataFrame = field(default_factory=lambda: empty("steps"))
+
+    def __post_init__(self) -> None:
+        for name, columns in COLUMNS.items():
+            frame = getattr(self, name)
+            missing = [c for c in columns if c not in frame.columns]
+            if missing:
+                raise ValueError(f"ImportBundle.{name} lacks columns {missing}")
+
+    def frames(self) -> dict[str, pd.DataFrame]:
+        return {name: getattr(self, name)[COLUMNS[name]] for name in COLUMNS}

@@ -1,0 +1,245 @@
+"""Domain models: every input that crosses into the workbench is validated here first.
+
+Pydantic v2 models for deliberation definitions, values cards, judgements and attributes.
+A bad value raises `InputError`, whose message names the field ("policies[2]: ...").
+This module must never touch the database or Streamlit: it only says what is valid.
+
+Text limits (characters, after trimming surrounding whitespace):
+title 80, description 600, each attentional policy 200, 2-10 policies, comment 1000,
+attribute key 64 / value 200, context name 120, question prompt 1000.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+
+TITLE_MAX = 80
+DESCRIPTION_MAX = 600
+POLICY_MAX = 200
+POLICIES_MIN = 2
+POLICIES_MAX = 10
+COMMENT_MAX = 1000
+ATTRIBUTE_KEY_MAX = 64
+ATTRIBUTE_VALUE_MAX = 200
+CONTEXT_MAX = 120
+PROMPT_MAX = 1000
+FREE_TEXT_MAX = 4000
+
+WiserAnswerKind = Literal["upgrade", "no_upgrade", "not_sure"]
+Vote = Literal["agree", "disagree", "pass"]
+Winner = Literal["a", "b", "tie"]
+Role = Literal["participant", "facilitator", "researcher"]
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+class InputError(ValueError):
+    """Bad input at the boundary; the message names the field (and row, where there is one)."""
+
+
+def _clean_text(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("contains control characters")
+    value = unicodedata.normalize("NFC", value).strip()
+    return value
+
+
+CleanText = Annotated[str, AfterValidator(_clean_text)]
+
+
+def _text(max_length: int, min_length: int = 1):
+    return Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length),
+        AfterValidator(_clean_text),
+    ]
+
+
+def _slug(value: str) -> str:
+    if not _SLUG.match(value):
+        raise ValueError("must be 1-64 lowercase letters, digits, '-' or '_', starting with a letter or digit")
+    return value
+
+
+Slug = Annotated[str, AfterValidator(_slug)]
+Title = _text(TITLE_MAX)
+Description = _text(DESCRIPTION_MAX)
+Policy = _text(POLICY_MAX)
+ContextName = _text(CONTEXT_MAX)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- deliberation definitions (data/*.yaml) -------------------------------------------------
+
+
+class DemographicQuestion(_Model):
+    key: Slug
+    label: _text(200)
+    options: list[_text(100)] = Field(min_length=1)
+    required: bool = False
+
+    @model_validator(mode="after")
+    def _prefer_not_to_say(self) -> DemographicQuestion:
+        if len(set(self.options)) != len(self.options):
+            raise ValueError("options must be distinct")
+        return self
+
+
+class QuestionSpec(_Model):
+    slug: Slug
+    title: _text(120)
+    prompt: _text(PROMPT_MAX)
+    contexts: list[ContextName] = Field(min_length=1)
+
+
+class Rounds(_Model):
+    """How many judging questions of each kind a participant gets after their card."""
+
+    wiser: int = Field(default=3, ge=0, le=50)
+    endorse: int = Field(default=6, ge=0, le=100)
+    compare: int = Field(default=4, ge=0, le=100)
+
+
+class DeliberationSpec(_Model):
+    id: Slug
+    title: _text(200)
+    description: _text(2000, 0) = ""
+    consent: _text(FREE_TEXT_MAX)
+    licence: _text(200, 0) = ""
+    open_signup: bool = False
+    rounds: Rounds = Rounds()
+    demographics: list[DemographicQuestion] = Field(default_factory=list)
+    questions: list[QuestionSpec] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique(self) -> DeliberationSpec:
+        slugs = [q.slug for q in self.questions]
+        if len(set(slugs)) != len(slugs):
+            raise ValueError("question slugs must be distinct")
+        keys = [d.key for d in self.demographics]
+        if len(set(keys)) != len(keys):
+            raise ValueError("demographic keys must be distinct")
+        return self
+
+
+# --- what participants submit ---------------------------------------------------------------
+
+
+class ValuesCardIn(_Model):
+    """A values card as the participant confirms it (REFERENCE.md §1)."""
+
+    title: Title
+    description: Description
+    policies: list[Policy] = Field(min_length=POLICIES_MIN, max_length=POLICIES_MAX)
+    question_id: _text(200)
+    contexts: list[ContextName] = Field(default_factory=list)
+    overrides: list[_text(64)] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _distinct_policies(self) -> ValuesCardIn:
+        seen: dict[str, int] = {}
+        for i, p in enumerate(self.policies):
+            key = " ".join(p.lower().split())
+            if key in seen:
+                raise ValueError(f"policies[{i}] repeats policies[{seen[key]}]")
+            seen[key] = i
+        return self
+
+
+class WiserAnswerIn(_Model):
+    participant_id: int = Field(ge=1)
+    from_value_id: int = Field(ge=1)
+    to_value_id: int = Field(ge=1)
+    context_id: int = Field(ge=1)
+    answer: WiserAnswerKind
+    story: _text(FREE_TEXT_MAX, 0) | None = None
+    comment: _text(COMMENT_MAX, 0) | None = None
+
+    @model_validator(mode="after")
+    def _distinct(self) -> WiserAnswerIn:
+        if self.from_value_id == self.to_value_id:
+            raise ValueError("to_value_id must differ from from_value_id")
+        return self
+
+
+class EndorsementIn(_Model):
+    participant_id: int = Field(ge=1)
+    vote: Vote
+    canonical_id: int | None = Field(default=None, ge=1)
+    card_id: int | None = Field(default=None, ge=1)
+    question_id: _text(200) | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> EndorsementIn:
+        if (self.canonical_id is None) == (self.card_id is None):
+            raise ValueError("exactly one of canonical_id and card_id must be given")
+        return self
+
+
+class ComparisonIn(_Model):
+    participant_id: int = Field(ge=1)
+    item_a: _text(200)
+    item_b: _text(200)
+    winner: Winner
+    question_id: _text(200) | None = None
+    context: ContextName | None = None
+    prompt: _text(PROMPT_MAX, 0) | None = None
+
+    @model_validator(mode="after")
+    def _distinct(self) -> ComparisonIn:
+        if self.item_a == self.item_b:
+            raise ValueError("item_b must differ from item_a")
+        return self
+
+
+class AttributeIn(_Model):
+    key: _text(ATTRIBUTE_KEY_MAX)
+    value: _text(ATTRIBUTE_VALUE_MAX, 0) | None
+
+
+def validated(model: type[_Model], data: dict, *, where: str = "") -> _Model:
+    """Build `model` from `data`, turning pydantic's errors into one `InputError` naming the field.
+
+    `where` prefixes the message, e.g. "data/demo.yaml" or "row 12".
+    """
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InputError(describe_validation_error(exc, where=where)) from None
+
+
+def describe_validation_error(exc: ValidationError, *, where: str = "") -> str:
+    parts = []
+    for err in exc.errors():
+        loc = _format_loc(err.get("loc", ()))
+        msg = err.get("msg", "invalid")
+        msg = msg.removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    prefix = f"{where}: " if where else ""
+    return prefix + "; ".join(parts)
+
+
+def _format_loc(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out

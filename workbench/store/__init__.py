@@ -1,0 +1,48 @@
+"""The workbench's store: the only place that speaks SQL.
+
+`Store` is a DuckDB file behind a narrow, domain-named interface (record_wiser_answer,
+wiser_answers(until=...), cards(...), ...). One `Store` per process and per file (`open_store`);
+inside it every unit of work takes its own cursor and every write its own transaction, so many
+Streamlit sessions can write at once. A PostgreSQL store can later implement the same methods.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from .cards import CardStore
+from .core import NotFound, StoreError, as_timestamp, migrations, utcnow
+from .deliberations import DeliberationStore, hash_token, new_token
+from .imports import ImportStore
+from .judgements import JudgementStore
+
+__all__ = [
+    "NotFound",
+    "Store",
+    "StoreError",
+    "as_timestamp",
+    "hash_token",
+    "migrations",
+    "new_token",
+    "open_store",
+    "utcnow",
+]
+
+
+class Store(DeliberationStore, CardStore, JudgementStore, ImportStore):
+    """A workbench database file: deliberations, participants, cards, judgements, analyses."""
+
+
+_open: dict[str, Store] = {}
+_open_lock = threading.Lock()
+
+
+def open_store(path: str | Path) -> Store:
+    """The process's one Store for `path` (DuckDB allows a single writing process per file)."""
+    key = str(Path(path).resolve()) if str(path) != ":memory:" else ":memory:"
+    with _open_lock:
+        store = _open.get(key)
+        if store is None:
+            store = _open[key] = Store(path)
+        return store

@@ -1,0 +1,182 @@
+"""The store's foundation: one DuckDB connection per process, migrations, units of work.
+
+Every other store module builds on `StoreCore`: a read takes its own cursor and fetches what it
+executes; a write runs in its own transaction on its own cursor and is retried when DuckDB reports
+a conflict between concurrent transactions. Nothing outside `workbench.store` may hold a cursor.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
+
+
+class StoreError(RuntimeError):
+    """A store operation could not be done (the message says which and why)."""
+
+
+class NotFound(StoreError):
+    """The thing asked for is not in the store."""
+
+
+def utcnow() -> datetime:
+    """Naive UTC, the only kind of timestamp the store keeps."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def as_timestamp(value: datetime | str | None) -> datetime | None:
+    """Accept a datetime or an ISO date/time string ('2023-10-18', '2023-10-18T12:00:00Z')."""
+    if value is None or isinstance(value, datetime):
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            return value.astimezone(UTC).replace(tzinfo=None)
+        return value
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError) as exc:
+        raise StoreError(f"not a date or time: {value!r}") from exc
+    if ts.tzinfo is not None:
+        ts = ts.tz_convert("UTC").tz_localize(None)
+    return ts.to_pydatetime()
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """The numbered migrations in schemas/: (version, name, sql), in order."""
+    found = []
+    for path in sorted(SCHEMAS.glob("[0-9][0-9][0-9]_*.sql")):
+        found.append((int(path.name[:3]), path.stem, path.read_text()))
+    versions = [v for v, _, _ in found]
+    if versions != list(range(1, len(versions) + 1)):
+        raise StoreError(f"migrations in {SCHEMAS} must be numbered 001, 002, ... without gaps: {versions}")
+    return found
+
+
+class StoreCore:
+    """Connection, migrations and the two kinds of unit of work (read, write)."""
+
+    #: Concurrent transactions that touch the same rows conflict in DuckDB; retry a few times.
+    WRITE_RETRIES = 8
+
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._con = duckdb.connect(self.path, read_only=read_only)
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot open the database {self.path}: {exc}") from exc
+        self._lock = threading.Lock()  # guards migrations only; units of work run concurrently
+        if not read_only:
+            self.migrate()
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._con.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def migrate(self) -> list[int]:
+        """Apply the migrations this file lacks; running it twice changes nothing."""
+        applied: list[int] = []
+        with self._lock:
+            cur = self._con.cursor()
+            try:
+                cur.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_version ("
+                    " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
+                )
+                have = {row[0] for row in cur.execute("SELECT version FROM schema_version").fetchall()}
+                for version, name, sql in migrations():
+                    if version in have:
+                        continue
+                    cur.begin()
+                    try:
+                        cur.execute(sql)
+                        cur.execute(
+                            "INSERT INTO schema_version VALUES (?, ?, ?)", [version, name, utcnow()]
+                        )
+                        cur.commit()
+                    except Exception:
+                        cur.rollback()
+                        raise
+                    applied.append(version)
+            finally:
+                cur.close()
+        return applied
+
+    def schema_version(self) -> int:
+        row = self._one("SELECT max(version) FROM schema_version")
+        return int(row[0] or 0)
+
+    # -- units of work ----------------------------------------------------------------------
+
+    @contextmanager
+    def _cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        cur = self._con.cursor()
+        try:
+            yield cur
+        finally:
+            cur.close()
+
+    def _frame(self, sql: str, params: list | dict | None = None) -> pd.DataFrame:
+        with self._cursor() as cur:
+            return cur.execute(sql, params or []).df()
+
+    def _rows(self, sql: str, params: list | dict | None = None) -> list[tuple]:
+        with self._cursor() as cur:
+            return cur.execute(sql, params or []).fetchall()
+
+    def _one(self, sql: str, params: list | dict | None = None) -> tuple | None:
+        with self._cursor() as cur:
+            return cur.execute(sql, params or []).fetchone()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One write: a cursor of its own, BEGIN ... COMMIT, rolled back on any error."""
+        with self._cursor() as cur:
+            cur.begin()
+            try:
+                yield cur
+            except BaseException:
+                cur.rollback()
+                raise
+            cur.commit()
+
+    def _write(self, work) -> Any:
+        """Run `work(cursor)` in a transaction, retrying when concurrent transactions conflict."""
+        delay = 0.005
+        for attempt in range(self.WRITE_RETRIES):
+            try:
+                with self._transaction() as cur:
+                    return work(cur)
+            except duckdb.TransactionException:
+                if attempt == self.WRITE_RETRIES - 1:
+                    raise
+                time.sleep(delay)
+                delay *= 2
+        raise AssertionError("unreachable")
+
+
+def to_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def from_json(value: Any) -> Any:
+    if value is None or isinstance(value, dict | list):
+        return value
+    return json.loads(value)

@@ -1,0 +1,220 @@
+"""Judgements (wiser-than answers, endorsements, comparisons) and analysis runs.
+
+Every judgement is an append-only event with a timestamp. "A participant's latest answer wins"
+and "as of a time" are arguments of the queries here (`latest=True`, `until=...`), never updates.
+All SQL for these lives here.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pandas as pd
+
+from ..models import ComparisonIn, EndorsementIn, WiserAnswerIn
+from .core import NotFound, StoreCore, as_timestamp, from_json, to_json, utcnow
+
+_UNTIL = "(CAST(? AS TIMESTAMP) IS NULL OR {t}.created_at < ?)"
+
+
+def _until(alias: str, until) -> tuple[str, list]:
+    ts = as_timestamp(until)
+    return _UNTIL.format(t=alias), [ts, ts]
+
+
+class JudgementStore(StoreCore):
+    # -- wiser-than answers -----------------------------------------------------------------
+
+    def record_wiser_answer(self, deliberation_id: str, answer: WiserAnswerIn) -> int:
+        def work(cur):
+            return cur.execute(
+                "INSERT INTO wiser_answers (deliberation_id, participant_id, from_value_id, to_value_id,"
+                " context_id, answer, story, comment, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                [deliberation_id, answer.participant_id, answer.from_value_id, answer.to_value_id,
+                 answer.context_id, answer.answer, answer.story, answer.comment, utcnow()],
+            ).fetchone()[0]
+
+        return self._write(work)
+
+    def wiser_answers(self, deliberation_id: str, *, until: datetime | str | None = None,
+                      latest: bool = False, question_id: str | None = None) -> pd.DataFrame:
+        """Answers as `participant_id, from_id, to_id, context, answer, comment, created_at`.
+
+        `latest=True` keeps each participant's latest answer per (from, to, context).
+        Answers that involve a value whose member cards are all hidden are left out.
+        """
+        cond, params = _until("w", until)
+        sql = (
+            "SELECT w.id, w.participant_id, w.from_value_id AS from_id, w.to_value_id AS to_id,"
+            " x.name AS context, w.answer, w.comment, w.story, w.created_at"
+            " FROM wiser_answers w JOIN contexts x ON x.id = w.context_id"
+            f" WHERE w.deliberation_id = ? AND {cond}"
+            " AND w.from_value_id NOT IN (SELECT id FROM hidden_values)"
+            " AND w.to_value_id NOT IN (SELECT id FROM hidden_values)"
+        )
+        params = [deliberation_id, *params]
+        if question_id is not None:
+            sql += " AND w.context_id IN (SELECT context_id FROM question_contexts WHERE question_id = ?)"
+            params.append(question_id)
+        if latest:
+            sql = (f"SELECT * FROM ({sql}) QUALIFY row_number() OVER (PARTITION BY participant_id, from_id, to_id,"
+                   " context ORDER BY created_at DESC, id DESC) = 1")
+        return self._frame(self._hidden_values_cte() + sql + " ORDER BY created_at, id", params)
+
+    @staticmethod
+    def _hidden_values_cte() -> str:
+        # A canonical value leaves the graph and the rounds when it has members and all are hidden.
+        return (
+            "WITH link AS (SELECT card_id, arg_max(canonical_id, id) AS canonical_id FROM card_canonical"
+            " GROUP BY card_id),"
+            " hidden_values AS (SELECT l.canonical_id AS id FROM link l JOIN values_cards c ON c.id = l.card_id"
+            " GROUP BY l.canonical_id HAVING bool_and(c.status <> 'active')) "
+        )
+
+    def wiser_pair_counts(self, deliberation_id: str) -> pd.DataFrame:
+        """How many answers each unordered pair of values has per context (for choosing what to ask)."""
+        return self._frame(
+            "SELECT least(from_value_id, to_value_id) AS a, greatest(from_value_id, to_value_id) AS b,"
+            " context_id, count(*) AS answers FROM wiser_answers WHERE deliberation_id = ?"
+            " GROUP BY ALL",
+            [deliberation_id],
+        )
+
+    def wiser_answers_by(self, participant_id: int) -> pd.DataFrame:
+        return self._frame(
+            "SELECT from_value_id, to_value_id, context_id, answer, created_at FROM wiser_answers"
+            " WHERE participant_id = ? ORDER BY id",
+            [participant_id],
+        )
+
+    # -- endorsements -----------------------------------------------------------------------
+
+    def record_endorsement(self, deliberation_id: str, endorsement: EndorsementIn) -> int:
+        def work(cur):
+            return cur.execute(
+                "INSERT INTO endorsements (deliberation_id, participant_id, question_id, canonical_id, card_id,"
+                " vote, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                [deliberation_id, endorsement.participant_id, endorsement.question_id, endorsement.canonical_id,
+                 endorsement.card_id, endorsement.vote, utcnow()],
+            ).fetchone()[0]
+
+        return self._write(work)
+
+    def endorsements(self, deliberation_id: str, *, until: datetime | str | None = None,
+                     latest: bool = True, question_id: str | None = None) -> pd.DataFrame:
+        """Votes as `participant_id, statement_id, vote (+1/-1/0), created_at`.
+
+        `statement_id` is 'v<canonical id>' or 'c<card id>'. Hidden cards' votes are left out.
+        """
+        cond, params = _until("e", until)
+        sql = (
+            "SELECT e.id, e.participant_id, e.question_id,"
+            " CASE WHEN e.canonical_id IS NOT NULL THEN 'v' || e.canonical_id ELSE 'c' || e.card_id END"
+            " AS statement_id, CASE e.vote WHEN 'agree' THEN 1 WHEN 'disagree' THEN -1 ELSE 0 END AS vote,"
+            " e.created_at FROM endorsements e LEFT JOIN values_cards c ON c.id = e.card_id"
+            f" WHERE e.deliberation_id = ? AND {cond} AND (e.card_id IS NULL OR c.status = 'active')"
+            " AND (e.canonical_id IS NULL OR e.canonical_id NOT IN (SELECT id FROM hidden_values))"
+        )
+        params = [deliberation_id, *params]
+        if question_id is not None:
+            sql += " AND e.question_id = ?"
+            params.append(question_id)
+        if latest:
+            sql = (f"SELECT * FROM ({sql}) QUALIFY row_number() OVER (PARTITION BY participant_id, statement_id"
+                   " ORDER BY created_at DESC, id DESC) = 1")
+        return self._frame(self._hidden_values_cte() + sql + " ORDER BY created_at, id", params)
+
+    def endorsement_counts(self, deliberation_id: str) -> dict[str, int]:
+        rows = self._rows(
+            "SELECT CASE WHEN canonical_id IS NOT NULL THEN 'v' || canonical_id ELSE 'c' || card_id END, count(*)"
+            " FROM endorsements WHERE deliberation_id = ? GROUP BY 1",
+            [deliberation_id],
+        )
+        return dict(rows)
+
+    def endorsements_by(self, participant_id: int) -> pd.DataFrame:
+        return self._frame(
+            "SELECT canonical_id, card_id, vote, created_at FROM endorsements WHERE participant_id = ? ORDER BY id",
+            [participant_id],
+        )
+
+    # -- comparisons ------------------------------------------------------------------------
+
+    def record_comparison(self, deliberation_id: str, comparison: ComparisonIn, *, source: str = "compare") -> int:
+        def work(cur):
+            return cur.execute(
+                "INSERT INTO comparisons (deliberation_id, participant_id, question_id, context, prompt, item_a,"
+                " item_b, winner, source, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                [deliberation_id, comparison.participant_id, comparison.question_id, comparison.context,
+                 comparison.prompt, comparison.item_a, comparison.item_b, comparison.winner, source, utcnow()],
+            ).fetchone()[0]
+
+        return self._write(work)
+
+    def comparisons(self, deliberation_id: str, *, until: datetime | str | None = None,
+                    context: str | None = None, include_ties: bool = False) -> pd.DataFrame:
+        """Comparisons as `participant_id, item_a, item_b, winner, context, prompt, weight, created_at`.
+
+        `participant_id` is the imported id where there is one (so fits name participants as the
+        imported file did), else the workbench id as text.
+        """
+        cond, params = _until("m", until)
+        sql = (
+            "SELECT m.id, coalesce(p.source_id, CAST(p.id AS VARCHAR)) AS participant_id, m.participant_id AS"
+            " workbench_participant_id, m.item_a, m.item_b, m.winner, m.context, m.prompt, m.question_id,"
+            " 1.0 AS weight, m.source, m.created_at FROM comparisons m JOIN participants p ON p.id = m.participant_id"
+            f" WHERE m.deliberation_id = ? AND {cond}"
+        )
+        params = [deliberation_id, *params]
+        if not include_ties:
+            sql += " AND m.winner IN ('a', 'b')"
+        if context is not None:
+            sql += " AND m.context = ?"
+            params.append(context)
+        return self._frame(sql + " ORDER BY m.created_at, m.id", params)
+
+    def comparisons_by(self, participant_id: int) -> pd.DataFrame:
+        return self._frame(
+            "SELECT item_a, item_b, winner, context, created_at FROM comparisons WHERE participant_id = ? ORDER BY id",
+            [participant_id],
+        )
+
+    def comparison_pair_counts(self, deliberation_id: str) -> pd.DataFrame:
+        return self._frame(
+            "SELECT least(item_a, item_b) AS a, greatest(item_a, item_b) AS b, count(*) AS answers"
+            " FROM comparisons WHERE deliberation_id = ? GROUP BY ALL",
+            [deliberation_id],
+        )
+
+    # -- analysis runs ----------------------------------------------------------------------
+
+    def start_run(self, kind: str, params: dict, *, deliberation_id: str | None = None) -> int:
+        return self._write(lambda cur: cur.execute(
+            "INSERT INTO analysis_runs (deliberation_id, kind, params, status, started_at)"
+            " VALUES (?, ?, ?, 'running', ?) RETURNING id",
+            [deliberation_id, kind, to_json(params), utcnow()],
+        ).fetchone()[0])
+
+    def finish_run(self, run_id: int, *, result: dict | None = None, error: str | None = None) -> None:
+        self._write(lambda cur: cur.execute(
+            "UPDATE analysis_runs SET status = ?, result = ?, error = ?, finished_at = ? WHERE id = ?",
+            ["failed" if error else "done", to_json(result) if result is not None else None, error, utcnow(),
+             run_id],
+        ))
+
+    def runs(self, *, deliberation_id: str | None = None, kind: str | None = None) -> pd.DataFrame:
+        return self._frame(
+            "SELECT id, deliberation_id, kind, params, status, error, started_at, finished_at FROM analysis_runs"
+            " WHERE (CAST(? AS VARCHAR) IS NULL OR deliberation_id = ?) AND (CAST(? AS VARCHAR) IS NULL OR kind = ?)"
+            " ORDER BY id DESC",
+            [deliberation_id, deliberation_id, kind, kind],
+        )
+
+    def run(self, run_id: int) -> dict:
+        df = self._frame("SELECT * FROM analysis_runs WHERE id = ?", [run_id])
+        if df.empty:
+            raise NotFound(f"no analysis run {run_id}")
+        row = df.iloc[0].to_dict()
+        row["params"] = from_json(row["params"])
+        row["result"] = from_json(row["result"])
+        return row
