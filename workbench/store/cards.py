@@ -53,6 +53,13 @@ class CardStore(StoreCore):
         )
         return {stage: from_json(payload) for stage, payload in rows}
 
+    def interview_log(self, interview_id: int) -> list[tuple[str, dict]]:
+        """Every submitted stage and saved draft of an interview, oldest first."""
+        rows = self._rows(
+            "SELECT stage, payload FROM interview_steps WHERE interview_id = ? ORDER BY id", [interview_id]
+        )
+        return [(stage, from_json(payload)) for stage, payload in rows]
+
     def record_message(self, interview_id: int, role: str, content: str) -> None:
         self._write(lambda cur: cur.execute(
             "INSERT INTO interview_messages (interview_id, role, content, created_at) VALUES (?, ?, ?, ?)",

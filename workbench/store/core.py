@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
@@ -135,7 +136,12 @@ class StoreCore:
 
     def _frame(self, sql: str, params: list | dict | None = None) -> pd.DataFrame:
         with self._cursor() as cur:
-            return cur.execute(sql, params or []).df()
+            frame = cur.execute(sql, params or []).df()
+        # DuckDB hands LIST columns over as numpy arrays; the domain speaks plain lists.
+        for column in frame.columns:
+            if frame[column].dtype == object and any(isinstance(v, np.ndarray) for v in frame[column].head(5)):
+                frame[column] = [v.tolist() if isinstance(v, np.ndarray) else v for v in frame[column]]
+        return frame
 
     def _rows(self, sql: str, params: list | dict | None = None) -> list[tuple]:
         with self._cursor() as cur:

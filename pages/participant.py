@@ -1,0 +1,436 @@
+"""The participant's page: consent, about you, a question, the interview, then the judging rounds.
+
+Thin: `workbench.participation` says where the participant is and what to ask; this page renders
+that step and records what the participant submits. Every submission is saved at once, so a
+refresh resumes exactly here.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from workbench import participation as P
+from workbench import web
+from workbench.cardcheck import check_card, check_policy
+from workbench.interview import (
+    STAGE_KEYS,
+    STAGES,
+    GuidedAnswers,
+    answers_from_transcript,
+    candidate_policies,
+    draft_description,
+    draft_title,
+    transition_story,
+)
+from workbench.llm import LlmConfig, LlmInterviewer, LlmUnavailable
+from workbench.models import (
+    COMMENT_MAX,
+    DESCRIPTION_MAX,
+    FREE_TEXT_MAX,
+    POLICY_MAX,
+    TITLE_MAX,
+    ComparisonIn,
+    EndorsementIn,
+    InputError,
+    ValuesCardIn,
+    WiserAnswerIn,
+    validated,
+)
+
+store = web.store()
+pid = st.session_state["participant_id"]
+flow = P.flow(store, pid)
+delib = flow.deliberation
+did = delib["id"]
+
+
+def rerun() -> None:
+    st.rerun()
+
+
+def header() -> None:
+    st.title(delib["title"])
+    number, total = flow.step_number()
+    st.progress(number / total, text=f"Step {number} of {total}: {P.STEP_TITLES[flow.step]}")
+
+
+def show_value(value, *, heading: str | None = None) -> None:
+    """A values card in full: its title, description and attentional policies (as text, never HTML)."""
+    with st.container(border=True):
+        if heading:
+            st.caption(heading)
+        st.markdown(f"**{_plain(value['title'])}**")
+        st.text(value["description"])
+        st.caption("What they pay attention to:")
+        for policy in value["policies"]:
+            st.text(f"• {policy}")
+
+
+def _plain(text: str) -> str:
+    """Escape Markdown so card text is shown as typed."""
+    for ch in "\\`*_{}[]<>()#+-.!|~":
+        text = text.replace(ch, "\\" + ch)
+    return text
+
+
+# -- consent, about you, question ---------------------------------------------------------------
+
+
+def consent_step() -> None:
+    st.text(delib["consent_text"])
+    agreed = st.checkbox("I have read this and agree to take part", key="consent_box")
+    if st.button("Continue", type="primary", disabled=not agreed):
+        store.record_step(pid, "consent")
+        rerun()
+
+
+def demographics_step() -> None:
+    questions = delib["settings"].get("demographics", [])
+    st.write("A few questions about you. They help us see where different groups agree and differ.")
+    with st.form("demographics"):
+        answers = {}
+        for q in questions:
+            label = q["label"] + ("" if q["required"] else " (optional)")
+            answers[q["key"]] = st.selectbox(label, q["options"], index=None, placeholder="Choose…",
+                                             key=f"demo_{q['key']}")
+        submitted = st.form_submit_button("Continue", type="primary")
+    if submitted:
+        missing = [q["label"] for q in questions if q["required"] and answers[q["key"]] is None]
+        if missing:
+            st.error("Please answer: " + ", ".join(missing) + " (\"Prefer not to say\" is fine).")
+            return
+        store.record_attributes(pid, {k: v for k, v in answers.items() if v is not None})
+        store.record_step(pid, "demographics")
+        rerun()
+
+
+def question_step() -> None:
+    questions = store.questions(did)
+    st.write("Which of these questions would you like to think about?")
+    labels = {row.id: row.title for row in questions.itertuples()}
+    choice = st.radio("Question", list(labels), format_func=labels.get, index=None, key="question_choice")
+    if choice:
+        st.info(questions.set_index("id").loc[choice, "prompt"])
+    if st.button("Continue", type="primary", disabled=choice is None):
+        store.record_step(pid, "question", {"question_id": choice})
+        config = LlmConfig.from_env()
+        store.start_interview(pid, choice, mode="llm" if config else "guided")
+        rerun()
+
+
+# -- the interview --------------------------------------------------------------------------------
+
+
+def interview_state(interview_id: int) -> tuple[GuidedAnswers, set[str]]:
+    answers, submitted = GuidedAnswers(), set()
+    for stage, payload in store.interview_log(interview_id):
+        answers = GuidedAnswers.from_dict(payload)
+        if stage in STAGE_KEYS:
+            submitted.add(stage)
+    return answers, submitted
+
+
+def save_draft(interview_id: int, answers: GuidedAnswers, field: str, key: str) -> None:
+    """on_change: keep what was typed even before the stage is submitted (nothing lost on refresh)."""
+    value = st.session_state.get(key)
+    if field in ("policies", "contexts"):
+        value = tuple(line.strip() for line in (value or "").splitlines() if line.strip()) \
+            if isinstance(value, str) else tuple(value or ())
+    store.record_interview_step(interview_id, "draft", answers.with_changes(**{field: value}).to_dict())
+
+
+def interview_step() -> None:
+    interview = store.current_interview(pid)
+    iid = int(interview["id"])
+    question = store.questions(did).set_index("id").loc[flow.question_id]
+    st.info(question["prompt"])
+    if interview["mode"] == "llm":
+        return llm_interview(iid, question["prompt"])
+    answers, submitted = interview_state(iid)
+    current = st.session_state.get(f"stage_{iid}") or next((s for s in STAGE_KEYS if s not in submitted), "review")
+    index = STAGE_KEYS.index(current)
+    st.caption(" → ".join(f"**{s.title}**" if s.key == current else s.title for s in STAGES))
+    stage = STAGES[index]
+    st.subheader(stage.title)
+    st.write(stage.prompt)
+    st.caption(stage.hint)
+
+    def submit(changes: dict) -> None:
+        new = answers.with_changes(**changes)
+        store.record_interview_step(iid, current, new.to_dict())
+        st.session_state.pop(f"stage_{iid}", None)
+        rerun()
+
+    def back_button() -> None:
+        if index > 0 and st.button("Back", key=f"back_{current}"):
+            st.session_state[f"stage_{iid}"] = STAGE_KEYS[index - 1]
+            rerun()
+
+    if current in ("response", "story"):
+        key = f"{current}_{iid}"
+        text = st.text_area(f"Your words (up to {FREE_TEXT_MAX} characters)", value=getattr(answers, current),
+                            max_chars=FREE_TEXT_MAX, key=key, placeholder=stage.placeholder, height=160,
+                            on_change=save_draft, args=(iid, answers, current, key))
+        back_button()
+        if st.button("Continue", type="primary", key=f"next_{current}"):
+            if not text.strip():
+                st.error("Please write a few words before you continue.")
+            else:
+                submit({current: text.strip()})
+    elif current == "attention":
+        proposed = answers.policies or tuple(candidate_policies(answers.response, answers.story))
+        if not answers.policies and proposed:
+            st.write("From what you wrote, we drafted these lines. Keep, change or replace them, and add your own:")
+        key = f"policies_{iid}"
+        text = st.text_area(f"One thing you pay attention to per line (each up to {POLICY_MAX} characters)",
+                            value="\n".join(proposed), key=key, placeholder=stage.placeholder, height=200,
+                            on_change=save_draft, args=(iid, answers, "policies", key))
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        for i, line in enumerate(lines):
+            for issue in check_policy(line, f"policies[{i}]"):
+                (st.error if issue.severity == "error" else st.warning)(f"Line {i + 1}: {issue.message}")
+        back_button()
+        if st.button("Continue", type="primary", key="next_attention"):
+            if len(lines) < 2:
+                st.error("Please write at least two lines: what you paid attention to.")
+            else:
+                submit({"policies": tuple(lines)})
+    elif current == "title":
+        title = st.text_input(f"Name (up to {TITLE_MAX} characters)",
+                              value=answers.title or draft_title(answers.policies, answers.response),
+                              max_chars=TITLE_MAX, key=f"title_{iid}")
+        description = st.text_area(f"What it is about, in a sentence or two (up to {DESCRIPTION_MAX} characters)",
+                                   value=answers.description or draft_description(answers.policies, answers.response),
+                                   max_chars=DESCRIPTION_MAX, key=f"description_{iid}")
+        back_button()
+        if st.button("Continue", type="primary", key="next_title"):
+            if not title.strip() or not description.strip():
+                st.error("Please give both a name and a short description.")
+            else:
+                submit({"title": title.strip(), "description": description.strip()})
+    elif current == "contexts":
+        options = list(store.contexts(did, question_id=flow.question_id)["name"])
+        chosen = st.multiselect("Situations", options, default=[c for c in answers.contexts if c in options],
+                                key=f"contexts_{iid}")
+        extra = st.text_input("Or suggest another situation (a facilitator will review it)", max_chars=120,
+                              value=next((c for c in answers.contexts if c not in options), ""), key=f"extra_{iid}")
+        back_button()
+        if st.button("Continue", type="primary", key="next_contexts"):
+            picked = chosen + ([extra.strip()] if extra.strip() else [])
+            if not picked:
+                st.error("Please pick at least one situation, or suggest one.")
+            else:
+                submit({"contexts": tuple(picked)})
+    else:
+        review(iid, answers)
+
+
+def review(iid: int, answers: GuidedAnswers) -> None:
+    title = st.text_input(f"Name (up to {TITLE_MAX} characters)", value=answers.title, max_chars=TITLE_MAX,
+                          key=f"rev_title_{iid}")
+    description = st.text_area(f"Description (up to {DESCRIPTION_MAX} characters)", value=answers.description,
+                               max_chars=DESCRIPTION_MAX, key=f"rev_description_{iid}")
+    policies_text = st.text_area(f"What you pay attention to, one per line (each up to {POLICY_MAX} characters)",
+                                 value="\n".join(answers.policies), key=f"rev_policies_{iid}", height=200)
+    st.caption("Where it applies: " + "; ".join(answers.contexts))
+    policies = [line.strip() for line in policies_text.splitlines() if line.strip()]
+    check = check_card({"title": title, "description": description, "policies": policies})
+    for issue in check.errors:
+        st.error(f"{issue.field}: {issue.message}")
+    overridden = []
+    for i, issue in enumerate(check.warnings):
+        st.warning(f"{issue.field}: {issue.message}")
+        if st.checkbox("Keep it as it is", key=f"override_{iid}_{i}_{issue.code}"):
+            overridden.append(issue.code)
+    if st.button("Back", key="back_review"):
+        st.session_state[f"stage_{iid}"] = "contexts"
+        rerun()
+    if st.button("Confirm my card", type="primary", disabled=not check.ok(overridden)):
+        try:
+            card = validated(ValuesCardIn, {
+                "title": title, "description": description, "policies": policies, "question_id": flow.question_id,
+                "contexts": list(answers.contexts), "overrides": sorted(set(overridden))})
+        except InputError as exc:
+            st.error(str(exc))
+            return
+        store.record_interview_step(iid, "review", answers.with_changes(
+            title=card.title, description=card.description, policies=tuple(card.policies)).to_dict())
+        card_id = store.save_card(did, card, author_id=pid, interview_id=iid)
+        store.record_step(pid, "interview", {"card_id": card_id})
+        rerun()
+
+
+def llm_interview(iid: int, question: str) -> None:
+    config = LlmConfig.from_env()
+    if config is None:
+        store.set_interview_mode(iid, "guided")
+        return rerun()
+    interviewer = LlmInterviewer(config, question=question)
+    transcript = store.transcript(iid)
+    chat = [m for m in transcript if m["role"] in ("user", "assistant")]
+
+    def fall_back(exc: LlmUnavailable) -> None:
+        store.record_message(iid, "error", str(exc))
+        seeded = answers_from_transcript(chat)
+        store.record_interview_step(iid, "draft", seeded.to_dict())
+        store.set_interview_mode(iid, "guided")
+        st.session_state["llm_fallback"] = True
+        rerun()
+
+    try:
+        if not chat:
+            turn = interviewer.reply([])
+            store.record_message(iid, "assistant", turn.message)
+            return rerun()
+    except LlmUnavailable as exc:
+        return fall_back(exc)
+    for message in chat:
+        with st.chat_message(message["role"]):
+            st.text(message["content"])
+    if sum(m["role"] == "user" for m in chat) >= 2 and st.button("Draft my card from this conversation"):
+        try:
+            card = interviewer.propose_card(chat)
+        except LlmUnavailable as exc:
+            return fall_back(exc)
+        seeded = answers_from_transcript(chat).with_changes(title=card.title, description=card.description,
+                                                            policies=tuple(card.policies))
+        for stage in ("response", "story", "attention", "title"):
+            store.record_interview_step(iid, stage, seeded.to_dict())
+        store.set_interview_mode(iid, "guided")
+        return rerun()
+    said = st.chat_input("Your answer", max_chars=FREE_TEXT_MAX)
+    if said:
+        store.record_message(iid, "user", said)
+        try:
+            turn = interviewer.reply([*chat, {"role": "user", "content": said}])
+        except LlmUnavailable as exc:
+            return fall_back(exc)
+        store.record_message(iid, "assistant", turn.message)
+        rerun()
+
+
+# -- the judging rounds ---------------------------------------------------------------------------
+
+
+def question_values():
+    values = store.canonical_values(did, question_id=flow.question_id)
+    return values[(values["members"] > 0) | values["origin"].isin(["import", "demo"])].reset_index(drop=True)
+
+
+def plan(round_name: str, make) -> list:
+    if round_name not in flow.plans:
+        items = make()
+        store.record_step(pid, f"plan:{round_name}", {"items": items})
+        return items
+    return flow.plans[round_name]
+
+
+def finish_round(round_name: str) -> None:
+    store.record_step(pid, round_name)
+    rerun()
+
+
+def wiser_step() -> None:
+    values = question_values()
+    contexts = list(store.contexts(did, question_id=flow.question_id)["name"])
+    items = plan("wiser", lambda: P.plan_wiser(values, store.wiser_answers(did), flow.rounds.get("wiser", 3),
+                                               seed=pid, question_contexts=contexts))
+    done = len(store.wiser_answers_by(pid))
+    if done >= len(items):
+        return finish_round("wiser")
+    item = items[done]
+    by_id = values.set_index("id")
+    a, b = by_id.loc[item["from_id"]], by_id.loc[item["to_id"]]
+    st.write(f"Question {done + 1} of {len(items)}")
+    st.markdown(f"**In this situation — {_plain(item['context'])} — someone moved from the first value to the "
+                "second.**")
+    st.text(transition_story(a.to_dict(), b.to_dict(), item["context"]))
+    left, right = st.columns(2)
+    with left:
+        show_value(a, heading="Before")
+    with right:
+        show_value(b, heading="After")
+    with st.form(f"wiser_{done}"):
+        answer = st.radio("Did they become wiser?", ["upgrade", "no_upgrade", "not_sure"], index=None,
+                          format_func={"upgrade": "Yes, wiser", "no_upgrade": "No", "not_sure": "Not sure"}.get)
+        comment = st.text_area(f"Why? (optional, up to {COMMENT_MAX} characters)", max_chars=COMMENT_MAX)
+        if st.form_submit_button("Submit", type="primary"):
+            if answer is None:
+                st.error("Please choose Yes, No or Not sure.")
+                return
+            store.record_wiser_answer(did, validated(WiserAnswerIn, {
+                "participant_id": pid, "from_value_id": int(item["from_id"]), "to_value_id": int(item["to_id"]),
+                "context_id": store.context_id(did, item["context"]), "answer": answer,
+                "comment": comment or None}))
+            rerun()
+
+
+def endorse_step() -> None:
+    values = question_values()
+    own = store.card(flow.card_id)["canonical_id"] if flow.card_id else None
+    items = plan("endorse", lambda: P.plan_endorse(values, store.endorsement_counts(did),
+                                                   flow.rounds.get("endorse", 6), seed=pid,
+                                                   exclude={int(own)} if own == own and own is not None else set()))
+    done = len(store.endorsements_by(pid))
+    if done >= len(items):
+        return finish_round("endorse")
+    value = values.set_index("id").loc[items[done]]
+    st.write(f"Value {done + 1} of {len(items)}: should this guide how an assistant answers?")
+    show_value(value)
+    cols = st.columns(3)
+    for col, (vote, label) in zip(cols, [("agree", "Agree"), ("disagree", "Disagree"), ("pass", "Pass / unsure")],
+                                  strict=True):
+        if col.button(label, key=f"endorse_{done}_{vote}", use_container_width=True):
+            store.record_endorsement(did, validated(EndorsementIn, {
+                "participant_id": pid, "canonical_id": int(items[done]), "vote": vote,
+                "question_id": flow.question_id}))
+            rerun()
+
+
+def compare_step() -> None:
+    values = question_values()
+    items = plan("compare", lambda: P.plan_compare(values, store.comparison_pair_counts(did),
+                                                   flow.rounds.get("compare", 4), seed=pid))
+    done = len(store.comparisons_by(pid))
+    if done >= len(items):
+        return finish_round("compare")
+    item = items[done]
+    by_id = values.set_index("id")
+    question = store.questions(did).set_index("id").loc[flow.question_id]
+    st.write(f"Pair {done + 1} of {len(items)}: which of these two should guide the answer to this question?")
+    st.info(question["prompt"])
+
+    def choose(winner: str) -> None:
+        store.record_comparison(did, validated(ComparisonIn, {
+            "participant_id": pid, "item_a": item["item_a"], "item_b": item["item_b"], "winner": winner,
+            "question_id": flow.question_id, "prompt": question["prompt"]}))
+        rerun()
+
+    left, right = st.columns(2)
+    with left:
+        show_value(by_id.loc[int(item["item_a"])])
+        if st.button("This one", key=f"cmp_{done}_a", use_container_width=True):
+            choose("a")
+    with right:
+        show_value(by_id.loc[int(item["item_b"])])
+        if st.button("This one", key=f"cmp_{done}_b", use_container_width=True):
+            choose("b")
+    if st.button("I can't choose", key=f"cmp_{done}_tie"):
+        choose("tie")
+
+
+def done_step() -> None:
+    st.success("Thank you! Your answers are saved.")
+    if flow.card_id:
+        show_value(store.card(flow.card_id), heading="Your values card")
+
+
+header()
+if st.session_state.pop("llm_fallback", False):
+    st.warning("The chat interviewer is not available right now, so we switched to the step-by-step form. "
+               "Everything you wrote is kept.")
+{
+    "consent": consent_step, "demographics": demographics_step, "question": question_step,
+    "interview": interview_step, "wiser": wiser_step, "endorse": endorse_step, "compare": compare_step,
+    "done": done_step,
+}[flow.step]()
