@@ -22,7 +22,7 @@ from workbench.interview import (
     draft_title,
     transition_story,
 )
-from workbench.llm import LlmConfig, LlmInterviewer, LlmUnavailable
+from workbench.llm import LlmConfig, LlmConfigError, LlmInterviewer, LlmUnavailable
 from workbench.models import (
     COMMENT_MAX,
     DESCRIPTION_MAX,
@@ -113,8 +113,7 @@ def question_step() -> None:
         st.info(questions.set_index("id").loc[choice, "prompt"])
     if st.button("Continue", type="primary", disabled=choice is None):
         store.record_step(pid, "question", {"question_id": choice})
-        config = LlmConfig.from_env()
-        store.start_interview(pid, choice, mode="llm" if config else "guided")
+        store.start_interview(pid, choice, mode="llm" if llm_config() else "guided")
         rerun()
 
 
@@ -260,8 +259,16 @@ def review(iid: int, answers: GuidedAnswers) -> None:
         rerun()
 
 
+def llm_config() -> LlmConfig | None:
+    """The LLM interviewer's settings, or None (offline, or misconfigured: then the guided flow)."""
+    try:
+        return LlmConfig.from_env()
+    except LlmConfigError:
+        return None
+
+
 def llm_interview(iid: int, question: str) -> None:
-    config = LlmConfig.from_env()
+    config = llm_config()
     if config is None:
         store.set_interview_mode(iid, "guided")
         return rerun()

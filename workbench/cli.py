@@ -110,6 +110,113 @@ def serve(db: DbOption = None,
     raise typer.Exit(subprocess.call(cmd, env=env))
 
 
+import_app = typer.Typer(help="Import data gathered elsewhere (idempotent: a second import adds nothing).",
+                         no_args_is_help=True)
+app.add_typer(import_app, name="import")
+
+DeliberationOption = Annotated[str | None, typer.Option("--deliberation", "-d",
+                               help="deliberation id (default: the only one in the database)")]
+
+
+def _report(what: str, added: dict[str, int]) -> None:
+    counts = ", ".join(f"{v} {k}" for k, v in added.items() if v) or "nothing new (already imported)"
+    typer.echo(f"{what}: {counts}")
+
+
+@import_app.command("mge")
+def import_mge(folder: Annotated[Path, typer.Argument(help="folder of the MGE study dump (JSON files)")],
+               db: DbOption = None,
+               as_id: Annotated[str, typer.Option("--as", help="deliberation id to import into")] = "mge-dft") -> None:
+    """Import the Moral Graph Elicitation study dump (cases, contexts, cards, canonical values, answers)."""
+    from .io.mge import MgeFormatError, mge_bundle, read_mge_dump
+
+    try:
+        bundle = mge_bundle(read_mge_dump(folder), deliberation_id=as_id)
+    except (MgeFormatError, InputError) as exc:
+        raise _fail(str(exc)) from None
+    with _store(db) as store:
+        _report(f"imported {folder} as {as_id!r}", store.import_bundle(bundle))
+
+
+@import_app.command("polis")
+def import_polis(folder: Annotated[Path, typer.Argument(help="folder of a Polis export (comments.csv, votes.csv, ...)")],
+                 db: DbOption = None,
+                 as_id: Annotated[str | None, typer.Option("--as", help="deliberation id (default: folder name)")] = None,
+                 ) -> None:
+    """Import a Polis conversation export: comments as statements, every vote, Polis's group ids."""
+    import re
+
+    from .io.polis import PolisFormatError, polis_bundle, read_polis_export
+
+    deliberation_id = as_id or re.sub(r"[^a-z0-9_-]+", "-", folder.resolve().name.lower()).strip("-")[:64]
+    try:
+        bundle = polis_bundle(read_polis_export(folder), deliberation_id=deliberation_id)
+    except (PolisFormatError, InputError) as exc:
+        raise _fail(str(exc)) from None
+    with _store(db) as store:
+        _report(f"imported {folder} as {deliberation_id!r}", store.import_bundle(bundle))
+
+
+@app.command()
+def graph(out: Annotated[Path, typer.Option("--out", help="where to write the graph (.json, or .graphml)")],
+          db: DbOption = None, deliberation: DeliberationOption = None,
+          mode: Annotated[str, typer.Option(help="mge (the study's published algorithm) or default")] = "default",
+          context: Annotated[str | None, typer.Option(help="only this context")] = None,
+          question: Annotated[str | None, typer.Option(help="only this question (id or slug)")] = None,
+          until: Annotated[str | None, typer.Option(help="only answers created before this time")] = None,
+          min_wiser: Annotated[int, typer.Option("--min-wiser", min=0, help="mge mode: edges need this many "
+                                                 "'wiser' answers (0 disables)")] = 2) -> None:
+    """Build the moral graph from the wiser-than answers and write it (published MGE JSON shape or GraphML)."""
+    import json
+
+    from . import analyses, moralgraph
+
+    with _store(db) as store:
+        try:
+            did = analyses.resolve_deliberation(store, deliberation)
+            qid = _question_id(did, question)
+            result, published = analyses.moral_graph(store, did, mode=mode, until=until, context=context,
+                                                     question_id=qid, min_wiser=min_wiser, record=True)
+        except (NotFound, ValueError, StoreError) as exc:
+            raise _fail(str(exc)) from None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".graphml":
+        moralgraph.to_graphml(result, out)
+    else:
+        out.write_text(json.dumps(published, indent=1, ensure_ascii=False))
+    typer.echo(f"{mode} moral graph of {did!r}: {len(published['values'])} values, {len(published['edges'])} edges"
+               f" -> {out}")
+
+
+def _question_id(deliberation_id: str, question: str | None) -> str | None:
+    if question is None or "/" in question:
+        return question
+    return f"{deliberation_id}/{question}"
+
+
+@app.command()
+def groups(out: Annotated[Path, typer.Option("--out", help="CSV: participant_id, source_id, group")],
+           db: DbOption = None, deliberation: DeliberationOption = None,
+           question: Annotated[str | None, typer.Option(help="only this question (id or slug)")] = None,
+           until: Annotated[str | None, typer.Option(help="only votes cast before this time")] = None,
+           seed: Annotated[int, typer.Option(help="random seed")] = 0) -> None:
+    """Find opinion groups from agree/disagree/pass votes (Polis's pipeline) and write one row per participant."""
+    from . import analyses
+
+    with _store(db) as store:
+        try:
+            did = analyses.resolve_deliberation(store, deliberation)
+            result, table = analyses.opinion_groups(store, did, question_id=_question_id(did, question),
+                                                    until=until, seed=seed, record=True)
+        except (NotFound, ValueError, StoreError) as exc:
+            raise _fail(str(exc)) from None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out, index=False)
+    sizes = table[table["group"] >= 0]["group"].value_counts().sort_index()
+    typer.echo(f"{result.k} opinion groups in {did!r} ({', '.join(f'group {g}: {n}' for g, n in sizes.items())};"
+               f" {int((table['group'] < 0).sum())} below the participation threshold) -> {out}")
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 

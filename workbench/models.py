@@ -25,11 +25,14 @@ from pydantic import (
     model_validator,
 )
 
-TITLE_MAX = 80
-DESCRIPTION_MAX = 600
-POLICY_MAX = 200
-POLICIES_MIN = 2
-POLICIES_MAX = 10
+from . import cardcheck
+
+# The card limits are the card checks' own: one definition.
+TITLE_MAX = cardcheck.TITLE_MAX_CHARS
+DESCRIPTION_MAX = cardcheck.DESCRIPTION_MAX_CHARS
+POLICY_MAX = cardcheck.POLICY_MAX_CHARS
+POLICIES_MIN = cardcheck.MIN_POLICIES
+POLICIES_MAX = cardcheck.MAX_POLICIES
 COMMENT_MAX = 1000
 ATTRIBUTE_KEY_MAX = 64
 ATTRIBUTE_VALUE_MAX = 200

@@ -24,7 +24,7 @@ class CardStore(StoreCore):
                 "INSERT INTO interviews (participant_id, question_id, mode, created_at) VALUES (?, ?, ?, ?)"
                 " RETURNING id",
                 [participant_id, question_id, mode, utcnow()],
-            ).fetchone()[0]
+            ).fetchall()[0][0]
 
         return self._write(work)
 
@@ -85,7 +85,7 @@ class CardStore(StoreCore):
                 " description, policies, overrides, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 [deliberation_id, card.question_id, author_id, interview_id, card.title, card.description,
                  list(card.policies), list(card.overrides), now],
-            ).fetchone()[0]
+            ).fetchall()[0][0]
             for name in card.contexts:
                 context_id = self._ensure_context(cur, deliberation_id, name, now=now, status="proposed",
                                                   proposed_by=author_id)
@@ -185,7 +185,7 @@ class CardStore(StoreCore):
                 "INSERT INTO canonical_values (deliberation_id, question_id, source_id, title, description,"
                 " policies, origin, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 [deliberation_id, question_id, source_id, title, description, list(policies), origin, now],
-            ).fetchone()[0]
+            ).fetchall()[0][0]
             self._link(cur, [(c, vid) for c in members], provenance, run_id, now)
             return vid
 

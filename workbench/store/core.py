@@ -149,7 +149,9 @@ class StoreCore:
 
     def _one(self, sql: str, params: list | dict | None = None) -> tuple | None:
         with self._cursor() as cur:
-            return cur.execute(sql, params or []).fetchone()
+            # fetchall, not fetchone: DuckDB results stream, and a half-read result blocks the cursor.
+            rows = cur.execute(sql, params or []).fetchall()
+        return rows[0] if rows else None
 
     @contextmanager
     def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -64,16 +64,16 @@ class DeliberationStore(StoreCore):
     @staticmethod
     def _ensure_context(cur, deliberation_id: str, name: str, *, now: datetime, status: str = "approved",
                         proposed_by: int | None = None) -> int:
-        row = cur.execute(
+        rows = cur.execute(
             "SELECT id FROM contexts WHERE deliberation_id = ? AND name = ?", [deliberation_id, name]
-        ).fetchone()
-        if row:
-            return row[0]
+        ).fetchall()
+        if rows:
+            return rows[0][0]
         return cur.execute(
             "INSERT INTO contexts (deliberation_id, name, status, proposed_by, created_at)"
             " VALUES (?, ?, ?, ?, ?) RETURNING id",
             [deliberation_id, name, status, proposed_by, now],
-        ).fetchone()[0]
+        ).fetchall()[0][0]
 
     def deliberation(self, deliberation_id: str) -> dict:
         df = self._frame("SELECT * FROM deliberations WHERE id = ?", [deliberation_id])
@@ -140,7 +140,7 @@ class DeliberationStore(StoreCore):
                     "INSERT INTO participants (deliberation_id, token_hash, signup, created_at)"
                     " VALUES (?, ?, ?, ?) RETURNING id",
                     [deliberation_id, hash_token(token), signup, now],
-                ).fetchone()[0])
+                ).fetchall()[0][0])
             return ids
 
         return list(zip(self._write(work), tokens, strict=True))
@@ -198,7 +198,7 @@ class DeliberationStore(StoreCore):
                 "INSERT INTO participants (deliberation_id, source_id, signup, created_at)"
                 " VALUES (?, ?, ?, ?) RETURNING id",
                 [deliberation_id, sid, signup, ts or utcnow()],
-            ).fetchone()[0]
+            ).fetchall()[0][0]
             existing[sid] = out[sid] = pid
         return out
 

@@ -32,7 +32,7 @@ class JudgementStore(StoreCore):
                 " context_id, answer, story, comment, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 [deliberation_id, answer.participant_id, answer.from_value_id, answer.to_value_id,
                  answer.context_id, answer.answer, answer.story, answer.comment, utcnow()],
-            ).fetchone()[0]
+            ).fetchall()[0][0]
 
         return self._write(work)
 
@@ -96,26 +96,30 @@ class JudgementStore(StoreCore):
                 " vote, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 [deliberation_id, endorsement.participant_id, endorsement.question_id, endorsement.canonical_id,
                  endorsement.card_id, endorsement.vote, utcnow()],
-            ).fetchone()[0]
+            ).fetchall()[0][0]
 
         return self._write(work)
 
     def endorsements(self, deliberation_id: str, *, until: datetime | str | None = None,
-                     latest: bool = True, question_id: str | None = None) -> pd.DataFrame:
-        """Votes as `participant_id, statement_id, vote (+1/-1/0), created_at`.
+                     latest: bool = True, question_id: str | None = None,
+                     include_hidden: bool = False) -> pd.DataFrame:
+        """Votes as `participant_id, source_id, statement_id, vote (+1/-1/0), hidden, created_at`.
 
-        `statement_id` is 'v<canonical id>' or 'c<card id>'. Hidden cards' votes are left out.
+        `statement_id` is 'v<canonical id>' or 'c<card id>'. Hidden cards' votes are left out
+        unless `include_hidden` (Polis-style clustering counts them, zeroed).
         """
         cond, params = _until("e", until)
         sql = (
-            "SELECT e.id, e.participant_id, e.question_id,"
+            "SELECT e.id, e.participant_id, p.source_id, e.question_id,"
             " CASE WHEN e.canonical_id IS NOT NULL THEN 'v' || e.canonical_id ELSE 'c' || e.card_id END"
             " AS statement_id, CASE e.vote WHEN 'agree' THEN 1 WHEN 'disagree' THEN -1 ELSE 0 END AS vote,"
+            " coalesce(c.status <> 'active', FALSE) AS hidden,"
             " e.created_at FROM endorsements e LEFT JOIN values_cards c ON c.id = e.card_id"
-            f" WHERE e.deliberation_id = ? AND {cond} AND (e.card_id IS NULL OR c.status = 'active')"
+            " JOIN participants p ON p.id = e.participant_id"
+            f" WHERE e.deliberation_id = ? AND {cond} AND (? OR e.card_id IS NULL OR c.status = 'active')"
             " AND (e.canonical_id IS NULL OR e.canonical_id NOT IN (SELECT id FROM hidden_values))"
         )
-        params = [deliberation_id, *params]
+        params = [deliberation_id, *params, include_hidden]
         if question_id is not None:
             sql += " AND e.question_id = ?"
             params.append(question_id)
@@ -147,7 +151,7 @@ class JudgementStore(StoreCore):
                 " item_b, winner, source, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 [deliberation_id, comparison.participant_id, comparison.question_id, comparison.context,
                  comparison.prompt, comparison.item_a, comparison.item_b, comparison.winner, source, utcnow()],
-            ).fetchone()[0]
+            ).fetchall()[0][0]
 
         return self._write(work)
 
@@ -193,7 +197,7 @@ class JudgementStore(StoreCore):
             "INSERT INTO analysis_runs (deliberation_id, kind, params, status, started_at)"
             " VALUES (?, ?, ?, 'running', ?) RETURNING id",
             [deliberation_id, kind, to_json(params), utcnow()],
-        ).fetchone()[0])
+        ).fetchall()[0][0])
 
     def finish_run(self, run_id: int, *, result: dict | None = None, error: str | None = None) -> None:
         self._write(lambda cur: cur.execute(

@@ -1,0 +1,339 @@
+"""Card checks: every hard limit and every soft rule has a card that passes and a card that fails."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from types import SimpleNamespace
+
+import pytest
+
+from workbench.cardcheck import (
+    DESCRIPTION_MAX_CHARS,
+    ERROR_CODES,
+    MAX_POLICIES,
+    OUTCOME_MESSAGE,
+    POLICY_MAX_CHARS,
+    TITLE_MAX_CHARS,
+    WARNING_CODES,
+    CardShapeError,
+    ValuesCard,
+    begins_with_plural_noun,
+    check_card,
+)
+
+GOOD = ValuesCard(
+    title="Honest Care for Hard Choices",
+    description="Helping someone see their situation clearly while they make a hard choice. "
+    "The choice stays in their hands.",
+    policies=(
+        "MOMENTS when someone is ready to hear the whole picture",
+        "FEELINGS of fear behind a practical question",
+        "OPTIONS the person has yet to consider",
+    ),
+)
+
+
+def with_line(line: str) -> ValuesCard:
+    return replace(GOOD, policies=(*GOOD.policies, line))
+
+
+def codes_on(card: ValuesCard, field: str) -> set[str]:
+    return {i.code for i in check_card(card).for_field(field)}
+
+
+def test_a_good_card_has_no_errors_and_no_warnings() -> None:
+    check = check_card(GOOD)
+    assert check.errors == ()
+    assert check.warnings == ()
+    assert check.ok()
+
+
+def test_dicts_and_objects_are_accepted_like_cards() -> None:
+    as_dict = {"title": GOOD.title, "description": GOOD.description, "policies": list(GOOD.policies)}
+    as_object = SimpleNamespace(**as_dict)
+    assert check_card(as_dict) == check_card(GOOD) == check_card(as_object)
+
+
+@pytest.mark.parametrize(
+    ("card", "message_part"),
+    [
+        ({"title": "x", "description": "y"}, "'policies'"),
+        ({"title": "x", "description": "y", "policies": "MOMENTS when"}, "list of lines"),
+        ({"title": 3, "description": "y", "policies": []}, "'title' must be text"),
+        ({"title": "x", "description": "y", "policies": ["ok", 4]}, "policies[1]"),
+        (SimpleNamespace(title="x"), "no field 'description'"),
+    ],
+)
+def test_a_shapeless_card_raises_a_clear_error(card: object, message_part: str) -> None:
+    with pytest.raises(CardShapeError, match=message_part.replace("[", r"\[").replace("]", r"\]")):
+        check_card(card)
+
+
+# --- hard errors ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "code", "field"),
+    [
+        ({"title": "   "}, "title_empty", "title"),
+        ({"title": "W" * (TITLE_MAX_CHARS + 1)}, "title_too_long", "title"),
+        ({"description": ""}, "description_empty", "description"),
+        ({"description": "Long. " + "x" * DESCRIPTION_MAX_CHARS}, "description_too_long", "description"),
+        ({"policies": (*GOOD.policies, "  ")}, "policy_empty", "policies[3]"),
+        (
+            {"policies": (*GOOD.policies, "MOMENTS " + "x" * POLICY_MAX_CHARS)},
+            "policy_too_long",
+            "policies[3]",
+        ),
+        ({"policies": GOOD.policies[:1]}, "too_few_policies", "policies"),
+        (
+            {"policies": tuple(f"MOMENTS number {i} with topic{i}" for i in range(MAX_POLICIES + 1))},
+            "too_many_policies",
+            "policies",
+        ),
+        (
+            {"policies": (*GOOD.policies, "  moments WHEN someone is   ready to hear the whole picture.")},
+            "duplicate_policy",
+            "policies[3]",
+        ),
+    ],
+)
+def test_hard_errors_block_even_when_every_code_is_overridden(change: dict, code: str, field: str) -> None:
+    check = check_card(replace(GOOD, **change))
+    assert code in {e.code for e in check.errors if e.field == field}
+    assert not check.ok(overridden=set(ERROR_CODES) | set(WARNING_CODES))
+
+
+def test_limits_themselves_are_allowed() -> None:
+    card = replace(
+        GOOD,
+        title="Care " * 15 + "Care",  # 79 characters, 16 words: too many words is only a warning
+        description="x" * DESCRIPTION_MAX_CHARS,
+        policies=("MOMENTS " + "y" * (POLICY_MAX_CHARS - 8), *GOOD.policies[1:]),
+    )
+    assert len(card.policies[0]) == POLICY_MAX_CHARS
+    assert check_card(card).errors == ()
+    two = check_card(replace(GOOD, policies=GOOD.policies[:2]))
+    assert two.errors == () and {w.code for w in two.warnings} == {"policy_count"}
+
+
+def test_the_duplicate_message_names_the_line_it_repeats() -> None:
+    check = check_card(with_line("FEELINGS of Fear behind a practical question "))
+    [dup] = [e for e in check.errors if e.code == "duplicate_policy"]
+    assert "Line 4 repeats line 2" in dup.message
+
+
+# --- soft warnings --------------------------------------------------------------------------------
+
+RULES = [
+    # (code, failing lines, passing lines)
+    (
+        "policy_not_plural_noun",
+        [
+            "Being honest about the options",
+            "The moments when someone hesitates",
+            "Listens before advising",
+            "UNDERSTANDING of the person's fears",
+            "His worries about money",
+        ],
+        [
+            "moments when someone hesitates",
+            "OPPORTUNITIES for a second opinion",
+            "SMALL SIGNS of worry",
+            "PEOPLE who could offer support",
+            "Children asking about the change",
+        ],
+    ),
+    (
+        "policy_names_person",
+        [
+            "MOMENTS when the girl feels judged",
+            "WORRIES my older sister had about leaving",
+            "MOMENTS when John felt heard",
+            "FEELINGS her husband keeps to himself",
+        ],
+        [
+            "MOMENTS when a person feels judged",
+            "MOMENTS when someone turns to God for strength",
+            "WORRIES someone has about leaving home",
+        ],
+    ),
+    (
+        "policy_vague",
+        [
+            "MOMENTS of deep connection",
+            "CONVERSATIONS that are really honest",
+            "MEANINGFUL chances to talk",
+            "SIGNS someone is very tired",
+        ],
+        ["MOMENTS when someone repeats back what they heard", "SIGNS someone slept badly"],
+    ),
+    (
+        "policy_outcome",
+        [
+            "OPPORTUNITIES to make sure everyone is safe",
+            "STEPS that ensure fairness",
+            "CHOICES made so that nobody gets hurt",
+            "PLANS drawn up in order to protect the family",
+        ],
+        ["SIGNS that everyone feels safe", "MOMENTS when fairness is at stake"],
+    ),
+    (
+        "policy_negative",
+        [
+            "MOMENTS when I do not interrupt",
+            "WAYS to avoid conflict",
+            "TIMES someone could never lie",
+            "ANSWERS that don't lecture",
+        ],
+        ["WAYS to disagree kindly", "PAUSES that leave room to think"],
+    ),
+    (
+        "policy_instrumental",
+        [
+            "FRIENDSHIPS worth keeping because it leads to a better job",
+            "FAVOURS done in order to get ahead",
+            "HABITS that help me achieve my goals",
+            "CONNECTIONS that pay off later",
+        ],
+        ["FRIENDSHIPS that last through hard times", "HABITS that bring calm to a morning"],
+    ),
+    (
+        "policy_expectations",
+        [
+            "CHOICES that match what others expect of me",
+            "BEHAVIOURS that are socially acceptable",
+            "SIGNS of approval from the community",
+            "WAYS of fitting in at a new school",
+        ],
+        ["CHOICES that fit someone's own sense of right", "SIGNS of respect between neighbours"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("code", "failing", "passing"), RULES, ids=[r[0] for r in RULES])
+def test_each_policy_rule_flags_failing_lines_and_spares_passing_ones(
+    code: str, failing: list[str], passing: list[str]
+) -> None:
+    for line in failing:
+        assert code in codes_on(with_line(line), "policies[3]"), line
+    for line in passing:
+        assert code not in codes_on(with_line(line), "policies[3]"), line
+
+
+def test_outcome_warning_uses_the_agreed_message() -> None:
+    check = check_card(with_line("OPPORTUNITIES to make sure everyone is safe"))
+    [outcome] = [w for w in check.warnings if w.code == "policy_outcome"]
+    assert outcome.message == OUTCOME_MESSAGE
+    assert outcome.message == (
+        "This sounds like an outcome. What do you notice in the moment that tells you it matters?"
+    )
+
+
+def test_instrumental_phrases_are_not_also_called_outcomes() -> None:
+    codes = codes_on(with_line("FAVOURS done in order to get ahead"), "policies[3]")
+    assert "policy_instrumental" in codes and "policy_outcome" not in codes
+
+
+def test_messages_quote_the_words_that_triggered_them() -> None:
+    check = check_card(with_line("MOMENTS when the girl has a really hard time"))
+    by_code = {w.code: w for w in check.warnings}
+    assert "“the girl”" in by_code["policy_names_person"].message
+    assert by_code["policy_names_person"].match == "the girl"
+    assert "“really”" in by_code["policy_vague"].message
+
+
+def test_overlapping_lines_warn_on_the_covered_line() -> None:
+    card = with_line("FEELINGS of fear behind a question about money")
+    # Line 2 ("fear behind a practical question") is not contained in line 4: different words.
+    assert "policy_overlap" not in check_card(card).warning_codes
+    covered = replace(
+        GOOD,
+        policies=(
+            "FEELINGS of safety and trust",
+            "MOMENTS when someone is ready to hear the whole picture",
+            "FEELINGS of safety and trust at home",
+        ),
+    )
+    [warning] = [w for w in check_card(covered).warnings if w.code == "policy_overlap"]
+    assert warning.field == "policies[0]"
+    assert "line 3" in warning.message
+
+
+@pytest.mark.parametrize(
+    ("title", "warned"),
+    [
+        ("Care", True),
+        ("Honest Care", True),
+        ("Honest Care Now", False),
+        ("Honest Care for Hard Choices", False),
+        ("Honest Care for the Hard Choices We Face", True),
+    ],
+)
+def test_title_word_count_outside_three_to_six_warns(title: str, warned: bool) -> None:
+    assert ("title_length" in codes_on(replace(GOOD, title=title), "title")) is warned
+
+
+@pytest.mark.parametrize(("sentences", "warned"), [(1, False), (3, False), (4, True)])
+def test_more_than_three_description_sentences_warns(sentences: int, warned: bool) -> None:
+    description = " ".join(f"Sentence number {i} is here." for i in range(sentences))
+    assert (
+        "description_sentences" in codes_on(replace(GOOD, description=description), "description")
+    ) is warned
+
+
+@pytest.mark.parametrize(("n", "warned"), [(2, True), (3, False), (7, False), (8, True)])
+def test_policy_count_outside_three_to_seven_warns(n: int, warned: bool) -> None:
+    lines = tuple(f"MOMENTS about topic{i} and theme{i}" for i in range(n))
+    check = check_card(replace(GOOD, policies=lines))
+    assert check.errors == ()
+    assert ("policy_count" in check.warning_codes) is warned
+
+
+# --- confirming -----------------------------------------------------------------------------------
+
+
+def test_ok_needs_every_warning_code_overridden() -> None:
+    check = check_card(with_line("WAYS to avoid the girl"))
+    assert check.errors == ()
+    assert check.warning_codes == {"policy_negative", "policy_names_person"}
+    assert not check.ok()
+    assert not check.ok(overridden={"policy_negative"})
+    assert [w.code for w in check.outstanding({"policy_negative"})] == ["policy_names_person"]
+    assert check.ok(overridden={"policy_negative", "policy_names_person"})
+
+
+def test_every_issue_has_a_known_code_a_field_and_a_message() -> None:
+    card = replace(
+        GOOD,
+        title="Care",
+        description="One. Two. Three. Four.",
+        policies=("the girl should not", "the girl should not", "MOMENTS to make sure of deep approval"),
+    )
+    check = check_card(card)
+    for issue in (*check.errors, *check.warnings):
+        assert issue.code in (ERROR_CODES if issue.severity == "error" else WARNING_CODES)
+        assert issue.field in ("title", "description", "policies") or issue.field.startswith("policies[")
+        assert len(issue.message) > 20
+
+
+# --- the heuristic on the study's own data ----------------------------------------------------------
+
+
+def test_study_cards_pass_the_hard_checks_and_plural_leads_are_recognised(shared_datasets) -> None:
+    rows = json.loads((shared_datasets / "mge-dft" / "valuesCard.json").read_text())
+    cards = [r for r in rows if r["quality"] == "ok"]
+    assert len(cards) == 625
+    for r in cards:
+        check = check_card(
+            {"title": r["title"], "description": r["instructionsShort"], "policies": r["evaluationCriteria"]}
+        )
+        assert check.errors == (), (r["id"], check.errors)
+    plural_leads = {"OPPORTUNITIES", "MOMENTS", "FEELINGS", "SIGNS", "ACTIONS", "EMOTIONS", "WAYS"}
+    lines = [p for r in cards for p in r["evaluationCriteria"] if p.split()[0] in plural_leads]
+    assert len(lines) > 300
+    assert all(begins_with_plural_noun(p) for p in lines)
+    # The study's singular mass-noun leads ("UNDERSTANDING of ...") are what the rule asks to change.
+    singular = [p for r in cards for p in r["evaluationCriteria"] if p.split()[0] == "UNDERSTANDING"]
+    assert singular and not any(begins_with_plural_noun(p) for p in singular)

@@ -1,0 +1,99 @@
+"""Analyses of one deliberation: read from the store, run the pure analysis, record the run.
+
+The bridge that the CLI and the pages share (so neither repeats the other): each function takes
+a `Store` and a deliberation id, reads what the analysis needs, calls the pure module
+(`moralgraph`, `dedup`, `groups`, `prefs`, ...) and, where asked, records an analysis run.
+No SQL here (that is the store's), no Streamlit (that is the pages').
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+
+from . import moralgraph
+from .store import NotFound, Store
+
+Progress = Callable[[int, int], None]
+
+
+def resolve_deliberation(store: Store, deliberation: str | None) -> str:
+    """The deliberation to work on: the one named, or the only one in the database."""
+    if deliberation:
+        store.deliberation(deliberation)  # raises NotFound
+        return deliberation
+    known = list(store.deliberations()["id"])
+    if len(known) == 1:
+        return known[0]
+    if not known:
+        raise NotFound("the database holds no deliberation yet (try `workbench demo` or `workbench import`)")
+    raise NotFound(f"the database holds several deliberations ({', '.join(known)}): name one with --deliberation")
+
+
+def public_value_id(value_id: int, source_id: Any) -> Any:
+    """The id a value is known by outside: its id in the imported data if it has one, else ours."""
+    if source_id is None or (isinstance(source_id, float) and pd.isna(source_id)):
+        return int(value_id)
+    text = str(source_id)
+    return int(text) if text.isdigit() else text
+
+
+def value_table(store: Store, deliberation_id: str, *, question_id: str | None = None) -> pd.DataFrame:
+    """Canonical values with `public_id` (the id exports use) beside the workbench `id`."""
+    values = store.canonical_values(deliberation_id, question_id=question_id)
+    values["public_id"] = [public_value_id(v, s) for v, s in zip(values["id"], values["source_id"], strict=True)]
+    return values
+
+
+def moral_graph(store: Store, deliberation_id: str, *, mode: str = "default", until=None,
+                context: str | None = None, question_id: str | None = None, min_wiser: int = 2,
+                record: bool = False) -> tuple[moralgraph.MoralGraph, dict]:
+    """The moral graph of a deliberation and its published-shape JSON (values by their public ids)."""
+    if mode not in ("mge", "default"):
+        raise ValueError(f"mode: must be 'mge' or 'default', got {mode!r}")
+    values = value_table(store, deliberation_id)
+    answers = store.wiser_answers(deliberation_id, until=until, question_id=question_id)
+    public = dict(zip(values["id"], values["public_id"], strict=True))
+    answers = answers.assign(from_id=answers["from_id"].map(public), to_id=answers["to_id"].map(public))
+    meta = values.rename(columns={"id": "workbench_id"}).rename(columns={"public_id": "id"})[
+        ["id", "workbench_id", "title", "description", "policies"]]
+    if mode == "mge":
+        graph = moralgraph.summarize_mge(answers, meta, until=until, min_wiser=min_wiser, context=context)
+    else:
+        graph = moralgraph.summarize_default(answers, meta, until=until, context=context)
+    published = moralgraph.to_published_json(graph, meta)
+    if record:
+        params = {"mode": mode, "until": str(until) if until else None, "context": context,
+                  "question_id": question_id, "min_wiser": min_wiser}
+        run = store.start_run("graph", params, deliberation_id=deliberation_id)
+        store.finish_run(run, result={"edges": len(published["edges"]), "values": len(published["values"])})
+    return graph, published
+
+
+def opinion_groups(store: Store, deliberation_id: str, *, question_id: str | None = None, until=None,
+                   seed: int = 0, record: bool = False):
+    """Polis-style opinion groups from the latest endorsements (workbench.groups).
+
+    Votes on hidden (moderated-out) statements are passed in and zeroed, as Polis does: they
+    still count toward each participant's participation, but carry no opinion.
+    Returns (OpinionGroups, per-participant frame with participant_id, source_id, group).
+    """
+    from .groups import opinion_groups as run
+
+    votes = store.endorsements(deliberation_id, until=until, question_id=question_id, include_hidden=True)
+    if votes.empty:
+        raise NotFound(f"deliberation {deliberation_id!r} has no endorsements to find opinion groups in")
+    hidden = set(votes.loc[votes["hidden"], "statement_id"])
+    result = run(votes[["participant_id", "statement_id", "vote"]], seed=seed, moderated_out=hidden)
+    source = {str(p): s for p, s in zip(votes["participant_id"], votes["source_id"], strict=True)}
+    table = result.participants[["participant_id", "group"]].copy()
+    table.insert(1, "source_id", table["participant_id"].astype(str).map(source))
+    table["participant_id"] = table["participant_id"].astype(int)
+    if record:
+        run_id = store.start_run("groups", {"question_id": question_id, "until": str(until) if until else None,
+                                            "seed": seed}, deliberation_id=deliberation_id)
+        store.finish_run(run_id, result={"k": int(result.k), "participants": table.to_dict("records"),
+                                         "silhouette": {str(k): v for k, v in result.silhouette.items()}})
+    return result, table
