@@ -85,15 +85,35 @@ def opinion_groups(store: Store, deliberation_id: str, *, question_id: str | Non
     votes = store.endorsements(deliberation_id, until=until, question_id=question_id, include_hidden=True)
     if votes.empty:
         raise NotFound(f"deliberation {deliberation_id!r} has no endorsements to find opinion groups in")
-    hidden = set(votes.loc[votes["hidden"], "statement_id"])
-    result = run(votes[["participant_id", "statement_id", "vote"]], seed=seed, moderated_out=hidden)
-    source = {str(p): s for p, s in zip(votes["participant_id"], votes["source_id"], strict=True)}
-    table = result.participants[["participant_id", "group"]].copy()
-    table.insert(1, "source_id", table["participant_id"].astype(str).map(source))
-    table["participant_id"] = table["participant_id"].astype(int)
+    # The pipeline numbers participants and statements in order of first appearance and its k-means
+    # starts from the first points, as Polis's does. Polis exports list votes by statement id, then
+    # participant id; feeding the votes in that order (by the ids the source used, where every row
+    # has one) is what reproduces Polis's own groups (benchmarks/RESULTS.md).
+    votes = votes.assign(participant_key=_source_keys(votes["participant_id"], votes["source_id"]),
+                         statement_key=_source_keys(votes["statement_id"], votes["statement_source_id"]))
+    votes = votes.sort_values(["statement_key", "participant_key"], kind="stable")
+    hidden = set(votes.loc[votes["hidden"], "statement_key"])
+    result = run(votes[["participant_key", "statement_key", "vote"]].set_axis(
+        ["participant_id", "statement_id", "vote"], axis=1), seed=seed, moderated_out=hidden)
+    ids = votes.drop_duplicates("participant_key").set_index("participant_key")
+    table = result.participants[["participant_id", "group"]].rename(columns={"participant_id": "key"})
+    table.insert(0, "participant_id", table["key"].map(ids["participant_id"]).astype(int))
+    table.insert(1, "source_id", table["key"].map(ids["source_id"]))
+    table = table.drop(columns="key")
     if record:
         run_id = store.start_run("groups", {"question_id": question_id, "until": str(until) if until else None,
                                             "seed": seed}, deliberation_id=deliberation_id)
         store.finish_run(run_id, result={"k": int(result.k), "participants": table.to_dict("records"),
                                          "silhouette": {str(k): v for k, v in result.silhouette.items()}})
     return result, table
+
+
+def _source_keys(ids: pd.Series, source_ids: pd.Series) -> pd.Series:
+    """Source ids as keys when every row has one, numerically zero-padded so they sort as numbers."""
+    if source_ids.notna().all() and len(source_ids):
+        text = source_ids.astype(str)
+        if text.str.isdigit().all():
+            width = int(text.str.len().max())
+            return text.str.zfill(width)
+        return text
+    return ids.astype(str)
