@@ -117,3 +117,62 @@ def _source_keys(ids: pd.Series, source_ids: pd.Series) -> pd.Series:
             return text.str.zfill(width)
         return text
     return ids.astype(str)
+
+
+class StoreEmbeddingCache:
+    """The store's embedding table as workbench.embed's EmbeddingCache."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def get(self, keys):
+        return self.store.get_embeddings(keys)
+
+    def put(self, rows) -> None:
+        self.store.put_embeddings(rows)
+
+
+#: Links a facilitator made by hand: the next clustering must keep these cards where they were put.
+PINNED = ("split", "merge", "manual")
+
+
+def deduplicate(store: Store, deliberation_id: str, *, per_question: bool = False,
+                distance_threshold: float | None = None, progress: Progress | None = None, embedder=None):
+    """Cluster the deliberation's cards into canonical values and store the result (workbench.dedup).
+
+    Re-running embeds only new or edited cards (the cache is keyed by card, model and text hash),
+    keeps the ids of values whose members did not change, and keeps every card a facilitator
+    placed by hand (merges, splits) where it was put; renamed values keep their names.
+    Returns (Dedup, run id, number of texts embedded).
+    """
+    from . import dedup
+    from .embed import Embedder, card_text
+
+    cards = store.cards(deliberation_id)
+    if cards.empty:
+        raise NotFound(f"deliberation {deliberation_id!r} has no active values cards to cluster")
+    embedder = embedder or Embedder()
+    before = embedder.texts_embedded
+    texts = pd.DataFrame({"id": cards["id"], "text": [card_text(r) for r in cards.to_dict("records")]})
+    vectors = embedder.embed_cards(texts, StoreEmbeddingCache(store), progress=progress)
+    links = store.card_links(deliberation_id)
+    links = links[links["card_id"].isin(cards["id"])]
+    previous = {int(c): int(v) for c, v in zip(links["card_id"], links["canonical_id"], strict=True)}
+    pinned = links[links["provenance"].isin(PINNED)]
+    overrides = dedup.Overrides(splits=tuple(dedup.Split(int(c), into=int(v)) for c, v in
+                                             zip(pinned["card_id"], pinned["canonical_id"], strict=True)))
+    defaults = dedup.DedupParams()
+    params = dedup.DedupParams(
+        distance_threshold=defaults.distance_threshold if distance_threshold is None else distance_threshold,
+        linkage=defaults.linkage, per_question=per_question)
+    result = dedup.canonical_values(cards, vectors, previous=previous, overrides=overrides, params=params)
+    run_id = store.start_run("dedup", {"per_question": per_question, "distance_threshold": params.distance_threshold,
+                                       "model": embedder.model_name}, deliberation_id=deliberation_id)
+    known = set(previous.values())
+    written = store.apply_canonical_values(deliberation_id, [
+        {"id": v.id if v.id in known else None, "title": v.title, "description": v.description,
+         "policies": list(v.policies), "question_id": v.question_ids[0] if len(v.question_ids) == 1 else None,
+         "members": list(v.member_ids)} for v in result.values], run_id=run_id)
+    embedded = embedder.texts_embedded - before
+    store.finish_run(run_id, result={"values": len(written), "cards": len(cards), "embedded": embedded})
+    return result, run_id, embedded

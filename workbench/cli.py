@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -188,6 +189,55 @@ def graph(out: Annotated[Path, typer.Option("--out", help="where to write the gr
                f" -> {out}")
 
 
+@app.command()
+def dedup(db: DbOption = None, deliberation: DeliberationOption = None,
+          per_question: Annotated[bool, typer.Option("--per-question/--across-questions",
+                                                     help="cluster each question's cards apart")] = False,
+          threshold: Annotated[float | None, typer.Option(help="cosine distance under which cards merge "
+                                                          "(default 0.30)")] = None) -> None:
+    """Cluster similar values cards into canonical values (embeds only new or edited cards)."""
+    from tqdm import tqdm
+
+    from . import analyses
+    from .embed import EmbeddingError
+
+    with _store(db) as store:
+        try:
+            did = analyses.resolve_deliberation(store, deliberation)
+            with tqdm(total=0, unit="card", desc="embedding", disable=None) as bar:
+                def progress(done: int, total: int) -> None:
+                    bar.total = total
+                    bar.update(done - bar.n)
+
+                result, run_id, embedded = analyses.deduplicate(store, did, per_question=per_question,
+                                                                distance_threshold=threshold, progress=progress)
+        except (NotFound, EmbeddingError, ValueError) as exc:
+            raise _fail(str(exc)) from None
+    typer.echo(f"{len(result.assignment)} cards of {did!r} -> {len(result.values)} canonical values"
+               f" ({embedded} cards embedded, the rest cached; analysis run {run_id})")
+
+
+@app.command()
+def export(what: Annotated[str, typer.Option("--what", help="cards, canonical-values, wiser-answers, endorsements, "
+                                             "comparisons, participants, preference-pairs, graph, polis or all")],
+           out: Annotated[Path, typer.Option("--out", help="a file for one table; a folder for graph, polis, all")],
+           fmt: Annotated[str, typer.Option("--format", help="parquet, csv or jsonl")] = "parquet",
+           db: DbOption = None, deliberation: DeliberationOption = None,
+           question: Annotated[str | None, typer.Option(help="only this question (id or slug)")] = None,
+           until: Annotated[str | None, typer.Option(help="only data created before this time")] = None) -> None:
+    """Export documented datasets (with a README.md datasheet) for researchers."""
+    from . import analyses, exports
+
+    with _store(db) as store:
+        try:
+            did = analyses.resolve_deliberation(store, deliberation)
+            files = exports.export(store, did, what, fmt, out, question_id=_question_id(did, question), until=until)
+        except (NotFound, ValueError, StoreError) as exc:
+            raise _fail(str(exc)) from None
+    for f in files:
+        typer.echo(f"  {f.path}" + (f"  ({f.rows} rows)" if f.table != "datasheet" else "  (datasheet)"))
+
+
 def _question_id(deliberation_id: str, question: str | None) -> str | None:
     if question is None or "/" in question:
         return question
@@ -215,6 +265,84 @@ def groups(out: Annotated[Path, typer.Option("--out", help="CSV: participant_id,
     sizes = table[table["group"] >= 0]["group"].value_counts().sort_index()
     typer.echo(f"{result.k} opinion groups in {did!r} ({', '.join(f'group {g}: {n}' for g, n in sizes.items())};"
                f" {int((table['group'] < 0).sum())} below the participation threshold) -> {out}")
+
+
+# -- staff accounts ---------------------------------------------------------------------------
+
+user_app = typer.Typer(help="Staff accounts (facilitators, researchers) who sign in to the web app.",
+                       no_args_is_help=True)
+app.add_typer(user_app, name="user")
+
+
+class Role(StrEnum):
+    facilitator = "facilitator"
+    researcher = "researcher"
+
+
+@user_app.command("add")
+def user_add(username: Annotated[str, typer.Argument(help="sign-in name (stored in lower case)")],
+             role: Annotated[Role, typer.Option("--role", help="what the account may see",
+                                                case_sensitive=False)],
+             password_stdin: Annotated[bool, typer.Option(
+                 "--password-stdin", help="read the password from the first line of standard input")] = False,
+             db: DbOption = None) -> None:
+    """Create a staff account (the password is asked twice, or read from stdin; only its hash is stored)."""
+    from .auth import MIN_PASSWORD_LENGTH, AccountError, create_user, normalise_username
+    from .store.accounts import UsernameTaken
+
+    try:
+        name = normalise_username(username)
+    except AccountError as exc:
+        raise _fail(str(exc)) from None
+    password = _read_password(password_stdin, MIN_PASSWORD_LENGTH)
+    with _store(db) as store:
+        try:
+            create_user(store, name, role.value, password)
+        except (AccountError, UsernameTaken) as exc:
+            raise _fail(str(exc)) from None
+    typer.echo(f"user {name!r} ({role.value}) created")
+
+
+@user_app.command("set-password")
+def user_set_password(username: Annotated[str, typer.Argument(help="an existing account")],
+                      password_stdin: Annotated[bool, typer.Option(
+                          "--password-stdin",
+                          help="read the password from the first line of standard input")] = False,
+                      db: DbOption = None) -> None:
+    """Give an account a new password (e.g. the demo accounts before real use)."""
+    from .auth import MIN_PASSWORD_LENGTH, AccountError, change_password
+
+    password = _read_password(password_stdin, MIN_PASSWORD_LENGTH)
+    with _store(db) as store:
+        try:
+            change_password(store, username, password)
+        except (AccountError, NotFound) as exc:
+            raise _fail(str(exc)) from None
+    typer.echo(f"password of {username.strip().lower()!r} changed")
+
+
+def _read_password(from_stdin: bool, min_length: int) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return typer.prompt(f"Password (at least {min_length} characters)", hide_input=True,
+                        confirmation_prompt=True)
+
+
+@user_app.command("ensure-demo")
+def user_ensure_demo(db: DbOption = None) -> None:
+    """Create the demo accounts if missing: facilitator / demo-facilitator, researcher / demo-researcher.
+
+    Existing accounts are left as they are. Change these passwords on any real deployment.
+    """
+    from .auth import ensure_demo_users
+
+    with _store(db) as store:
+        created = ensure_demo_users(store)
+    if created:
+        typer.echo(f"demo staff account(s) created: {', '.join(created)}"
+                   " (change their passwords with `workbench user set-password` before real use)")
+    else:
+        typer.echo("demo staff accounts already exist")
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -213,6 +213,41 @@ class CardStore(StoreCore):
             [deliberation_id],
         )
 
+    def apply_canonical_values(self, deliberation_id: str, values: list[dict], *, run_id: int | None = None,
+                               provenance: str = "dedup") -> dict[int, int]:
+        """Write a clustering: each value is {id (an existing canonical id, or None), title, description,
+        policies, question_id, members}. Existing values keep their id and their (possibly edited) text;
+        new ones are created; cards whose value changed are relinked; values that came from an earlier
+        clustering and lost every member are retired. One transaction. Returns {index: canonical id}.
+        """
+        now = utcnow()
+
+        def work(cur):
+            current = dict(cur.execute(
+                "SELECT l.card_id, arg_max(l.canonical_id, l.id) FROM card_canonical l JOIN values_cards c"
+                " ON c.id = l.card_id WHERE c.deliberation_id = ? GROUP BY l.card_id", [deliberation_id]).fetchall())
+            ids: dict[int, int] = {}
+            links = []
+            for index, value in enumerate(values):
+                vid = value.get("id")
+                if vid is None:
+                    vid = cur.execute(
+                        "INSERT INTO canonical_values (deliberation_id, question_id, title, description, policies,"
+                        " origin, created_at) VALUES (?, ?, ?, ?, ?, 'dedup', ?) RETURNING id",
+                        [deliberation_id, value.get("question_id"), value["title"], value.get("description", ""),
+                         list(value["policies"]), now]).fetchall()[0][0]
+                ids[index] = int(vid)
+                links += [(int(c), int(vid)) for c in value["members"] if current.get(int(c)) != int(vid)]
+            self._link(cur, links, provenance, run_id, now)
+            kept = set(ids.values())
+            cur.execute(
+                "UPDATE canonical_values SET retired_at = ? WHERE deliberation_id = ? AND origin = 'dedup'"
+                " AND retired_at IS NULL AND NOT list_contains(?, id)",
+                [now, deliberation_id, sorted(kept)])
+            return ids
+
+        return self._write(work)
+
     def update_canonical_value(self, value_id: int, *, title: str | None = None,
                                description: str | None = None, policies: list[str] | None = None) -> None:
         def work(cur):

@@ -1,0 +1,259 @@
+"""Canonical values: grouping, stable ids across re-runs, facilitator overrides, real-model check."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from workbench.dedup import (
+    DedupInputError,
+    DedupParams,
+    Merge,
+    Overrides,
+    Rename,
+    Split,
+    canonical_values,
+)
+
+DIM = 16
+
+
+def topic_vector(topic: int, jitter: int) -> np.ndarray:
+    """A unit vector near basis axis `topic`; cards of one topic are within ~0.02 cosine distance."""
+    vector = np.zeros(DIM)
+    vector[topic] = 1.0
+    vector += np.random.default_rng(1000 * topic + jitter).normal(scale=0.1, size=DIM)
+    return vector / np.linalg.norm(vector)
+
+
+def make_cards(topics: dict[int, int], questions: dict[int, str] | None = None) -> tuple[pd.DataFrame, dict]:
+    """Cards `id -> topic`; titles name the topic and card so representatives are recognisable."""
+    rows, vectors = [], {}
+    for card_id, topic in topics.items():
+        rows.append(
+            {
+                "id": card_id,
+                "title": f"Topic {topic} card {card_id}",
+                "description": f"About topic {topic}",
+                "policies": [f"MOMENTS of topic {topic}", f"CHOICES of card {card_id}"],
+                "question_id": (questions or {}).get(card_id, "q1"),
+            }
+        )
+        vectors[card_id] = topic_vector(topic, card_id)
+    return pd.DataFrame(rows), vectors
+
+
+BASE = {1: 0, 2: 0, 3: 0, 4: 1, 5: 1, 6: 2, 7: 3, 8: 3}
+
+
+def groups(result) -> set[frozenset]:
+    return {frozenset(v.member_ids) for v in result.values}
+
+
+def test_cards_group_by_topic_and_ids_follow_first_card() -> None:
+    cards, vectors = make_cards(BASE)
+    result = canonical_values(cards, vectors)
+    assert groups(result) == {frozenset({1, 2, 3}), frozenset({4, 5}), frozenset({6}), frozenset({7, 8})}
+    assert [v.id for v in result.values] == [1, 2, 3, 4]
+    assert dict(result.assignment) == {1: 1, 2: 1, 3: 1, 4: 2, 5: 2, 6: 3, 7: 4, 8: 4}
+    assert result.assignment_frame().shape == (8, 2)
+    assert result.values_frame()["n_members"].tolist() == [3, 2, 1, 2]
+
+
+def test_array_embeddings_aligned_with_rows_give_the_same_result() -> None:
+    cards, vectors = make_cards(BASE)
+    matrix = np.stack([vectors[i] for i in cards["id"]])
+    assert canonical_values(cards, matrix).assignment == canonical_values(cards, vectors).assignment
+
+
+def test_representative_is_the_medoid() -> None:
+    cards, _ = make_cards({1: 0, 2: 0, 3: 0})
+    angle = 0.1
+    vectors = {  # card 3 lies between cards 1 and 2
+        1: np.array([np.cos(angle), np.sin(angle)]),
+        2: np.array([np.cos(angle), -np.sin(angle)]),
+        3: np.array([1.0, 0.0]),
+    }
+    (value,) = canonical_values(cards, vectors).values
+    assert value.representative_id == 3
+    assert value.title == "Topic 0 card 3"
+    assert value.policies == ("MOMENTS of topic 0", "CHOICES of card 3")
+    assert value.description == "About topic 0"
+
+
+def test_same_input_in_any_row_order_gives_the_same_ids() -> None:
+    cards, vectors = make_cards(BASE)
+    first = canonical_values(cards, vectors)
+    shuffled = cards.sample(frac=1.0, random_state=3)
+    second = canonical_values(shuffled, vectors, previous=None)
+    again = canonical_values(cards, vectors, previous=first.assignment)
+    assert dict(first.assignment) == dict(second.assignment) == dict(again.assignment)
+
+
+def test_one_new_card_keeps_every_old_id() -> None:
+    cards, vectors = make_cards(BASE)
+    first = canonical_values(cards, vectors)
+    # Card 0 sorts before every other card: without `previous` it would take id 1 and shift the rest.
+    more_cards, more_vectors = make_cards({**BASE, 0: 2, 9: 5})
+    second = canonical_values(more_cards, more_vectors, previous=first.assignment)
+    for card_id, canonical_id in first.assignment.items():
+        assert second.assignment[card_id] == canonical_id
+    assert second.assignment[0] == first.assignment[6]  # joined card 6's value
+    assert second.assignment[9] == 5  # a new value gets the next free id
+    assert canonical_values(more_cards, more_vectors).assignment[0] == 1  # what previous prevented
+
+
+def test_ids_follow_the_larger_part_when_a_value_breaks_up() -> None:
+    cards, vectors = make_cards(BASE)
+    first = canonical_values(cards, vectors)
+    moved = dict(vectors)
+    moved[3] = topic_vector(7, 3)  # card 3 edited into something else
+    second = canonical_values(cards, moved, previous=first.assignment)
+    assert second.assignment[1] == second.assignment[2] == first.assignment[1]
+    assert second.assignment[3] == 5
+
+
+def test_merge_survives_reruns_and_new_cards() -> None:
+    cards, vectors = make_cards(BASE)
+    first = canonical_values(cards, vectors)
+    overrides = Overrides(merges=(Merge((first.assignment[4], first.assignment[7])),))
+    merged = canonical_values(cards, vectors, previous=first.assignment, overrides=overrides)
+    assert merged.assignment[4] == merged.assignment[5] == merged.assignment[7] == merged.assignment[8] == 2
+    assert len(merged.values) == 3
+
+    more_cards, more_vectors = make_cards({**BASE, 9: 3, 10: 4})
+    rerun = canonical_values(more_cards, more_vectors, previous=merged.assignment, overrides=overrides)
+    assert rerun.assignment[9] == 2  # a new card of topic 3 joins the merged value
+    assert {rerun.assignment[c] for c in (4, 5, 7, 8)} == {2}
+    assert rerun.assignment[10] == 5
+    # Without the override the re-run would split them again.
+    plain = canonical_values(more_cards, more_vectors, previous=merged.assignment)
+    assert plain.assignment[4] != plain.assignment[7]
+
+
+def test_merge_into_an_explicit_id_and_chained_merges() -> None:
+    cards, vectors = make_cards(BASE)
+    first = canonical_values(cards, vectors)
+    overrides = Overrides(merges=(Merge((1, 2), into=2), Merge((2, 3))))  # 1->2, then 2,3 -> 2
+    result = canonical_values(cards, vectors, previous=first.assignment, overrides=overrides)
+    assert {result.assignment[c] for c in (1, 2, 3, 4, 5, 6)} == {2}
+    assert result.assignment[7] == 4
+
+
+def test_split_to_a_new_value_survives_reruns() -> None:
+    cards, vectors = make_cards(BASE)
+    first = canonical_values(cards, vectors)
+    overrides = Overrides(splits=(Split(card_id=2),))
+    split = canonical_values(cards, vectors, previous=first.assignment, overrides=overrides)
+    assert split.assignment[2] == 5
+    assert split.assignment[1] == split.assignment[3] == 1
+    assert split.value(5).member_ids == (2,)
+
+    rerun = canonical_values(cards, vectors, previous=split.assignment, overrides=overrides)
+    assert dict(rerun.assignment) == dict(split.assignment)
+
+
+def test_split_into_another_value_survives_reruns() -> None:
+    cards, vectors = make_cards(BASE)
+    first = canonical_values(cards, vectors)
+    overrides = Overrides(splits=(Split(card_id=2, into=first.assignment[6]),))
+    split = canonical_values(cards, vectors, previous=first.assignment, overrides=overrides)
+    assert split.value(3).member_ids == (2, 6)
+    rerun = canonical_values(cards, vectors, previous=split.assignment, overrides=overrides)
+    assert dict(rerun.assignment) == dict(split.assignment)
+
+
+def test_split_of_a_withdrawn_card_is_ignored() -> None:
+    cards, vectors = make_cards(BASE)
+    overrides = Overrides(splits=(Split(card_id=99),))
+    assert (
+        canonical_values(cards, vectors, overrides=overrides).assignment
+        == canonical_values(cards, vectors).assignment
+    )
+
+
+def test_rename_keeps_title_when_the_medoid_changes() -> None:
+    cards, vectors = make_cards(BASE)
+    first = canonical_values(cards, vectors)
+    overrides = Overrides(renames=(Rename(canonical_id=1, title="Careful listening", description="Edited."),))
+    renamed = canonical_values(cards, vectors, previous=first.assignment, overrides=overrides)
+    assert renamed.value(1).title == "Careful listening"
+    assert renamed.value(1).description == "Edited."
+    assert renamed.value(1).policies == first.value(1).policies  # not renamed: still the medoid's
+    assert renamed.value(1).renamed and not renamed.value(2).renamed
+
+    more_cards, more_vectors = make_cards({**BASE, 11: 0, 12: 0, 13: 0})
+    rerun = canonical_values(more_cards, more_vectors, previous=renamed.assignment, overrides=overrides)
+    assert rerun.value(1).title == "Careful listening"
+    assert len(rerun.value(1).member_ids) == 6
+
+
+def test_per_question_keeps_questions_apart() -> None:
+    cards, vectors = make_cards({1: 0, 2: 0, 3: 0}, questions={1: "abortion", 2: "abortion", 3: "parenting"})
+    across = canonical_values(cards, vectors)
+    apart = canonical_values(cards, vectors, params=DedupParams(per_question=True))
+    assert len(across.values) == 1 and across.values[0].question_ids == ("abortion", "parenting")
+    assert groups(apart) == {frozenset({1, 2}), frozenset({3})}
+
+
+def test_threshold_controls_granularity() -> None:
+    cards, vectors = make_cards(BASE)
+    assert len(canonical_values(cards, vectors, params=DedupParams(distance_threshold=1.5)).values) == 1
+    assert len(canonical_values(cards, vectors, params=DedupParams(distance_threshold=0.001)).values) == 8
+
+
+def test_bad_input_names_the_problem() -> None:
+    cards, vectors = make_cards(BASE)
+    with pytest.raises(DedupInputError, match="no embedding for card"):
+        canonical_values(cards, {k: v for k, v in vectors.items() if k != 5})
+    with pytest.raises(DedupInputError, match=r"shape \(8, d\)"):
+        canonical_values(cards, np.ones((7, DIM)))
+    with pytest.raises(DedupInputError, match="'policies'"):
+        canonical_values(cards.drop(columns=["policies"]), vectors)
+    with pytest.raises(DedupInputError, match="appear more than once"):
+        canonical_values(pd.concat([cards, cards.head(1)]), vectors)
+    with pytest.raises(DedupInputError, match="card 4 .*'policies' must be a list"):
+        canonical_values(cards.assign(policies=[["a"]] * 3 + ["just text"] + [["a"]] * 4), vectors)
+    with pytest.raises(DedupInputError, match="question_id"):
+        canonical_values(cards.drop(columns=["question_id"]), vectors, params=DedupParams(per_question=True))
+    with pytest.raises(DedupInputError, match="distance_threshold"):
+        DedupParams(distance_threshold=0)
+
+
+# --- the real model on a handful of real MGE cards ---------------------------------------------
+
+
+def mge_cards(shared_datasets: Path, ids: list[int]) -> pd.DataFrame:
+    raw = json.loads((shared_datasets / "mge-dft" / "valuesCard.json").read_text())
+    by_id = {card["id"]: card for card in raw}
+    return pd.DataFrame(
+        [
+            {
+                "id": i,
+                "title": by_id[i]["title"],
+                "description": by_id[i]["instructionsShort"],
+                "policies": by_id[i]["evaluationCriteria"],
+            }
+            for i in ids
+        ]
+    )
+
+
+@pytest.mark.model
+def test_real_cards_near_duplicates_together_unrelated_apart(shared_datasets: Path) -> None:
+    from workbench.embed import Embedder, InMemoryEmbeddingCache, card_text
+
+    # 483 carries the study's "Nurturing Discipline" card word for word; 352 is that card with a
+    # fifth policy added. 109 is about engaging with a child's confusion, 646 about weapons.
+    cards = mge_cards(shared_datasets, [352, 483, 109, 646])
+    texts = pd.DataFrame({"id": cards["id"], "text": [card_text(row) for _, row in cards.iterrows()]})
+    assert texts["text"].nunique() == 4  # no two cards are the same text
+    vectors = Embedder().embed_cards(texts, InMemoryEmbeddingCache())
+    result = canonical_values(cards, vectors)
+    assert result.assignment[352] == result.assignment[483]
+    assert len({result.assignment[352], result.assignment[109], result.assignment[646]}) == 3
+    assert result.value(result.assignment[352]).title == "Nurturing Discipline"
