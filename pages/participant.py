@@ -59,11 +59,10 @@ def show_value(value, *, heading: str | None = None) -> None:
     with st.container(border=True):
         if heading:
             st.caption(heading)
-        st.markdown(f"**{_plain(value['title'])}**")
-        st.text(value["description"])
-        st.caption("What they pay attention to:")
-        for policy in value["policies"]:
-            st.text(f"• {policy}")
+        st.markdown(f"**{_plain(value['title'])}**  \n{_plain(value['description'])}")
+        if len(value["policies"]):
+            st.caption("What they pay attention to:")
+            st.markdown("\n".join(f"- {_plain(p)}" for p in value["policies"]))
 
 
 def _plain(text: str) -> str:
@@ -160,26 +159,26 @@ def interview_step() -> None:
         st.session_state.pop(f"stage_{iid}", None)
         rerun()
 
-    def back_button() -> None:
-        if index > 0 and st.button("Back", key=f"back_{current}"):
+    def buttons() -> bool:
+        """Back and Continue side by side; True when Continue was clicked."""
+        back, forward, _ = st.columns([1, 1, 4])
+        if index > 0 and back.button("Back", key=f"back_{current}", use_container_width=True):
             st.session_state[f"stage_{iid}"] = STAGE_KEYS[index - 1]
             rerun()
+        return forward.button("Continue", type="primary", key=f"next_{current}", use_container_width=True)
 
     if current in ("response", "story"):
         key = f"{current}_{iid}"
         text = st.text_area(f"Your words (up to {FREE_TEXT_MAX} characters)", value=getattr(answers, current),
                             max_chars=FREE_TEXT_MAX, key=key, placeholder=stage.placeholder, height=160,
                             on_change=save_draft, args=(iid, answers, current, key))
-        back_button()
-        if st.button("Continue", type="primary", key=f"next_{current}"):
+        if buttons():
             if not text.strip():
                 st.error("Please write a few words before you continue.")
             else:
                 submit({current: text.strip()})
     elif current == "attention":
         proposed = answers.policies or tuple(candidate_policies(answers.response, answers.story))
-        if not answers.policies and proposed:
-            st.write("From what you wrote, we drafted these lines. Keep, change or replace them, and add your own:")
         key = f"policies_{iid}"
         text = st.text_area(f"One thing you pay attention to per line (each up to {POLICY_MAX} characters)",
                             value="\n".join(proposed), key=key, placeholder=stage.placeholder, height=200,
@@ -188,8 +187,7 @@ def interview_step() -> None:
         for i, line in enumerate(lines):
             for issue in check_policy(line, f"policies[{i}]"):
                 (st.error if issue.severity == "error" else st.warning)(f"Line {i + 1}: {issue.message}")
-        back_button()
-        if st.button("Continue", type="primary", key="next_attention"):
+        if buttons():
             if len(lines) < 2:
                 st.error("Please write at least two lines: what you paid attention to.")
             else:
@@ -201,8 +199,7 @@ def interview_step() -> None:
         description = st.text_area(f"What it is about, in a sentence or two (up to {DESCRIPTION_MAX} characters)",
                                    value=answers.description or draft_description(answers.policies, answers.response),
                                    max_chars=DESCRIPTION_MAX, key=f"description_{iid}")
-        back_button()
-        if st.button("Continue", type="primary", key="next_title"):
+        if buttons():
             if not title.strip() or not description.strip():
                 st.error("Please give both a name and a short description.")
             else:
@@ -213,8 +210,7 @@ def interview_step() -> None:
                                 key=f"contexts_{iid}")
         extra = st.text_input("Or suggest another situation (a facilitator will review it)", max_chars=120,
                               value=next((c for c in answers.contexts if c not in options), ""), key=f"extra_{iid}")
-        back_button()
-        if st.button("Continue", type="primary", key="next_contexts"):
+        if buttons():
             picked = chosen + ([extra.strip()] if extra.strip() else [])
             if not picked:
                 st.error("Please pick at least one situation, or suggest one.")
@@ -222,6 +218,13 @@ def interview_step() -> None:
                 submit({"contexts": tuple(picked)})
     else:
         review(iid, answers)
+
+
+def field_label(field: str) -> str:
+    """'policies[2]' → 'Line 3', as the participant counts lines; other fields by their label."""
+    if field.startswith("policies["):
+        return f"Line {int(field[9:-1]) + 1}"
+    return {"title": "Name", "description": "Description", "policies": "Lines"}.get(field, field)
 
 
 def review(iid: int, answers: GuidedAnswers) -> None:
@@ -235,10 +238,10 @@ def review(iid: int, answers: GuidedAnswers) -> None:
     policies = [line.strip() for line in policies_text.splitlines() if line.strip()]
     check = check_card({"title": title, "description": description, "policies": policies})
     for issue in check.errors:
-        st.error(f"{issue.field}: {issue.message}")
+        st.error(f"{field_label(issue.field)}: {issue.message}")
     overridden = []
     for i, issue in enumerate(check.warnings):
-        st.warning(f"{issue.field}: {issue.message}")
+        st.warning(f"{field_label(issue.field)}: {issue.message}")
         if st.checkbox("Keep it as it is", key=f"override_{iid}_{i}_{issue.code}"):
             overridden.append(issue.code)
     if st.button("Back", key="back_review"):
@@ -349,8 +352,8 @@ def wiser_step() -> None:
     by_id = values.set_index("id")
     a, b = by_id.loc[item["from_id"]], by_id.loc[item["to_id"]]
     st.write(f"Question {done + 1} of {len(items)}")
-    st.markdown(f"**In this situation — {_plain(item['context'])} — someone moved from the first value to the "
-                "second.**")
+    situation = item["context"][:1].lower() + item["context"][1:]
+    st.markdown(f"**In this situation — {_plain(situation)} — someone moved from the first value to the second.**")
     st.text(transition_story(a.to_dict(), b.to_dict(), item["context"]))
     left, right = st.columns(2)
     with left:

@@ -49,12 +49,17 @@ def value_table(store: Store, deliberation_id: str, *, question_id: str | None =
 
 def moral_graph(store: Store, deliberation_id: str, *, mode: str = "default", until=None,
                 context: str | None = None, question_id: str | None = None, min_wiser: int = 2,
-                record: bool = False) -> tuple[moralgraph.MoralGraph, dict]:
-    """The moral graph of a deliberation and its published-shape JSON (values by their public ids)."""
+                participants: set[int] | None = None, record: bool = False) -> tuple[moralgraph.MoralGraph, dict]:
+    """The moral graph of a deliberation and its published-shape JSON (values by their public ids).
+
+    `participants` restricts it to the answers of those participants (e.g. one group's graph).
+    """
     if mode not in ("mge", "default"):
         raise ValueError(f"mode: must be 'mge' or 'default', got {mode!r}")
     values = value_table(store, deliberation_id)
     answers = store.wiser_answers(deliberation_id, until=until, question_id=question_id)
+    if participants is not None:
+        answers = answers[answers["participant_id"].isin(participants)]
     public = dict(zip(values["id"], values["public_id"], strict=True))
     answers = answers.assign(from_id=answers["from_id"].map(public), to_id=answers["to_id"].map(public))
     meta = values.rename(columns={"id": "workbench_id"}).rename(columns={"public_id": "id"})[
@@ -176,3 +181,35 @@ def deduplicate(store: Store, deliberation_id: str, *, per_question: bool = Fals
     embedded = embedder.texts_embedded - before
     store.finish_run(run_id, result={"values": len(written), "cards": len(cards), "embedded": embedded})
     return result, run_id, embedded
+
+
+def groups_by_attribute(store: Store, deliberation_id: str, attribute: str) -> dict[str, set[int]]:
+    """Participants per value of one attribute (e.g. political_leaning), missing values left out."""
+    attrs = store.attributes(deliberation_id)
+    if attribute not in attrs.columns:
+        raise NotFound(f"no participant attribute {attribute!r} in {deliberation_id!r}")
+    known = attrs.dropna(subset=[attribute])
+    return {str(g): set(map(int, rows["participant_id"])) for g, rows in known.groupby(attribute)}
+
+
+def group_page_ranks(store: Store, deliberation_id: str, attribute: str, *, mode: str = "default",
+                     question_id: str | None = None) -> dict[str, dict]:
+    """Each group's own ranking of the values: the moral graph of its members' answers alone."""
+    out = {}
+    for group, members in groups_by_attribute(store, deliberation_id, attribute).items():
+        graph, _ = moral_graph(store, deliberation_id, mode=mode, question_id=question_id, participants=members)
+        out[group] = dict(graph.page_rank)
+    return out
+
+
+def member_cards(store: Store, deliberation_id: str) -> dict:
+    """Public value id → its active member cards (title, description, policies)."""
+    values = value_table(store, deliberation_id)
+    public = dict(zip(values["id"], values["public_id"], strict=True))
+    cards = store.cards(deliberation_id)
+    out: dict = {}
+    for card in cards.to_dict("records"):
+        if card["canonical_id"] is not None and not pd.isna(card["canonical_id"]):
+            key = public.get(int(card["canonical_id"]))
+            out.setdefault(key, []).append({k: card[k] for k in ("id", "title", "description", "policies")})
+    return out

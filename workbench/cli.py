@@ -108,7 +108,7 @@ def serve(db: DbOption = None,
     env.setdefault("WORKBENCH_BASE_URL", f"http://{host}:{port}")
     cmd = [sys.executable, "-m", "streamlit", "run", str(config.ROOT / "app.py"), "--server.address", host,
            "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"]
-    raise typer.Exit(subprocess.call(cmd, env=env))
+    raise typer.Exit(subprocess.call(cmd, env=env, cwd=config.ROOT))  # cwd: .streamlit/config.toml
 
 
 import_app = typer.Typer(help="Import data gathered elsewhere (idempotent: a second import adds nothing).",

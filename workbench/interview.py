@@ -596,6 +596,5 @@ def transition_story(from_card: Any, to_card: Any, context: str) -> str:
         now = f"Now {name} is guided by “{b.title}”."
     return (
         f"{when[0].upper()}{when[1:]}, {name} used to rely on “{a.title}”{a_focus}. "
-        f"Over time, {name} found that this left something out. {now} "
-        f"{name} feels this way of choosing keeps what mattered before and sees more of the situation."
+        f"Over time, {name} found that this left something out. {now}"
     )

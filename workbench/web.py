@@ -19,3 +19,26 @@ def _store(path: str) -> Store:
 def store() -> Store:
     """The process's one store (DuckDB allows a single writing process per file)."""
     return _store(str(config.db_path()))
+
+
+def deliberation_picker() -> str | None:
+    """The deliberation a staff page works on, chosen in the sidebar and kept across pages."""
+    known = store().deliberations()
+    if known.empty:
+        st.info("The database holds no deliberation yet. Load one on the Setup page or run `workbench demo`.")
+        return None
+    ids = list(known["id"])
+    titles = dict(zip(known["id"], known["title"], strict=True))
+    current = st.session_state.get("deliberation_id")
+    choice = st.sidebar.selectbox("Deliberation", ids, index=ids.index(current) if current in ids else 0,
+                                  format_func=lambda d: f"{titles[d]} ({d})")
+    st.session_state["deliberation_id"] = choice
+    return choice
+
+
+def question_picker(deliberation_id: str, *, label: str = "Question", allow_all: bool = True) -> str | None:
+    questions = store().questions(deliberation_id)
+    options = ([None] if allow_all else []) + list(questions["id"])
+    titles = dict(zip(questions["id"], questions["title"], strict=True))
+    return st.selectbox(label, options, format_func=lambda q: "All questions" if q is None else titles[q],
+                        key=f"question_{deliberation_id}")

@@ -248,6 +248,66 @@ class CardStore(StoreCore):
 
         return self._write(work)
 
+    # -- moderation ---------------------------------------------------------------------------
+
+    def proposed_contexts(self, deliberation_id: str) -> pd.DataFrame:
+        """Contexts participants proposed, with how many cards use each."""
+        return self._frame(
+            "SELECT x.id, x.name, x.proposed_by, x.created_at, count(cc.card_id) AS cards FROM contexts x"
+            " LEFT JOIN card_contexts cc ON cc.context_id = x.id WHERE x.deliberation_id = ? AND x.status = 'proposed'"
+            " GROUP BY ALL ORDER BY x.created_at, x.id",
+            [deliberation_id],
+        )
+
+    def approve_context(self, context_id: int, *, question_id: str | None = None) -> None:
+        def work(cur):
+            if not cur.execute("UPDATE contexts SET status = 'approved' WHERE id = ? AND status = 'proposed'"
+                               " RETURNING id", [context_id]).fetchall():
+                raise NotFound(f"no proposed context {context_id}")
+            if question_id:
+                cur.execute("INSERT INTO question_contexts VALUES (?, ?) ON CONFLICT DO NOTHING",
+                            [question_id, context_id])
+
+        self._write(work)
+
+    def merge_context(self, context_id: int, into_id: int) -> None:
+        """Fold a proposed context into an existing one: its cards move there."""
+        if context_id == into_id:
+            raise NotFound("a context cannot be merged into itself")
+
+        def work(cur):
+            if not cur.execute("UPDATE contexts SET status = 'merged', merged_into = ? WHERE id = ? RETURNING id",
+                               [into_id, context_id]).fetchall():
+                raise NotFound(f"no context {context_id}")
+            cur.execute("INSERT INTO card_contexts SELECT card_id, ? FROM card_contexts WHERE context_id = ?"
+                        " ON CONFLICT DO NOTHING", [into_id, context_id])
+            cur.execute("DELETE FROM card_contexts WHERE context_id = ?", [context_id])
+
+        self._write(work)
+
+    def merge_canonical_values(self, value_ids: list[int], into: int) -> int:
+        """Every member card of `value_ids` moves to `into` (provenance 'merge'); the others retire."""
+        others = [int(v) for v in value_ids if int(v) != int(into)]
+        now = utcnow()
+
+        def work(cur):
+            members = cur.execute(
+                "SELECT card_id FROM (SELECT card_id, arg_max(canonical_id, id) AS canonical_id FROM card_canonical"
+                " GROUP BY card_id) WHERE list_contains(?, canonical_id)", [others]).fetchall()
+            self._link(cur, [(c, int(into)) for (c,) in members], "merge", None, now)
+            cur.execute("UPDATE canonical_values SET retired_at = ? WHERE list_contains(?, id)", [now, others])
+            return len(members)
+
+        return self._write(work)
+
+    def split_card(self, card_id: int, *, title: str | None = None) -> int:
+        """Move one card out of its value into a new value of its own (provenance 'split')."""
+        card = self.card(card_id)
+        return self.add_canonical_value(
+            card["deliberation_id"], title=title or card["title"], description=card["description"],
+            policies=list(card["policies"]), origin="split", question_id=card["question_id"], members=[card_id],
+            provenance="split")
+
     def update_canonical_value(self, value_id: int, *, title: str | None = None,
                                description: str | None = None, policies: list[str] | None = None) -> None:
         def work(cur):

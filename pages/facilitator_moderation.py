@@ -1,0 +1,109 @@
+"""Moderation: hide cards, approve or merge proposed contexts, merge/split/rename canonical values.
+
+Every action goes through the store and is written to the audit log with who did it. Hidden cards
+leave the graph, the rounds and the exports; their authors are not told others' judgements.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from workbench import web
+
+st.title("Moderation")
+store = web.store()
+did = web.deliberation_picker()
+if did is None:
+    st.stop()
+actor = st.session_state.get("staff_user_id")
+
+
+def audit(action: str, target: str, details: dict | None = None) -> None:
+    if hasattr(store, "record_audit"):
+        store.record_audit(did, actor, action, target, details or {})
+
+
+cards_tab, contexts_tab, values_tab, log_tab = st.tabs(["Cards", "Proposed contexts", "Canonical values", "Audit log"])
+
+with cards_tab:
+    cards = store.cards(did, include_hidden=True)
+    search = st.text_input("Find cards containing", key="card_search")
+    if search:
+        hay = cards["title"] + " " + cards["description"] + " " + cards["policies"].map(" ".join)
+        cards = cards[hay.str.contains(search, case=False, regex=False)]
+    st.dataframe(cards[["id", "title", "description", "status", "hidden_reason", "created_at"]],
+                 hide_index=True, use_container_width=True)
+    active = cards[cards["status"] == "active"]
+    with st.form("hide_card"):
+        card_id = st.selectbox("Card to hide", list(active["id"]), index=None, placeholder="Choose a card…",
+                               format_func=lambda c: f"#{c} {active.set_index('id').loc[c, 'title']}")
+        reason = st.text_input("Reason (kept in the audit log)", max_chars=300)
+        if st.form_submit_button("Hide card"):
+            if card_id is None or not reason.strip():
+                st.error("Choose a card and give a reason.")
+            else:
+                store.hide_card(int(card_id), reason.strip())
+                audit("hide_card", f"card {card_id}", {"reason": reason.strip()})
+                st.success(f"Card #{card_id} is hidden: it has left the graph, the rounds and the exports.")
+
+with contexts_tab:
+    proposed = store.proposed_contexts(did)
+    approved = store.contexts(did)
+    if proposed.empty:
+        st.info("No context is waiting for review.")
+    for row in proposed.itertuples():
+        with st.container(border=True):
+            st.text(row.name)
+            st.caption(f"proposed by participant {row.proposed_by}; used by {row.cards} card(s)")
+            a, b = st.columns(2)
+            if a.button("Approve", key=f"approve_{row.id}"):
+                store.approve_context(int(row.id))
+                audit("approve_context", f"context {row.id}", {"name": row.name})
+                st.rerun()
+            into = b.selectbox("…or merge into", list(approved["id"]), index=None, key=f"into_{row.id}",
+                               format_func=lambda c: approved.set_index("id").loc[c, "name"])
+            if into is not None and b.button("Merge", key=f"merge_{row.id}"):
+                store.merge_context(int(row.id), int(into))
+                audit("merge_context", f"context {row.id}", {"into": int(into)})
+                st.rerun()
+
+with values_tab:
+    values = store.canonical_values(did)
+    st.dataframe(values[["id", "title", "members", "origin"]], hide_index=True, use_container_width=True)
+    label = dict(zip(values["id"], values["title"], strict=True))
+    with st.form("merge_values"):
+        chosen = st.multiselect("Merge these values…", list(values["id"]), format_func=lambda v: f"#{v} {label[v]}")
+        into = st.selectbox("…into", list(values["id"]), index=None, format_func=lambda v: f"#{v} {label[v]}")
+        if st.form_submit_button("Merge"):
+            if into is None or not chosen:
+                st.error("Choose the values to merge and the value they become.")
+            else:
+                moved = store.merge_canonical_values([int(v) for v in chosen], int(into))
+                audit("merge_values", f"value {into}", {"merged": [int(v) for v in chosen], "cards": moved})
+                st.success(f"{moved} card(s) now belong to #{into}. Re-running dedup keeps them there.")
+    with st.form("split_card"):
+        cards = store.cards(did)
+        card_id = st.selectbox("Split this card into a value of its own", list(cards["id"]), index=None,
+                               format_func=lambda c: f"#{c} {cards.set_index('id').loc[c, 'title']}")
+        if st.form_submit_button("Split"):
+            if card_id is not None:
+                new = store.split_card(int(card_id))
+                audit("split_card", f"card {card_id}", {"new_value": new})
+                st.success(f"Card #{card_id} is now value #{new}.")
+    with st.form("rename_value"):
+        value_id = st.selectbox("Rename value", list(values["id"]), index=None,
+                                format_func=lambda v: f"#{v} {label[v]}")
+        title = st.text_input("New title", max_chars=80)
+        description = st.text_area("New description (optional)", max_chars=600)
+        if st.form_submit_button("Rename"):
+            if value_id is None or not title.strip():
+                st.error("Choose a value and give it a title.")
+            else:
+                store.update_canonical_value(int(value_id), title=title.strip(),
+                                             description=description.strip() or None)
+                audit("rename_value", f"value {value_id}", {"title": title.strip()})
+                st.success("Renamed. Re-running dedup keeps the new name.")
+
+with log_tab:
+    if hasattr(store, "audit_log"):
+        st.dataframe(store.audit_log(did), hide_index=True, use_container_width=True)

@@ -1,0 +1,133 @@
+"""Helpers for the browser tests: a real Streamlit server on a free port and Debian's Chromium via Playwright.
+
+Browser tests see what AppTest cannot (real clicks, typing, focus and blur, page reloads). Playwright
+cannot download its own browsers here, so we drive the system's `/usr/bin/chromium`; tests skip with a
+clear reason when it (or the `playwright` package) is missing. These helpers must never touch the
+project's own database: the caller passes the DuckDB file in `env` (WORKBENCH_DB), and closes its own
+handle on that file before the server starts, because DuckDB allows one writing process per file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--headless=new",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+#: A cold Streamlit start imports pandas, duckdb and streamlit: a few seconds, much more on a busy machine.
+SERVER_START_TIMEOUT = 90.0
+
+
+class ServerDidNotStart(RuntimeError):
+    """The Streamlit server exited or never answered its health check."""
+
+
+def chromium_missing_reason() -> str | None:
+    """Why browser tests cannot run here, or None when they can."""
+    if not CHROMIUM.exists():
+        return f"{CHROMIUM} not found (install Debian's chromium package to run browser tests)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright Python package is not installed (pip install playwright)"
+    return None
+
+
+def require_chromium() -> None:
+    """Skip the calling test when Chromium or Playwright is not available."""
+    reason = chromium_missing_reason()
+    if reason:
+        pytest.skip(reason)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+        return False
+
+
+@contextlib.contextmanager
+def streamlit_server(script: str | os.PathLike, env: Mapping[str, str | None] | None = None,
+                     port: int | None = None, *, timeout: float = SERVER_START_TIMEOUT) -> Iterator[str]:
+    """Run `streamlit run SCRIPT` on 127.0.0.1:PORT until the block ends; yields the base URL.
+
+    `env` is laid over this process's environment; a None value removes that variable. The server is stopped (terminate, then kill) when
+    the block ends, so the caller may reopen the database file afterwards.
+    """
+    script = Path(script).resolve()
+    port = port or free_port()
+    command = [
+        sys.executable, "-m", "streamlit", "run", str(script),
+        "--server.port", str(port), "--server.headless", "true", "--server.address", "127.0.0.1",
+        "--browser.gatherUsageStats", "false",
+        # Other people edit the source tree while tests run: no "source file changed" banners or reruns.
+        "--server.fileWatcherType", "none",
+    ]
+    full_env = {**os.environ, **(env or {})}
+    full_env = {key: value for key, value in full_env.items() if value is not None}
+    base = f"http://127.0.0.1:{port}"
+    # A file, not a pipe: a chatty server must never block on a full pipe nobody reads.
+    with tempfile.TemporaryFile(mode="w+", prefix="streamlit-stderr-") as errors:
+        process = subprocess.Popen(command, cwd=script.parent, env=full_env, stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.DEVNULL, stderr=errors)
+        try:
+            deadline = time.monotonic() + timeout
+            while not _healthy(f"{base}/_stcore/health"):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    state = (f"exited with code {process.returncode}" if process.poll() is not None
+                             else f"did not answer {base}/_stcore/health within {timeout:.0f} s")
+                    errors.seek(0)
+                    raise ServerDidNotStart(f"streamlit run {script.name} {state}. Its stderr:\n"
+                                            f"{errors.read()[-4000:] or '(empty)'}")
+                time.sleep(0.25)
+            yield base
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator[object]:
+    """Debian's Chromium under Playwright (a `playwright.sync_api.Browser`); skips when unavailable."""
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
