@@ -1,21 +1,42 @@
 """The Values Workbench web app: routes each visitor to the pages their role may see.
 
 A participant arrives with `?invite=TOKEN` (or `?join=DELIBERATION` where open sign-up is on) and
-sees only their own flow; everyone else sees the welcome page. Pages live in pages/.
+sees only their own flow, whatever else the browser session holds. Everyone else sees the welcome
+page and "Staff sign-in"; a signed-in facilitator or researcher sees exactly the pages
+`workbench.auth.PAGES_BY_ROLE` gives their role. A page not in the visitor's list cannot be opened,
+not even by its URL: `st.navigation` runs only the pages it is given. Pages live in pages/.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from workbench import web
+from workbench import auth, web
 from workbench.participation import resolve_visitor
+
+# The staff session token lives only in st.session_state (server memory for this browser session;
+# no cookie, so a reload or a new tab means signing in again); the store keeps only its hash.
+STAFF_TOKEN, GO_TO_LANDING, SIGN_IN_NOTICE = auth.WEB_TOKEN_KEY, auth.WEB_LANDING_KEY, auth.WEB_NOTICE_KEY
 
 st.set_page_config(page_title="Values Workbench", page_icon="🧭", layout="wide")
 
-visitor = resolve_visitor(web.store(), st.query_params)
+store = web.store()
+visitor = resolve_visitor(store, st.query_params)
+
+
+def staff_page(page: auth.StaffPage) -> st.Page:
+    return st.Page(page.path, title=page.title, icon=page.icon, url_path=page.url_path)
+
+
+def sign_out() -> None:
+    auth.sign_out(store, st.session_state.pop(STAFF_TOKEN, None))
+    st.session_state[GO_TO_LANDING] = True
+
 
 if visitor.kind == "participant":
+    # An invite link never opens a staff page, even in a browser session that had signed in.
+    st.session_state.pop(STAFF_TOKEN, None)
+    st.session_state.pop("staff_user_id", None)
     st.session_state["participant_id"] = visitor.participant_id
     if visitor.new_token:
         # Open sign-up: swap the join link for the participant's own resumable invite link.
@@ -27,6 +48,29 @@ elif visitor.kind == "denied":
     st.error(visitor.message)
     st.stop()
 else:
-    pages = [st.Page("pages/home.py", title="Welcome", icon="🏠", default=True)]
+    user = auth.session_user(store, st.session_state.get(STAFF_TOKEN))
+    if user is None and st.session_state.pop(STAFF_TOKEN, None):
+        # Expired, signed out elsewhere, or the account was disabled.
+        st.session_state[SIGN_IN_NOTICE] = "Your session has ended. Please sign in again."
+        st.session_state[GO_TO_LANDING] = True
+    # The signed-in user's id, for pages that log who did what (store.record_audit's actor).
+    st.session_state["staff_user_id"] = None if user is None else user.id
+    if user is None:
+        sign_in_page = st.Page("pages/sign_in.py", title="Staff sign-in", icon="🔑", url_path="sign-in")
+        pages = [st.Page("pages/home.py", title="Welcome", icon="🏠", default=True), sign_in_page]
+        landing = sign_in_page if SIGN_IN_NOTICE in st.session_state else pages[0]
+    else:
+        pages = {user.role.title(): [staff_page(p) for p in user.pages]}
+        landing = pages[user.role.title()][0]
+        with st.sidebar:
+            st.caption(f"Signed in as **{user.username}** ({user.role})")
+            st.button("Sign out", on_click=sign_out, key="sign_out")
+    if st.session_state.pop(GO_TO_LANDING, False):
+        # Just signed in or out: go to where this visitor lands, before st.navigation would look up
+        # the previous page (no longer in the list) and report it as not found.
+        st.switch_page(landing)
 
-st.navigation(pages, position="sidebar" if len(pages) > 1 else "hidden").run()
+if isinstance(pages, list):
+    st.navigation(pages, position="sidebar" if len(pages) > 1 else "hidden").run()
+else:
+    st.navigation(pages, position="sidebar").run()

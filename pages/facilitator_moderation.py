@@ -10,17 +10,16 @@ import streamlit as st
 
 from workbench import web
 
+actor = web.require_staff(__file__).id
 st.title("Moderation")
 store = web.store()
 did = web.deliberation_picker()
 if did is None:
     st.stop()
-actor = st.session_state.get("staff_user_id")
 
 
 def audit(action: str, target: str, details: dict | None = None) -> None:
-    if hasattr(store, "record_audit"):
-        store.record_audit(did, actor, action, target, details or {})
+    store.record_audit(did, actor, action, target, details or {})
 
 
 cards_tab, contexts_tab, values_tab, log_tab = st.tabs(["Cards", "Proposed contexts", "Canonical values", "Audit log"])
@@ -32,7 +31,7 @@ with cards_tab:
         hay = cards["title"] + " " + cards["description"] + " " + cards["policies"].map(" ".join)
         cards = cards[hay.str.contains(search, case=False, regex=False)]
     st.dataframe(cards[["id", "title", "description", "status", "hidden_reason", "created_at"]],
-                 hide_index=True, use_container_width=True)
+                 hide_index=True, width="stretch")
     active = cards[cards["status"] == "active"]
     with st.form("hide_card"):
         card_id = st.selectbox("Card to hide", list(active["id"]), index=None, placeholder="Choose a card…",
@@ -69,7 +68,7 @@ with contexts_tab:
 
 with values_tab:
     values = store.canonical_values(did)
-    st.dataframe(values[["id", "title", "members", "origin"]], hide_index=True, use_container_width=True)
+    st.dataframe(values[["id", "title", "members", "origin"]], hide_index=True, width="stretch")
     label = dict(zip(values["id"], values["title"], strict=True))
     with st.form("merge_values"):
         chosen = st.multiselect("Merge these values…", list(values["id"]), format_func=lambda v: f"#{v} {label[v]}")
@@ -105,5 +104,4 @@ with values_tab:
                 st.success("Renamed. Re-running dedup keeps the new name.")
 
 with log_tab:
-    if hasattr(store, "audit_log"):
-        st.dataframe(store.audit_log(did), hide_index=True, use_container_width=True)
+    st.dataframe(store.audit_log(did), hide_index=True, width="stretch")

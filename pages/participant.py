@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from workbench import analyses, web
 from workbench import participation as P
-from workbench import web
 from workbench.cardcheck import check_card, check_policy
 from workbench.interview import (
     STAGE_KEYS,
@@ -38,6 +38,9 @@ from workbench.models import (
 )
 
 store = web.store()
+if "participant_id" not in st.session_state:  # opened without an invite link (e.g. by its file URL)
+    st.error("Please open the invite link you were sent.")
+    st.stop()
 pid = st.session_state["participant_id"]
 flow = P.flow(store, pid)
 delib = flow.deliberation
@@ -162,10 +165,10 @@ def interview_step() -> None:
     def buttons() -> bool:
         """Back and Continue side by side; True when Continue was clicked."""
         back, forward, _ = st.columns([1, 1, 4])
-        if index > 0 and back.button("Back", key=f"back_{current}", use_container_width=True):
+        if index > 0 and back.button("Back", key=f"back_{current}", width="stretch"):
             st.session_state[f"stage_{iid}"] = STAGE_KEYS[index - 1]
             rerun()
-        return forward.button("Continue", type="primary", key=f"next_{current}", use_container_width=True)
+        return forward.button("Continue", type="primary", key=f"next_{current}", width="stretch")
 
     if current in ("response", "story"):
         key = f"{current}_{iid}"
@@ -323,8 +326,10 @@ def llm_interview(iid: int, question: str) -> None:
 
 
 def question_values():
-    values = store.canonical_values(did, question_id=flow.question_id)
-    return values[(values["members"] > 0) | values["origin"].isin(["import", "demo"])].reset_index(drop=True)
+    """The values the rounds ask about; `item` is how comparisons name them (the exports' value id)."""
+    values = analyses.value_table(store, did, question_id=flow.question_id)
+    values = values[(values["members"] > 0) | values["origin"].isin(["import", "demo"])].reset_index(drop=True)
+    return values.assign(item=values["public_id"].astype(str))
 
 
 def plan(round_name: str, make) -> list:
@@ -390,7 +395,7 @@ def endorse_step() -> None:
     cols = st.columns(3)
     for col, (vote, label) in zip(cols, [("agree", "Agree"), ("disagree", "Disagree"), ("pass", "Pass / unsure")],
                                   strict=True):
-        if col.button(label, key=f"endorse_{done}_{vote}", use_container_width=True):
+        if col.button(label, key=f"endorse_{done}_{vote}", width="stretch"):
             store.record_endorsement(did, validated(EndorsementIn, {
                 "participant_id": pid, "canonical_id": int(items[done]), "vote": vote,
                 "question_id": flow.question_id}))
@@ -405,7 +410,7 @@ def compare_step() -> None:
     if done >= len(items):
         return finish_round("compare")
     item = items[done]
-    by_id = values.set_index("id")
+    by_item = values.set_index("item")
     question = store.questions(did).set_index("id").loc[flow.question_id]
     st.write(f"Pair {done + 1} of {len(items)}: which of these two should guide the answer to this question?")
     st.info(question["prompt"])
@@ -418,12 +423,12 @@ def compare_step() -> None:
 
     left, right = st.columns(2)
     with left:
-        show_value(by_id.loc[int(item["item_a"])])
-        if st.button("This one", key=f"cmp_{done}_a", use_container_width=True):
+        show_value(by_item.loc[item["item_a"]])
+        if st.button("This one", key=f"cmp_{done}_a", width="stretch"):
             choose("a")
     with right:
-        show_value(by_id.loc[int(item["item_b"])])
-        if st.button("This one", key=f"cmp_{done}_b", use_container_width=True):
+        show_value(by_item.loc[item["item_b"]])
+        if st.button("This one", key=f"cmp_{done}_b", width="stretch"):
             choose("b")
     if st.button("I can't choose", key=f"cmp_{done}_tie"):
         choose("tie")

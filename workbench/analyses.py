@@ -213,3 +213,152 @@ def member_cards(store: Store, deliberation_id: str) -> dict:
             key = public.get(int(card["canonical_id"]))
             out.setdefault(key, []).append({k: card[k] for k in ("id", "title", "description", "policies")})
     return out
+
+
+def preference_data(store: Store, deliberation_id: str, *, context: str | None = None,
+                    question_id: str | None = None, include_wiser: bool = True,
+                    until=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Comparisons (Compare round, imports, and wiser-than answers as in workbench.prefs) and the
+    participants' attributes, both keyed by the participant id exports use (imported id, else ours)."""
+    from .prefs import comparisons_from_wiser
+
+    people = store.participants(deliberation_id)
+    key = {int(p): (str(s) if s is not None and not pd.isna(s) else str(p))
+           for p, s in zip(people["participant_id"], people["source_id"], strict=True)}
+    made = store.comparisons(deliberation_id, context=context, until=until)
+    if question_id is not None:
+        made = made[made["question_id"] == question_id]
+    frames = [made[["participant_id", "item_a", "item_b", "winner", "context", "weight"]]]
+    if include_wiser:
+        answers = store.wiser_answers(deliberation_id, until=until, question_id=question_id)
+        if context is not None:
+            answers = answers[answers["context"] == context]
+        if not answers.empty:
+            public = dict(zip(*[value_table(store, deliberation_id)[c] for c in ("id", "public_id")], strict=True))
+            answers = answers.assign(participant_id=answers["participant_id"].map(key),
+                                     from_id=answers["from_id"].map(public).astype(str),
+                                     to_id=answers["to_id"].map(public).astype(str))
+            frames.append(comparisons_from_wiser(answers)[["participant_id", "item_a", "item_b", "winner",
+                                                           "context", "weight"]])
+    comparisons = pd.concat([f for f in frames if not f.empty], ignore_index=True) if any(
+        not f.empty for f in frames) else frames[0]
+    attrs = store.attributes(deliberation_id, until=until)
+    attrs = attrs.assign(participant_id=attrs["participant_id"].map(key))
+    return comparisons.astype({"participant_id": str, "item_a": str, "item_b": str}), attrs
+
+
+def fit_preferences(store: Store, deliberation_id: str, *, context: str | None = None, by: str | None = None,
+                    latent: str | int = "auto", max_k: int = 6, seed: int = 0, include_wiser: bool = True,
+                    question_id: str | None = None, record: bool = True) -> tuple[dict, dict]:
+    """Pooled, per-group and latent-class Bradley–Terry fits (workbench.prefs) of one deliberation.
+
+    Returns (fit JSON as schemas/fit.schema.json, the fitted objects by name) and records the run,
+    so the exports can attach each participant's latent class to their preference pairs.
+    """
+    from . import prefs
+
+    comparisons, attrs = preference_data(store, deliberation_id, context=context, question_id=question_id,
+                                         include_wiser=include_wiser)
+    if comparisons.empty:
+        raise NotFound(f"deliberation {deliberation_id!r} has no comparisons or wiser-than answers to fit"
+                       + (f" in context {context!r}" if context else ""))
+    k = None if latent == "auto" else int(latent)
+    mixture = prefs.latent_mixture(comparisons, k=k, max_k=max_k, seed=seed)
+    groups = prefs.group_strengths(comparisons, attrs, by) if by else None
+    fit = prefs.fit_to_json(mixture, groups, pooled=prefs.bradley_terry(comparisons))
+    objects = {"mixture": mixture, "groups": groups, "comparisons": comparisons, "attributes": attrs,
+               "composition": prefs.class_composition(mixture, attrs) if len(attrs.columns) > 1 else None}
+    if record:
+        run = store.start_run("fit", {"context": context, "question_id": question_id, "by": by, "latent": str(latent), "max_k": max_k,
+                                      "seed": seed, "include_wiser": include_wiser}, deliberation_id=deliberation_id)
+        store.finish_run(run, result=fit)
+        objects["run_id"] = run
+    return fit, objects
+
+
+def disagreement_report(store: Store, deliberation_id: str, *, question_id: str | None = None,
+                        by: str | None = None, seed: int = 0, max_k: int = 6,
+                        progress: Progress | None = None) -> dict:
+    """Everything the Disagreement view shows, as one JSON-able dict, stored as an analysis run.
+
+    Opinion groups from the endorsements (Polis's pipeline), the group × value agreement heat map,
+    strengths per known group (`by`) and per latent class with intervals, the latent classes'
+    composition, and the divisive and bridging values. Reopen a stored one with `store.run(id)`.
+    """
+    from . import disagreement
+
+    steps = 4
+    tick = progress or (lambda done, total: None)
+    report: dict = {"question_id": question_id, "by": by, "seed": seed}
+    values = value_table(store, deliberation_id)
+    titles = {str(k): t for k, t in zip(values["public_id"], values["title"], strict=True)}
+    titles |= {f"v{k}": t for k, t in zip(values["id"], values["title"], strict=True)}
+    statements = store.cards(deliberation_id, kind="statement")
+    titles |= {f"c{k}": t for k, t in zip(statements["id"], statements["title"], strict=True)}
+    report["titles"] = titles
+    tick(0, steps)
+    try:
+        groups, table = opinion_groups(store, deliberation_id, question_id=question_id, seed=seed)
+        people = groups.participants
+        report["opinion_map"] = [{"participant_id": int(p), "group": int(g), "x": float(x), "y": float(y)}
+                                 for p, g, x, y in zip(table["participant_id"], people["group"], people["x"],
+                                                       people["y"], strict=True) if g >= 0]
+        report["k"] = int(groups.k)
+        votes = store.endorsements(deliberation_id, question_id=question_id)
+        member = dict(zip(table["participant_id"], table["group"], strict=True))
+        votes = votes.assign(group=votes["participant_id"].map(member))
+        votes = votes[votes["group"].notna() & (votes["group"] >= 0)]
+        heat = votes.groupby(["group", "statement_id"])["vote"].agg(
+            agree=lambda v: float((v == 1).mean()), votes="size").reset_index()
+        report["heat"] = heat.assign(group=heat["group"].astype(int)).to_dict("records")
+        report["consensus"] = groups.consensus.head(10).assign(
+            statement_id=lambda f: f["statement_id"].astype(str)).to_dict("records")
+    except (NotFound, ValueError) as exc:
+        report["opinion_groups_error"] = str(exc)
+    tick(1, steps)
+    try:
+        fit, objects = fit_preferences(store, deliberation_id, question_id=question_id, by=by, max_k=max_k,
+                                       seed=seed, record=False)
+        report["fit"] = fit
+        mixture = objects["mixture"]
+        tick(2, steps)
+        if objects["composition"] is not None:
+            report["composition"] = objects["composition"].table.to_dict("records")
+        sources = {"latent classes": mixture}
+        if objects["groups"] is not None:
+            sources[f"groups by {by}"] = objects["groups"]
+        report["rankings"] = {}
+        for name, source in sources.items():
+            if len(disagreement.group_strengths_of(source).groups) < 2:
+                continue
+            report["rankings"][name] = {
+                "divisive": disagreement.divisive_values(source).top(10).to_dict("records"),
+                "bridging": disagreement.bridging_values(source).top(10).to_dict("records"),
+                "jsd": disagreement.choice_divergence(source).generalized_jsd,
+            }
+    except (NotFound, ValueError) as exc:
+        report["fit_error"] = str(exc)
+    tick(3, steps)
+    report = _json_safe(report)
+    run = store.start_run("disagreement", {"question_id": question_id, "by": by, "seed": seed},
+                          deliberation_id=deliberation_id)
+    store.finish_run(run, result=report)
+    report["run_id"] = run
+    tick(4, steps)
+    return report
+
+
+def _json_safe(value):
+    import math
+
+    import numpy as np
+
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -218,6 +218,35 @@ def dedup(db: DbOption = None, deliberation: DeliberationOption = None,
 
 
 @app.command()
+def fit(out: Annotated[Path, typer.Option("--out", help="where to write the fit JSON (schemas/fit.schema.json)")],
+        db: DbOption = None, deliberation: DeliberationOption = None,
+        context: Annotated[str | None, typer.Option(help="only comparisons in this context")] = None,
+        by: Annotated[str | None, typer.Option(help="also fit per value of this participant attribute")] = None,
+        latent: Annotated[str, typer.Option(help="'auto' (K by BIC) or a number of latent classes")] = "auto",
+        max_k: Annotated[int, typer.Option("--max-k", min=1, max=20, help="largest K tried with --latent auto")] = 6,
+        seed: Annotated[int, typer.Option(help="random seed")] = 0,
+        no_wiser: Annotated[bool, typer.Option("--no-wiser", help="leave wiser-than answers out")] = False) -> None:
+    """Fit Bradley–Terry strengths: pooled, per group (--by) and a latent-class mixture (K by BIC)."""
+    import json
+
+    from . import analyses
+
+    if latent != "auto" and not latent.isdigit():
+        raise _fail(f"--latent: must be 'auto' or a number of classes, got {latent!r}")
+    with _store(db) as store:
+        try:
+            did = analyses.resolve_deliberation(store, deliberation)
+            result, _ = analyses.fit_preferences(store, did, context=context, by=by, latent=latent, max_k=max_k,
+                                                 seed=seed, include_wiser=not no_wiser)
+        except (NotFound, ValueError, StoreError) as exc:
+            raise _fail(str(exc)) from None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1, ensure_ascii=False))
+    typer.echo(f"{result['k']} latent class(es) by BIC over {len(result['participants'])} participants and"
+               f" {result['n_comparisons']} comparisons" + (f"; per-{by} strengths" if by else "") + f" -> {out}")
+
+
+@app.command()
 def export(what: Annotated[str, typer.Option("--what", help="cards, canonical-values, wiser-answers, endorsements, "
                                              "comparisons, participants, preference-pairs, graph, polis or all")],
            out: Annotated[Path, typer.Option("--out", help="a file for one table; a folder for graph, polis, all")],

@@ -191,6 +191,8 @@ def plan_compare(values: pd.DataFrame, pair_counts: pd.DataFrame, n: int, *, see
                  strengths: Mapping[str, float] | None = None) -> list[dict]:
     """N pairs for "which should guide the answer?", informative for the current fit.
 
+    Values are named by their `item` column (the id comparisons record: exports' value id).
+
     Coverage first (pairs with the fewest answers), then the pairs whose order the pooled fit is
     least sure of (smallest strength gap), ties broken by seed. No value appears twice in a row.
     """
@@ -201,7 +203,7 @@ def plan_compare(values: pd.DataFrame, pair_counts: pd.DataFrame, n: int, *, see
     if len(pair_counts):
         counts = {(str(r.a), str(r.b)): int(r.answers) for r in pair_counts.itertuples(index=False)}
     strengths = strengths or {}
-    ids = [str(int(v)) for v in values["id"]]
+    ids = [str(v) for v in values["item"]]
     scored = []
     for a, b in itertools.combinations(ids, 2):
         lo, hi = sorted((a, b))

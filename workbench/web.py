@@ -42,3 +42,18 @@ def question_picker(deliberation_id: str, *, label: str = "Question", allow_all:
     titles = dict(zip(questions["id"], questions["title"], strict=True))
     return st.selectbox(label, options, format_func=lambda q: "All questions" if q is None else titles[q],
                         key=f"question_{deliberation_id}")
+
+
+def require_staff(page_file: str):
+    """First line of every staff page: the signed-in user allowed to see it, or stop here.
+
+    The navigation already leaves the page out for others; this also covers Streamlit running a
+    file in pages/ directly by its URL (see workbench.auth.staff_page_user).
+    """
+    from . import auth
+
+    user = auth.staff_page_user(store(), page_file, token=st.session_state.get(auth.WEB_TOKEN_KEY),
+                                query=st.query_params)
+    if user is None:
+        st.stop()
+    return user

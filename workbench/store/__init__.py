@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from .accounts import AccountStore
 from .cards import CardStore
 from .core import NotFound, StoreError, as_timestamp, migrations, utcnow
 from .deliberations import DeliberationStore, hash_token, new_token
@@ -30,7 +31,7 @@ __all__ = [
 ]
 
 
-class Store(DeliberationStore, CardStore, JudgementStore, ImportStore):
+class Store(DeliberationStore, CardStore, JudgementStore, ImportStore, AccountStore):
     """A workbench database file: deliberations, participants, cards, judgements, analyses."""
 
 

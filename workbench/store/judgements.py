@@ -191,6 +191,25 @@ class JudgementStore(StoreCore):
             [deliberation_id],
         )
 
+    def activity(self, deliberation_id: str) -> pd.DataFrame:
+        """Every submission as (kind, question_id, created_at): cards, wiser-than answers, votes, comparisons."""
+        return self._frame(
+            "SELECT 'card' AS kind, question_id, created_at FROM values_cards WHERE deliberation_id = ? AND kind = 'card'"
+            " UNION ALL SELECT 'wiser', NULL, created_at FROM wiser_answers WHERE deliberation_id = ?"
+            " UNION ALL SELECT 'endorse', question_id, created_at FROM endorsements WHERE deliberation_id = ?"
+            " UNION ALL SELECT 'compare', question_id, created_at FROM comparisons WHERE deliberation_id = ?"
+            " ORDER BY created_at",
+            [deliberation_id] * 4,
+        )
+
+    def invites(self, deliberation_id: str) -> pd.DataFrame:
+        """Participants who came by invite or open sign-up, with whether the link is revoked."""
+        return self._frame(
+            "SELECT id AS participant_id, signup, created_at, revoked_at FROM participants"
+            " WHERE deliberation_id = ? AND token_hash IS NOT NULL ORDER BY id",
+            [deliberation_id],
+        )
+
     # -- analysis runs ----------------------------------------------------------------------
 
     def start_run(self, kind: str, params: dict, *, deliberation_id: str | None = None) -> int:

@@ -13,6 +13,7 @@ from workbench import analyses, config, web
 from workbench.components.moral_graph import moral_graph
 from workbench.graphview import graph_view
 
+web.require_staff(__file__)
 st.title("The moral graph")
 store = web.store()
 did = web.deliberation_picker()
@@ -77,7 +78,7 @@ if selected is not None:
         involved["direction"] = ["from this value" if f == vid else "to this value" for f in involved["from_id"]]
         st.caption(f"{len(involved)} wiser-than answers involve this value")
         if not involved.empty:
-            st.dataframe(pd.crosstab(involved["direction"], involved["answer"]), use_container_width=False)
+            st.dataframe(pd.crosstab(involved["direction"], involved["answer"]), width="content")
     if node.get("group_ranks"):
         st.caption("Rank (PageRank) within each group's own graph")
         st.bar_chart(pd.Series(node["group_ranks"], name="PageRank").dropna())

@@ -1,0 +1,138 @@
+"""Where communities disagree: the opinion map, group × value heat map, strengths per group with
+intervals, latent classes and their make-up, and the divisive and bridging values.
+
+Thin: `workbench.analyses.disagreement_report` computes everything (with a progress bar) and stores
+it as an analysis run; this page draws a report, new or reopened.
+"""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from workbench import analyses, web
+
+web.require_staff(__file__)
+st.title("Where communities disagree")
+store = web.store()
+did = web.deliberation_picker()
+if did is None:
+    st.stop()
+
+attributes = [c for c in store.attributes(did).columns if c != "participant_id"]
+left, right = st.columns(2)
+with left:
+    question = web.question_picker(did)
+with right:
+    by = st.selectbox("Known groups (participant attribute)", [None, *attributes],
+                      format_func=lambda a: "none" if a is None else a,
+                      index=1 + attributes.index("political_leaning") if "political_leaning" in attributes else 0)
+
+runs = store.runs(deliberation_id=did, kind="disagreement")
+runs = runs[runs["status"] == "done"]
+run_id = st.session_state.get(f"disagreement_run_{did}")
+a, b = st.columns([1, 2])
+if a.button("Run the analyses", type="primary"):
+    bar = st.progress(0.0, text="Finding opinion groups…")
+    labels = ["Finding opinion groups…", "Fitting preference models…", "Ranking divisive and bridging values…",
+              "Saving…", "Done"]
+    report = analyses.disagreement_report(
+        store, did, question_id=question, by=by,
+        progress=lambda done, total: bar.progress(done / total, text=labels[min(done, len(labels) - 1)]))
+    run_id = st.session_state[f"disagreement_run_{did}"] = report["run_id"]
+    st.rerun()
+if not runs.empty:
+    options = list(runs["id"])
+    chosen = b.selectbox("…or reopen an earlier run", options, index=options.index(run_id) if run_id in options else 0,
+                         format_func=lambda r: f"run {r}, {runs.set_index('id').loc[r, 'finished_at']:%Y-%m-%d %H:%M}"
+                         f" ({runs.set_index('id').loc[r, 'params']})")
+    run_id = chosen
+if run_id is None:
+    st.info("Run the analyses to see where the groups part ways.")
+    st.stop()
+
+report = store.run(int(run_id))["result"]
+titles = report.get("titles", {})
+
+
+def title(item) -> str:
+    return titles.get(str(item), str(item))
+
+
+st.header("Opinion groups (from agree / disagree votes)")
+if "opinion_groups_error" in report:
+    st.info(report["opinion_groups_error"])
+else:
+    opinion = pd.DataFrame(report["opinion_map"])
+    opinion["group"] = "group " + opinion["group"].astype(str)
+    st.caption(f"{report['k']} groups found by Polis's pipeline; each dot is a participant.")
+    st.altair_chart(alt.Chart(opinion).mark_circle(size=60, opacity=0.7).encode(
+        x=alt.X("x", title="opinion axis 1"), y=alt.Y("y", title="opinion axis 2"),
+        color=alt.Color("group", title="group"), tooltip=["participant_id", "group"]).properties(height=360),
+        width="stretch")
+    heat = pd.DataFrame(report["heat"])
+    heat["value"] = heat["statement_id"].map(title)
+    heat["group"] = "group " + heat["group"].astype(str)
+    st.subheader("How each group votes on each value")
+    st.altair_chart(alt.Chart(heat).mark_rect().encode(
+        x=alt.X("group", title=None), y=alt.Y("value", title=None, sort="-color"),
+        color=alt.Color("agree", title="share agreeing", scale=alt.Scale(domain=[0, 1], scheme="blueorange")),
+        tooltip=["value", "group", alt.Tooltip("agree", format=".0%"), "votes"]).properties(
+        height=max(200, 26 * heat["value"].nunique())), width="stretch")
+
+st.header("Preferences per group (from comparisons and wiser-than answers)")
+if "fit_error" in report:
+    st.info(report["fit_error"])
+else:
+    fit = report["fit"]
+    rows = []
+    for name, block in (fit.get("groups") or {}).items():
+        for item, theta in block["strengths"].items():
+            rows.append({"group": f"{fit.get('group_by')} = {name}", "value": title(item), "theta": theta,
+                         "lower": block["lower"][item], "upper": block["upper"][item]})
+    for k, component in enumerate(fit["components"]):
+        for item, theta in component["strengths"].items():
+            rows.append({"group": f"latent class {k} ({component['weight']:.0%})", "value": title(item),
+                         "theta": theta, "lower": component["lower"][item], "upper": component["upper"][item]})
+    forest = pd.DataFrame(rows)
+    kinds = sorted(forest["group"].unique())
+    shown = st.multiselect("Groups to compare", kinds, default=kinds[: min(4, len(kinds))])
+    forest = forest[forest["group"].isin(shown)]
+    base = alt.Chart(forest).encode(y=alt.Y("value", title=None), color=alt.Color("group", title=None),
+                                    yOffset="group")
+    st.altair_chart((base.mark_rule().encode(x=alt.X("lower", title="strength θ (95% interval)"), x2="upper")
+                     + base.mark_point(filled=True).encode(x="theta", tooltip=["group", "value", "theta"]))
+                    .properties(height=max(240, 18 * forest["value"].nunique() * max(1, len(shown)))),
+                    width="stretch")
+    st.caption(f"{fit['k']} latent class(es) chosen by BIC: "
+               + ", ".join(f"K={k}: {v:,.0f}" for k, v in fit["bic"].items()))
+
+    for name, ranking in report.get("rankings", {}).items():
+        st.subheader(f"Divisive and bridging values — {name}")
+        st.caption(f"Mutual information between group and choice: {ranking['jsd']:.3f} bits")
+        d, g = st.columns(2)
+        with d:
+            st.markdown("**Divisive** (groups rank them most differently)")
+            table = pd.DataFrame(ranking["divisive"])
+            st.dataframe(pd.DataFrame({"value": table["item"].map(title), "between-group variance": table["score"]}),
+                         hide_index=True, width="stretch")
+        with g:
+            st.markdown("**Bridging** (high in every group)")
+            table = pd.DataFrame(ranking["bridging"])
+            st.dataframe(pd.DataFrame({"value": table["item"].map(title),
+                                       "lowest group's P(beats another)": table["score"],
+                                       "weakest group": table["weakest_group"]}),
+                         hide_index=True, width="stretch")
+
+    if report.get("composition"):
+        st.subheader("Who is in each latent class")
+        composition = pd.DataFrame(report["composition"])
+        attribute = st.selectbox("Attribute", sorted(composition["attribute"].unique()),
+                                 index=sorted(composition["attribute"].unique()).index(by)
+                                 if by in set(composition["attribute"]) else 0)
+        part = composition[composition["attribute"] == attribute]
+        st.altair_chart(alt.Chart(part).mark_bar().encode(
+            x=alt.X("share", stack="normalize", title="share of the class", axis=alt.Axis(format="%")),
+            y=alt.Y("latent_class:N", title="latent class"), color=alt.Color("value", title=attribute),
+            tooltip=["latent_class", "value", alt.Tooltip("share", format=".0%")]), width="stretch")

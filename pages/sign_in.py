@@ -1,0 +1,35 @@
+"""Staff sign-in: facilitators and researchers sign in with the account an administrator made
+(`workbench user add`). Thin: `workbench.auth` checks the password and slows down guessing; this
+page asks, tells, and hands the session token to app.py through the session state."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from workbench import auth, web
+
+st.title("Staff sign-in")
+notice = st.session_state.pop(auth.WEB_NOTICE_KEY, None)
+if notice:
+    st.info(notice)
+st.write("For facilitators and researchers. Taking part? Please open the invite link you were sent.")
+
+with st.form("sign_in"):
+    username = st.text_input("Username", max_chars=64, autocomplete="username")
+    password = st.text_input("Password", type="password", max_chars=auth.MAX_PASSWORD_LENGTH,
+                             autocomplete="current-password")
+    submitted = st.form_submit_button("Sign in", type="primary")
+
+if submitted:
+    try:
+        session = auth.sign_in(web.store(), username, password)
+    except auth.SignInRefused as exc:
+        st.error(str(exc))
+    else:
+        if session is None:
+            # One message for every failure, so it never says whether the username exists.
+            st.error("Wrong username or password.")
+        else:
+            st.session_state[auth.WEB_TOKEN_KEY] = session.token
+            st.session_state[auth.WEB_LANDING_KEY] = True
+            st.rerun()

@@ -1,0 +1,149 @@
+"""Each staff page under AppTest on the demo data, signed in as its role: setup, progress,
+moderation, the moral graph, disagreement and exports do what a facilitator or researcher expects."""
+
+from __future__ import annotations
+
+import pytest
+from argon2 import PasswordHasher
+from streamlit.testing.v1 import AppTest
+
+from workbench import auth, config
+from workbench.demo import load_world, simulate
+from workbench.store import open_store
+
+APP = str(config.ROOT / "app.py")
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch, demo_spec):
+    path = tmp_path / "staff.duckdb"
+    monkeypatch.setenv("WORKBENCH_DB", str(path))
+    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    monkeypatch.setattr(auth, "_dummy_hash", None)
+    s = open_store(path)
+    s.import_bundle(simulate(demo_spec, load_world(config.DATA / "demo_values.yaml"), 60, seed=2))
+    auth.create_user(s, "fran", "facilitator", "facilitator pass 1")
+    auth.create_user(s, "rhea", "researcher", "researcher pass 1")
+    return s
+
+
+def page(store, username: str, password: str, path: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state[auth.WEB_TOKEN_KEY] = auth.sign_in(store, username, password).token
+    at.run()
+    at.switch_page(path).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def facilitator(store, path):
+    return page(store, "fran", "facilitator pass 1", path)
+
+
+def button(at, label):
+    return next(b for b in at.button if b.label == label)
+
+
+def test_setup_reports_bad_yaml_by_field_and_saves_good_yaml(store):
+    at = facilitator(store, "pages/facilitator_setup.py")
+    at.text_area[0].input("id: Not A Slug\ntitle: x\nconsent: c\nquestions: []\n")
+    button(at, "Save the deliberation").click().run()
+    assert any("definition: id:" in e.value and "questions:" in e.value for e in at.error)
+    text = config.DEMO_DELIBERATION.read_text().replace("id: demo", "id: second", 1)
+    at.text_area[0].input(text)
+    button(at, "Save the deliberation").click().run()
+    assert any("(second)" in s.value for s in at.success)
+    assert "second" in set(store.deliberations()["id"])
+    assert list(store.audit_log("second")["action"]) == ["save_deliberation"]
+
+
+def test_setup_creates_and_revokes_invite_links(store):
+    at = facilitator(store, "pages/facilitator_setup.py")
+    at.number_input[0].set_value(3)
+    button(at, "Create invite links").click().run()
+    links = at.dataframe[0].value
+    assert len(links) == 3 and links["link"].str.contains(r"\?invite=").all()
+    token = links["link"].iloc[0].split("invite=")[1]
+    assert store.participant_by_token(token) is not None
+    at.multiselect[0].select(int(links["participant_id"].iloc[0])).run()
+    button(at, "Revoke").click().run()
+    assert store.participant_by_token(token) is None
+
+
+def test_progress_shows_the_deliberation_live(store):
+    at = facilitator(store, "pages/facilitator_progress.py")
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Participants"] == "60" and metrics["Values cards"] == "60"
+    assert metrics["Wiser-than answers"] == "180"
+
+
+def test_moderation_hides_a_card_and_logs_it(store):
+    at = facilitator(store, "pages/facilitator_moderation.py")
+    card = int(store.cards("demo").iloc[0]["id"])
+    hide = next(s for s in at.selectbox if s.label == "Card to hide")
+    hide.select(card)
+    next(t for t in at.text_input if t.label.startswith("Reason")).input("off topic")
+    next(b for b in at.button if b.label == "Hide card").click().run()
+    assert any("is hidden" in s.value for s in at.success)
+    assert store.card(card)["status"] == "hidden"
+    log = store.audit_log("demo")
+    assert list(log["action"]) == ["hide_card"] and log.iloc[0]["actor"] == "fran"
+
+
+def test_moderation_merges_values_and_the_merge_survives_dedup(store):
+    from workbench import analyses
+    from workbench.embed import Embedder
+
+    at = facilitator(store, "pages/facilitator_moderation.py")
+    values = store.canonical_values("demo", question_id="demo/riot")
+    a, b = int(values.iloc[0]["id"]), int(values.iloc[1]["id"])
+    next(m for m in at.multiselect if m.label.startswith("Merge these")).set_value([a, b])
+    next(s for s in at.selectbox if s.label == "…into").select(a)
+    next(x for x in at.button if x.label == "Merge").click().run()
+    assert any(f"now belong to #{a}" in s.value for s in at.success)
+    merged = store.card_links("demo")
+    moved = set(merged[merged["provenance"] == "merge"]["card_id"])
+    assert moved
+
+    def encode(texts):
+        import numpy as np
+
+        return np.eye(len(texts), 8)[:, :8] if len(texts) <= 8 else np.random.default_rng(0).normal(size=(len(texts), 8))
+
+    analyses.deduplicate(store, "demo", embedder=Embedder(encode=encode, model_name="test"))
+    after = store.card_links("demo").set_index("card_id")["canonical_id"]
+    assert all(after[c] == a for c in moved)
+
+
+def test_graph_page_shows_the_graph_with_group_ranks(store):
+    at = facilitator(store, "pages/moral_graph.py")
+    metrics = {m.label: int(m.value) for m in at.metric}
+    assert metrics["Wiser-than edges"] > 0
+    next(s for s in at.selectbox if s.label == "Rank per group of").select("political_leaning").run()
+    assert not at.exception
+
+
+def test_disagreement_runs_stores_and_reopens(store):
+    at = facilitator(store, "pages/disagreement.py")
+    assert any("Run the analyses" in i.value for i in at.info)
+    next(s for s in at.selectbox if s.label == "Question").select("demo/pregnancy").run()
+    button(at, "Run the analyses").click().run()
+    assert not at.exception, at.exception
+    headers = [h.value for h in at.header]
+    assert "Opinion groups (from agree / disagree votes)" in headers
+    subheaders = [h.value for h in at.subheader]
+    assert "How each group votes on each value" in subheaders
+    assert "Divisive and bridging values — groups by political_leaning" in subheaders, subheaders
+    assert "Who is in each latent class" in subheaders
+    runs = store.runs(deliberation_id="demo", kind="disagreement")
+    assert list(runs["status"]) == ["done"]
+    again = facilitator(store, "pages/disagreement.py")  # a new session reopens the stored run
+    assert "Opinion groups (from agree / disagree votes)" in [h.value for h in again.header]
+
+
+def test_researcher_prepares_a_documented_export(store):
+    at = page(store, "rhea", "researcher pass 1", "pages/researcher_exports.py")
+    button(at, "Prepare the export").click().run()
+    assert not at.exception, at.exception
+    assert any("Values Workbench export" in m.value for m in at.markdown)
+    assert at.get("download_button")

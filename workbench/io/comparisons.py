@@ -1,0 +1,152 @@
+"""Read pairwise-comparison files (CSV or Parquet) into the comparisons and attributes DataFrames.
+
+A file has one row per judgement with columns ``participant_id, item_a, item_b, winner`` (winner is
+``a`` or ``b``, case-insensitive), optionally ``context``, ``prompt``, ``weight`` (a number ≥ 0,
+default 1), and participant attributes as ``attr_<name>`` columns, repeated on each of a
+participant's rows. This module only reads and checks: it must never write files, touch the store
+or fit anything. Every problem raises ``ComparisonFormatError`` naming the file, the 1-based data row
+(the first row after the header is row 1) and the reason.
+
+Attributes: an empty ``attr_*`` cell means "not given" and never conflicts; two different non-empty
+values for one participant do. Ids and attribute values are read as text (``007`` stays ``007``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REQUIRED = ("participant_id", "item_a", "item_b", "winner")
+OPTIONAL = ("context", "prompt", "weight")
+ATTRIBUTE_PREFIX = "attr_"
+
+
+class ComparisonFormatError(ValueError):
+    """A comparisons file that cannot be read as the contract says; names file, row and reason."""
+
+    def __init__(self, path: Path | str, reason: str, row: int | None = None) -> None:
+        self.path = str(path)
+        self.row = row
+        self.reason = reason
+        where = f"{self.path}, row {row}" if row is not None else self.path
+        super().__init__(f"{where}: {reason}")
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            frame = pd.read_parquet(path)
+        elif suffix in (".csv", ".txt", ""):
+            # Everything as text, and "NA"/"null" stay strings: only truly empty cells are missing.
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8")
+        else:
+            raise ComparisonFormatError(path, f"unsupported file type {suffix!r}; use .csv or .parquet")
+    except ComparisonFormatError:
+        raise
+    except FileNotFoundError:
+        raise ComparisonFormatError(path, "file not found") from None
+    except pd.errors.EmptyDataError:
+        raise ComparisonFormatError(path, "empty file (no header, no rows)") from None
+    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise ComparisonFormatError(path, f"unreadable file ({type(exc).__name__}: {exc})") from None
+    except Exception as exc:  # pyarrow raises its own error types for corrupt Parquet
+        raise ComparisonFormatError(path, f"unreadable file ({type(exc).__name__}: {exc})") from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame
+
+
+def _text(values: pd.Series) -> pd.Series:
+    """Cells as stripped text; missing cells (None/NaN/empty) as None, in an object Series (pandas
+    would otherwise infer a string dtype and turn None into NaN)."""
+    values = values.astype(object)
+    missing = values.isna().to_numpy()
+    text = values.astype(str).str.strip().to_numpy(dtype=object)
+    text[missing | (text == "")] = None
+    return pd.Series(text, index=values.index, dtype=object)
+
+
+def read_comparisons(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Read a comparisons file; return ``(comparisons, attributes)``.
+
+    ``comparisons`` columns: ``participant_id, item_a, item_b, winner ('a'|'b'), context (str|None),
+    weight (float)`` and ``prompt`` when the file has it. ``attributes``: ``participant_id`` plus one
+    column per ``attr_<name>`` (named ``<name>``), one row per participant in order of first
+    appearance (None where not given).
+    """
+    path = Path(path)
+    frame = _read_table(path)
+    missing = [c for c in REQUIRED if c not in frame.columns]
+    if missing:
+        raise ComparisonFormatError(path, f"missing column(s): {', '.join(missing)}")
+    if len(frame) == 0:
+        raise ComparisonFormatError(path, "empty file (a header but no data rows)")
+    attr_columns = [c for c in frame.columns if c.startswith(ATTRIBUTE_PREFIX)]
+    bare = [c[len(ATTRIBUTE_PREFIX):] for c in attr_columns]
+    if any(name == "" for name in bare) or "participant_id" in bare or len(set(bare)) != len(bare):
+        raise ComparisonFormatError(path, f"bad attribute column names: {', '.join(attr_columns)}")
+
+    out = pd.DataFrame(index=frame.index)
+    for column in ("participant_id", "item_a", "item_b"):
+        values = _text(frame[column])
+        empty = values.isna().to_numpy()
+        if empty.any():
+            raise ComparisonFormatError(path, f"empty {column}", row=int(np.flatnonzero(empty)[0]) + 1)
+        out[column] = values.astype(object)
+
+    winner = _text(frame["winner"]).map(lambda v: v.lower() if v is not None else None)
+    bad = ~winner.isin(["a", "b"]).to_numpy()
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise ComparisonFormatError(path, f"winner is {frame['winner'].iloc[row]!r}; expected 'a' or 'b'",
+                                    row=row + 1)
+    out["winner"] = winner.astype(object)
+
+    same = (out["item_a"] == out["item_b"]).to_numpy()
+    if same.any():
+        row = int(np.flatnonzero(same)[0])
+        raise ComparisonFormatError(path, f"item_a and item_b are the same item ({out['item_a'].iloc[row]!r})",
+                                    row=row + 1)
+
+    out["context"] = _text(frame["context"]) if "context" in frame.columns else None
+    out["context"] = out["context"].astype(object)
+    if "weight" in frame.columns:
+        raw = frame["weight"]
+        given = _text(raw)
+        weight = pd.to_numeric(given, errors="coerce").to_numpy(dtype=float)
+        weight = np.where(given.isna().to_numpy(), 1.0, weight)
+        bad = ~np.isfinite(weight) | (weight < 0)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise ComparisonFormatError(path, f"weight is {raw.iloc[row]!r}; expected a number ≥ 0", row=row + 1)
+        out["weight"] = weight
+    else:
+        out["weight"] = 1.0
+    if "prompt" in frame.columns:
+        out["prompt"] = _text(frame["prompt"]).astype(object)
+
+    attributes = pd.DataFrame({"participant_id": pd.unique(out["participant_id"])})
+    for column, name in zip(attr_columns, bare, strict=True):
+        values = _text(frame[column])
+        known = pd.DataFrame({"participant_id": out["participant_id"], "value": values}).dropna()
+        first = known.drop_duplicates("participant_id")
+        lookup = first.set_index("participant_id")["value"]
+        conflict = (known["value"] != known["participant_id"].map(lookup)).to_numpy()
+        if conflict.any():
+            at = known.index[int(np.flatnonzero(conflict)[0])]
+            row = int(frame.index.get_loc(at))
+            pid = out["participant_id"].iloc[row]
+            raise ComparisonFormatError(
+                path,
+                f"participant {pid!r} has {column}={values.iloc[row]!r} here but {lookup[pid]!r} on an earlier row",
+                row=row + 1,
+            )
+        attributes[name] = attributes["participant_id"].map(lookup).astype(object)
+        attributes[name] = attributes[name].where(attributes[name].notna(), None)
+
+    return out.reset_index(drop=True), attributes
+
+
+__all__ = ["ATTRIBUTE_PREFIX", "ComparisonFormatError", "read_comparisons"]
