@@ -404,8 +404,9 @@ def endorse_step() -> None:
 
 def compare_step() -> None:
     values = question_values()
-    items = plan("compare", lambda: P.plan_compare(values, store.comparison_pair_counts(did),
-                                                   flow.rounds.get("compare", 4), seed=pid))
+    items = plan("compare", lambda: P.plan_compare(
+        values, store.comparison_pair_counts(did), flow.rounds.get("compare", 4), seed=pid,
+        strengths=analyses.pooled_strengths(store, did, question_id=flow.question_id)))
     done = len(store.comparisons_by(pid))
     if done >= len(items):
         return finish_round("compare")

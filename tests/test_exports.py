@@ -78,7 +78,7 @@ def test_preference_pairs_have_the_dpo_shape_and_group_columns(demo_db, tmp_path
     assert rows and {"prompt", "chosen", "rejected", "participant_id", "context", "cluster_id", "cluster_prob",
                      "weight", "group_political_leaning"} <= set(rows[0])
     assert all(r["chosen"] != r["rejected"] for r in rows)
-    assert {r["source"] for r in rows} == {"import", "wiser"}
+    assert {r["source"] for r in rows} == {"demo", "wiser"}
 
 
 def test_hidden_cards_leave_the_exports(demo_db, tmp_path):

@@ -99,3 +99,43 @@ def test_polis_import_then_groups_match_polis(conversation, at_least, tmp_path, 
     both = both[both["group"] >= 0]
     assert len(both) > 250
     assert adjusted_rand_score(both["group-id"], both["group"]) >= at_least
+
+
+def test_comparisons_import_fit_and_bad_rows(tmp_path):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    items = [f"value-{i}" for i in range(6)]
+    rows = []
+    for p in range(40):  # two planted camps that rank the values in opposite orders
+        camp = p % 2
+        for _ in range(30):
+            a, b = rng.choice(6, size=2, replace=False)
+            better_a = (a < b) if camp == 0 else (a > b)
+            rows.append({"participant_id": f"p{p}", "item_a": items[a], "item_b": items[b],
+                         "winner": "a" if better_a == (rng.random() < 0.9) else "b", "context": "ctx",
+                         "attr_camp": f"camp{camp}"})
+    path = tmp_path / "planted.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    db = tmp_path / "c.duckdb"
+    assert "40 participants" in invoke("import", "comparisons", path, "--db", db)
+    assert "nothing new" in invoke("import", "comparisons", path, "--db", db)
+    invoke("fit", "--db", db, "--by", "camp", "--out", tmp_path / "fit.json")
+    fit = json.loads((tmp_path / "fit.json").read_text())
+    import jsonschema
+
+    from workbench import config
+
+    jsonschema.validate(fit, json.loads((config.ROOT / "schemas" / "fit.schema.json").read_text()))
+    assert fit["k"] == 2
+    found = {p["participant_id"]: p["component"] for p in fit["participants"]}
+    assert adjusted_rand_score([int(p[1:]) % 2 for p in found], list(found.values())) == 1.0
+    assert fit["groups"]["camp0"]["strengths"]["value-0"] > fit["groups"]["camp0"]["strengths"]["value-5"]
+    assert fit["groups"]["camp1"]["strengths"]["value-0"] < fit["groups"]["camp1"]["strengths"]["value-5"]
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("participant_id,item_a,item_b,winner\np1,x,y,a\np2,x,x,b\n")
+    result = runner.invoke(app, ["import", "comparisons", str(bad), "--db", str(tmp_path / "b.duckdb")])
+    assert result.exit_code == 2 and "bad.csv, row 2" in result.output
+    with Store(tmp_path / "b.duckdb") as s:
+        assert s.deliberations().empty

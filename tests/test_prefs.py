@@ -319,7 +319,7 @@ def _mge_answers() -> tuple[pd.DataFrame, pd.DataFrame]:
     return answers, attributes
 
 
-def test_mge_study_answers_fit(tmp_path):
+def test_mge_study_answers_fit():
     answers, attributes = _mge_answers()
     comparisons = prefs.comparisons_from_wiser(answers)
     # 1,070 upgrades and 183 no_upgrades in the study dump; the 339 not_sure answers are dropped.

@@ -362,3 +362,15 @@ def _json_safe(value):
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def pooled_strengths(store: Store, deliberation_id: str, *, question_id: str | None = None) -> dict[str, float]:
+    """The current pooled Bradley–Terry strength of each value (empty before any comparison), so the
+    Compare round can ask about the pairs whose order is least certain."""
+    from .prefs import bradley_terry
+
+    comparisons, _ = preference_data(store, deliberation_id, question_id=question_id)
+    if comparisons.empty or pd.unique(comparisons[["item_a", "item_b"]].to_numpy().ravel()).size < 2:
+        return {}
+    fit = bradley_terry(comparisons)
+    return {item: float(theta) for item, theta in zip(fit.items, fit.theta, strict=True)}

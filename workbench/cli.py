@@ -158,6 +158,26 @@ def import_polis(folder: Annotated[Path, typer.Argument(help="folder of a Polis 
         _report(f"imported {folder} as {deliberation_id!r}", store.import_bundle(bundle))
 
 
+@import_app.command("comparisons")
+def import_comparisons(file: Annotated[Path, typer.Argument(help="CSV or Parquet: participant_id, item_a, item_b, "
+                                                            "winner (a|b); optional context, prompt, weight, attr_*")],
+                       db: DbOption = None,
+                       as_id: Annotated[str | None, typer.Option("--as", help="deliberation id (default: file name)")]
+                       = None) -> None:
+    """Import pairwise comparisons (a bad row stops the import with its row number; nothing is written)."""
+    import re
+
+    from .io.comparisons import ComparisonFormatError, comparisons_bundle
+
+    deliberation_id = as_id or re.sub(r"[^a-z0-9_-]+", "-", file.stem.lower()).strip("-")[:64] or "comparisons"
+    try:
+        bundle = comparisons_bundle(file, deliberation_id=deliberation_id)
+    except (ComparisonFormatError, InputError) as exc:
+        raise _fail(str(exc)) from None
+    with _store(db) as store:
+        _report(f"imported {file} as {deliberation_id!r}", store.import_bundle(bundle))
+
+
 @app.command()
 def graph(out: Annotated[Path, typer.Option("--out", help="where to write the graph (.json, or .graphml)")],
           db: DbOption = None, deliberation: DeliberationOption = None,

@@ -138,7 +138,7 @@ def simulate(spec: DeliberationSpec, world: DemoWorld, n: int, seed: int = 0) ->
                 "source_key": f"{pid}-c{j}", "participant": pid,
                 "item_a": f"demo-{slug}-{values[a].key}", "item_b": f"demo-{slug}-{values[b].key}",
                 "winner": "a" if rng.random() < p_a else "b", "context": None, "prompt": question.prompt,
-                "question": slug, "created_at": t + timedelta(seconds=20 * j)})
+                "question": slug, "weight": 1.0, "created_at": t + timedelta(seconds=20 * j)})
         for step in ("consent", "demographics", "question", "card", "wiser", "endorse", "compare", "done"):
             rows["steps"].append({"participant": pid, "step": step, "created_at": t0})
 

@@ -10,15 +10,16 @@ pooled and per-context fits use ``θ ~ N(0, 1/alpha)`` (an L2 penalty ``alpha/2�
 items with few or one-sided comparisons finite and makes the MAP mean-0 by itself (the likelihood
 gradient sums to zero, so ``alpha·Σθ = 0``). Comparison weights multiply the log-likelihood terms.
 
-Point fit. The brief asked for choix unless a measured reason said otherwise. We fit with our own
-vectorised Newton method (dense Cholesky of the ``n×n`` Hessian, Armijo backtracking; a sparse
-conjugate-gradient solve above ``DENSE_MAX_ITEMS`` items) because, measured in
-``benchmarks/bench_prefs.py`` on 1,000 items / 100k comparisons: it is faster than
-``choix.ilsr_pairwise_dense`` in the same run, agrees with it to ~1e-6 at a vanishing prior, and it
-optimises the stated Gaussian-prior objective exactly (choix's ILSR ``alpha`` adds pseudo-transition
-rates, not a Gaussian prior on θ), so its Hessian is the right one for the intervals. The tests check
-equality with ``choix.opt_pairwise`` (same penalised objective; choix's ``alpha`` is our ``alpha/2``)
-and with ``choix.ilsr_pairwise_dense``.
+Point fit. choix was the default candidate; we fit with our own vectorised Newton method (dense
+Cholesky of the ``n×n`` Hessian, Armijo backtracking; a sparse conjugate-gradient solve above
+``DENSE_MAX_ITEMS`` items) for reasons measured in ``benchmarks/bench_prefs.py`` (1,000 items / 100k
+comparisons, same run): it agrees with ``choix.ilsr_pairwise_dense`` to ~5e-7 at a vanishing prior;
+its point fit took 0.4–0.9× choix's time across runs (0.4× with single-threaded BLAS); and it optimises the
+stated Gaussian-prior objective exactly (choix's ILSR ``alpha`` adds pseudo-transition rates, not a
+Gaussian prior on θ), so its Hessian is the right one for the intervals and the same solver serves
+the shrunk group fits. The tests check equality with ``choix.opt_pairwise`` (the same penalised
+objective; choix's ``alpha`` is our ``alpha/2``) and with ``choix.ilsr_pairwise_dense``, also with
+fractional weights.
 
 Intervals. Laplace approximation: the posterior covariance is the inverse Hessian of the negative
 log-posterior at the MAP, projected onto mean-0 strengths (``C H⁻¹ C`` with ``C = I − 11ᵀ/n``; the

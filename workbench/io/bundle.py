@@ -28,7 +28,7 @@ COLUMNS: dict[str, list[str]] = {
     "endorsements": ["source_key", "participant", "canonical", "card", "card_kind", "question", "vote",
                      "created_at"],
     "comparisons": ["source_key", "participant", "item_a", "item_b", "winner", "context", "prompt", "question",
-                    "created_at"],
+                    "weight", "created_at"],
     "steps": ["participant", "step", "created_at"],
 }
 

@@ -150,3 +150,41 @@ def read_comparisons(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 __all__ = ["ATTRIBUTE_PREFIX", "ComparisonFormatError", "read_comparisons"]
+
+
+# --- into the workbench -------------------------------------------------------------------------
+
+
+def comparisons_bundle(path: str | Path, *, deliberation_id: str):
+    """A comparisons file as an `ImportBundle`: participants with their `attr_*` attributes and every
+    row as a comparison keyed by the file's content hash and row number, so importing the same
+    file twice adds nothing. Items keep the ids the file gives them."""
+    import hashlib
+
+    from ..io.bundle import ImportBundle
+    from ..models import DeliberationSpec
+
+    path = Path(path)
+    comparisons, attributes = read_comparisons(path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    contexts = sorted({c for c in comparisons["context"] if isinstance(c, str) and c.strip()}) or ["In this study"]
+    spec = DeliberationSpec.model_validate({
+        "id": deliberation_id, "title": f"Comparisons imported from {path.name}"[:200],
+        "consent": "Imported data: participants consented where the comparisons were collected.",
+        "questions": [{"slug": "comparisons", "title": "Imported comparisons", "prompt": path.name[:1000],
+                       "contexts": [c[:120] for c in contexts]}],
+    })
+    people = attributes["participant_id"].astype(str)
+    long = attributes.melt(id_vars="participant_id", var_name="key", value_name="value").dropna(subset=["value"])
+    return ImportBundle(
+        spec=spec, source="comparisons",
+        participants=pd.DataFrame({"source_id": people, "signup": "import", "created_at": None}),
+        attributes=pd.DataFrame({"participant": long["participant_id"].astype(str), "key": long["key"],
+                                 "value": long["value"].astype(str)}),
+        comparisons=pd.DataFrame({
+            "source_key": [f"{digest}:{i + 1}" for i in range(len(comparisons))],
+            "participant": comparisons["participant_id"].astype(str), "item_a": comparisons["item_a"],
+            "item_b": comparisons["item_b"], "winner": comparisons["winner"], "context": comparisons["context"],
+            "prompt": comparisons["prompt"] if "prompt" in comparisons.columns else None, "question": "comparisons",
+            "weight": comparisons["weight"].astype(float), "created_at": None}),
+    )

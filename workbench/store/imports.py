@@ -27,6 +27,7 @@ class ImportStore(StoreCore):
         now = utcnow()
         frames = {name: _fill_times(frame, now) for name, frame in bundle.frames().items()}
         delib = bundle.spec.id
+        source = "demo" if bundle.source == "demo" else "import"
 
         def work(cur):
             added: dict[str, int] = {}
@@ -45,7 +46,7 @@ class ImportStore(StoreCore):
                     return 0
                 cur.register("incoming", frame)
                 try:
-                    params = {k: v for k, v in (("d", delib), ("now", now)) if f"${k}" in sql}
+                    params = {k: v for k, v in (("d", delib), ("now", now), ("source", source)) if f"${k}" in sql}
                     n = cur.execute(sql, params).fetchall()
                 finally:
                     cur.unregister("incoming")
@@ -124,9 +125,10 @@ class ImportStore(StoreCore):
                 + " RETURNING id"))
             insert("comparisons", (
                 "INSERT INTO comparisons (deliberation_id, participant_id, question_id, context, prompt, item_a,"
-                " item_b, winner, source, source_key, created_at)"
+                " item_b, winner, source, source_key, weight, created_at)"
                 " SELECT $d, p.id, CASE WHEN i.question IS NULL THEN NULL ELSE $d || '/' || i.question END,"
-                " i.context, i.prompt, i.item_a, i.item_b, i.winner, 'import', i.source_key, i.created_at"
+                " i.context, i.prompt, i.item_a, i.item_b, i.winner, $source, i.source_key,"
+                " coalesce(CAST(i.weight AS DOUBLE), 1.0), i.created_at"
                 f" FROM incoming i JOIN {pmap} p ON p.source_id = i.participant WHERE TRUE"
                 + new_events.format(t="comparisons") + " RETURNING id"))
             insert("steps", (

@@ -167,7 +167,7 @@ class JudgementStore(StoreCore):
         sql = (
             "SELECT m.id, coalesce(p.source_id, CAST(p.id AS VARCHAR)) AS participant_id, m.participant_id AS"
             " workbench_participant_id, m.item_a, m.item_b, m.winner, m.context, m.prompt, m.question_id,"
-            " 1.0 AS weight, m.source, m.created_at FROM comparisons m JOIN participants p ON p.id = m.participant_id"
+            " m.weight, m.source, m.created_at FROM comparisons m JOIN participants p ON p.id = m.participant_id"
             f" WHERE m.deliberation_id = ? AND {cond}"
         )
         params = [deliberation_id, *params]
