@@ -1,0 +1,73 @@
+"""A facilitator in a real browser: signs in, opens the moral graph, clicks a value and sees its card.
+
+Debian's chromium through Playwright against `streamlit run app.py` on the demo data; the graph is
+the offline custom component that AppTest cannot look inside. A card whose title holds a `<script>`
+is shown as text on the graph page too.
+"""
+
+from __future__ import annotations
+
+import pytest
+from browser import chromium, require_chromium, streamlit_server
+
+from workbench import auth, config
+from workbench.demo import load_world, simulate
+from workbench.store import Store
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
+SCRIPT_TITLE = "<script>alert('x')</script> Listening"
+
+
+@pytest.fixture
+def demo_db(tmp_path, demo_spec):
+    require_chromium()
+    db = tmp_path / "browser.duckdb"
+    with Store(db) as s:
+        s.import_bundle(simulate(demo_spec, load_world(config.DATA / "demo_values.yaml"), 60, seed=4))
+        auth.create_user(s, "fran", "facilitator", "facilitator pass 1")
+        # A hostile value title: it must come out as text, never as markup.
+        value = int(s.canonical_values("demo", question_id="demo/homework").iloc[0]["id"])
+        s.update_canonical_value(value, title=SCRIPT_TITLE)
+    return db
+
+
+def test_facilitator_signs_in_opens_the_graph_and_clicks_a_value(demo_db):
+    from playwright.sync_api import expect
+
+    env = {"WORKBENCH_DB": str(demo_db), "WORKBENCH_LLM_BASE_URL": None}
+    with streamlit_server(config.ROOT / "app.py", env=env) as url, chromium() as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        dialogs = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.goto(url)
+        page.get_by_role("link", name="Staff sign-in").click()
+        page.get_by_role("textbox", name="Username").fill("fran")
+        page.get_by_role("textbox", name="Password").fill("facilitator pass 1")
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_text("Signed in as")).to_be_visible(timeout=30_000)
+        page.get_by_role("link", name="Moral graph").click()
+        expect(page.get_by_role("heading", name="The moral graph")).to_be_visible(timeout=30_000)
+
+        graph = page.frame_locator('iframe[title="workbench.components.moral_graph.moral_graph"]')
+        nodes = graph.locator("g.node")
+        expect(nodes.first).to_be_visible(timeout=60_000)
+        assert nodes.count() >= 4
+        target = nodes.first
+        value_id = target.get_attribute("data-node-id")
+        target.click()
+        title = graph.locator("#card-title")
+        expect(title).not_to_be_empty(timeout=15_000)
+        shown = title.text_content()
+        # Python received the click: the page lists the value's answers under its title.
+        expect(page.get_by_role("heading", name=shown)).to_be_visible(timeout=30_000)
+        expect(page.get_by_text("wiser-than answers involve this value")).to_be_visible()
+        assert value_id
+
+        # The hostile title, if it is on the graph, is plain text in the component.
+        hostile = graph.locator("g.node", has_text="<script>")
+        if hostile.count():
+            hostile.first.click()
+            expect(graph.locator("#card-title")).to_have_text(SCRIPT_TITLE, timeout=15_000)
+            assert graph.locator("#panel script").count() == 0
+        page.screenshot(path=str(config.ROOT / "docs" / "screenshots" / "facilitator-graph.png"))
+        assert dialogs == []
