@@ -111,6 +111,10 @@ def simulate(spec: DeliberationSpec, world: DemoWorld, n: int, seed: int = 0) ->
         rows["links"].append({"card": card_id, "canonical": f"demo-{slug}-{own.key}", "provenance": "demo"})
 
         t = t0 + timedelta(minutes=4)
+        # Most wiser-than questions are asked in a question's first context, as a deliberation that
+        # focuses its judging would: enough answers per pair and context for the graph to show edges.
+        focus = np.asarray([0.7] + [0.3 / max(len(question.contexts) - 1, 1)] * (len(question.contexts) - 1))
+        focus = focus / focus.sum()
         for j in range(spec.rounds.wiser):
             a, b = rng.choice(len(values), size=2, replace=False)
             gain = values[b].appeal[community] - values[a].appeal[community]
@@ -118,7 +122,7 @@ def simulate(spec: DeliberationSpec, world: DemoWorld, n: int, seed: int = 0) ->
             answer = "not_sure" if u < 0.1 else ("upgrade" if u < 0.1 + 0.9 * _sigmoid(1.5 * gain) else "no_upgrade")
             rows["wiser"].append({
                 "source_key": f"{pid}-w{j}", "participant": pid, "from_value": f"demo-{slug}-{values[a].key}",
-                "to_value": f"demo-{slug}-{values[b].key}", "context": _pick(rng, list(question.contexts)),
+                "to_value": f"demo-{slug}-{values[b].key}", "context": _pick(rng, list(question.contexts), focus),
                 "answer": answer, "story": None, "comment": None, "created_at": t + timedelta(seconds=40 * j)})
         t += timedelta(minutes=2)
         for j, idx in enumerate(rng.permutation(len(values))[: spec.rounds.endorse]):
