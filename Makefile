@@ -21,10 +21,10 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 install: $(VENV)/.installed
 
 $(DB): | install
-	$(BIN)/workbench demo --db $(DB) --participants 120 --seed 0 --invites 0
+	$(BIN)/workbench demo --db $(DB) --participants 300 --seed 0 --invites 0
 
 demo: install
-	$(BIN)/workbench demo --db $(DB) --participants 120 --seed 0 --invites 0
+	$(BIN)/workbench demo --db $(DB) --participants 300 --seed 0 --invites 0
 
 run: install $(DB)
 	@echo ""

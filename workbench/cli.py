@@ -57,7 +57,7 @@ def init(db: DbOption = None,
 
 @app.command()
 def demo(db: DbOption = None,
-         participants: Annotated[int, typer.Option(min=1, max=100_000, help="simulated participants")] = 120,
+         participants: Annotated[int, typer.Option(min=1, max=100_000, help="simulated participants")] = 300,
          seed: Annotated[int, typer.Option(help="random seed (same seed, same data)")] = 0,
          invites: Annotated[int, typer.Option(min=0, help="invite links to create and print")] = 3) -> None:
     """Load the demo deliberation and fill it with simulated participants from latent communities."""

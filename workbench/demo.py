@@ -59,6 +59,10 @@ def _pick(rng: np.random.Generator, options: list, p=None):
     return options[int(rng.choice(len(options), p=p))]
 
 
+def _shared(value: DemoValue) -> float:
+    return float(np.mean(list(value.appeal.values())))
+
+
 def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + np.exp(-x))
 
@@ -117,7 +121,10 @@ def simulate(spec: DeliberationSpec, world: DemoWorld, n: int, seed: int = 0) ->
         focus = focus / focus.sum()
         for j in range(spec.rounds.wiser):
             a, b = rng.choice(len(values), size=2, replace=False)
-            gain = values[b].appeal[community] - values[a].appeal[community]
+            # Wiser-than judgements mix the community's own view with what all communities share:
+            # people of different camps often agree that one way of choosing is wiser than another.
+            gain = 0.5 * (values[b].appeal[community] - values[a].appeal[community]) + (
+                _shared(values[b]) - _shared(values[a]))
             u = rng.random()
             answer = "not_sure" if u < 0.1 else ("upgrade" if u < 0.1 + 0.9 * _sigmoid(1.5 * gain) else "no_upgrade")
             rows["wiser"].append({
