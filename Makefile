@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 DB     ?= data/workbench.duckdb
 PORT   ?= 8501
 
-.PHONY: run test install lint demo clean
+.PHONY: run test install lint demo clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,3 +43,11 @@ test: install lint
 
 clean:
 	rm -rf $(VENV) $(DB) $(DB).wal
+
+# Speed and quality measurements (several minutes: the dedup benchmark embeds 625 cards 6 times).
+bench: install
+	$(BIN)/python benchmarks/bench_graph.py
+	$(BIN)/python benchmarks/bench_polis_groups.py
+	$(BIN)/python benchmarks/bench_prefs.py
+	$(BIN)/python benchmarks/bench_dedup.py
+	$(BIN)/python benchmarks/collect_results.py
