@@ -119,9 +119,25 @@ DeliberationOption = Annotated[str | None, typer.Option("--deliberation", "-d",
                                help="deliberation id (default: the only one in the database)")]
 
 
-def _report(what: str, added: dict[str, int]) -> None:
+def _import(source: Path, deliberation_id: str, make_bundle, errors: tuple[type[Exception], ...],
+            db: Path | None) -> None:
+    """Read `source` into a bundle (a format error exits with its message; nothing is written), then
+    write it in one transaction and report what was new."""
+    try:
+        bundle = make_bundle()
+    except (*errors, InputError) as exc:
+        raise _fail(str(exc)) from None
+    with _store(db) as store:
+        added = store.import_bundle(bundle)
     counts = ", ".join(f"{v} {k}" for k, v in added.items() if v) or "nothing new (already imported)"
-    typer.echo(f"{what}: {counts}")
+    typer.echo(f"imported {source} as {deliberation_id!r}: {counts}")
+
+
+def _slug(name: str, default: str) -> str:
+    """A deliberation id from a file or folder name."""
+    import re
+
+    return re.sub(r"[^a-z0-9_-]+", "-", name.lower()).strip("-")[:64] or default
 
 
 @import_app.command("mge")
@@ -131,12 +147,7 @@ def import_mge(folder: Annotated[Path, typer.Argument(help="folder of the MGE st
     """Import the Moral Graph Elicitation study dump (cases, contexts, cards, canonical values, answers)."""
     from .io.mge import MgeFormatError, mge_bundle, read_mge_dump
 
-    try:
-        bundle = mge_bundle(read_mge_dump(folder), deliberation_id=as_id)
-    except (MgeFormatError, InputError) as exc:
-        raise _fail(str(exc)) from None
-    with _store(db) as store:
-        _report(f"imported {folder} as {as_id!r}", store.import_bundle(bundle))
+    _import(folder, as_id, lambda: mge_bundle(read_mge_dump(folder), deliberation_id=as_id), (MgeFormatError,), db)
 
 
 @import_app.command("polis")
@@ -145,17 +156,11 @@ def import_polis(folder: Annotated[Path, typer.Argument(help="folder of a Polis 
                  as_id: Annotated[str | None, typer.Option("--as", help="deliberation id (default: folder name)")] = None,
                  ) -> None:
     """Import a Polis conversation export: comments as statements, every vote, Polis's group ids."""
-    import re
-
     from .io.polis import PolisFormatError, polis_bundle, read_polis_export
 
-    deliberation_id = as_id or re.sub(r"[^a-z0-9_-]+", "-", folder.resolve().name.lower()).strip("-")[:64]
-    try:
-        bundle = polis_bundle(read_polis_export(folder), deliberation_id=deliberation_id)
-    except (PolisFormatError, InputError) as exc:
-        raise _fail(str(exc)) from None
-    with _store(db) as store:
-        _report(f"imported {folder} as {deliberation_id!r}", store.import_bundle(bundle))
+    deliberation_id = as_id or _slug(folder.resolve().name, "polis")
+    _import(folder, deliberation_id, lambda: polis_bundle(read_polis_export(folder), deliberation_id=deliberation_id),
+            (PolisFormatError,), db)
 
 
 @import_app.command("comparisons")
@@ -165,17 +170,11 @@ def import_comparisons(file: Annotated[Path, typer.Argument(help="CSV or Parquet
                        as_id: Annotated[str | None, typer.Option("--as", help="deliberation id (default: file name)")]
                        = None) -> None:
     """Import pairwise comparisons (a bad row stops the import with its row number; nothing is written)."""
-    import re
-
     from .io.comparisons import ComparisonFormatError, comparisons_bundle
 
-    deliberation_id = as_id or re.sub(r"[^a-z0-9_-]+", "-", file.stem.lower()).strip("-")[:64] or "comparisons"
-    try:
-        bundle = comparisons_bundle(file, deliberation_id=deliberation_id)
-    except (ComparisonFormatError, InputError) as exc:
-        raise _fail(str(exc)) from None
-    with _store(db) as store:
-        _report(f"imported {file} as {deliberation_id!r}", store.import_bundle(bundle))
+    deliberation_id = as_id or _slug(file.stem, "comparisons")
+    _import(file, deliberation_id, lambda: comparisons_bundle(file, deliberation_id=deliberation_id),
+            (ComparisonFormatError,), db)
 
 
 @app.command()
