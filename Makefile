@@ -29,9 +29,11 @@ demo: install
 run: install $(DB)
 	@echo ""
 	@echo "Participant invite link (new each run; the database keeps only its hash):"
-	@$(BIN)/workbench invite demo -n 1 --db $(DB) | tail -n +2
+	@WORKBENCH_BASE_URL=http://127.0.0.1:$(PORT) $(BIN)/workbench invite demo -n 1 --db $(DB) | tail -n +2
 	@echo "Open sign-up link (creates a fresh anonymous participant): http://127.0.0.1:$(PORT)/?join=demo"
-	@$(BIN)/workbench user ensure-demo --db $(DB) 2>/dev/null || true
+	@$(BIN)/workbench user ensure-demo --db $(DB)
+	@echo "Facilitators and researchers: open http://127.0.0.1:$(PORT), choose 'Staff sign-in' and use"
+	@echo "  facilitator / demo-facilitator  or  researcher / demo-researcher (change them: workbench user set-password NAME)"
 	@echo ""
 	$(BIN)/workbench serve --db $(DB) --port $(PORT)
 
