@@ -8,6 +8,7 @@ Streamlit sessions can write at once. A PostgreSQL store can later implement the
 
 from __future__ import annotations
 
+import atexit
 import threading
 from pathlib import Path
 
@@ -47,3 +48,15 @@ def open_store(path: str | Path) -> Store:
         if store is None:
             store = _open[key] = Store(path)
         return store
+
+
+@atexit.register
+def _close_all() -> None:
+    """Close the process's stores on exit, so DuckDB checkpoints and releases the file cleanly."""
+    with _open_lock:
+        for store in _open.values():
+            try:
+                store.close()
+            except Exception:  # noqa: BLE001 - closing at exit must never raise
+                pass
+        _open.clear()
