@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from workbench import web
+from workbench import analyses, web
+from workbench.store import NotFound
 
 actor = web.require_staff(__file__).id
 st.title("Moderation")
@@ -67,6 +68,21 @@ with contexts_tab:
                 st.rerun()
 
 with values_tab:
+    st.caption("Cluster the cards into canonical values. Only new or edited cards are embedded; values keep "
+               "their ids where their members did not change, and your merges, splits and renames stay.")
+    if st.button("Cluster cards into canonical values"):
+        bar = st.progress(0.0, text="Embedding cards…")
+        try:
+            result, run_id, embedded = analyses.deduplicate(
+                store, did, progress=lambda done, total: bar.progress(done / max(total, 1),
+                                                                      text=f"Embedding cards… {done}/{total}"))
+        except (NotFound, ValueError) as exc:
+            st.error(str(exc))
+        else:
+            bar.progress(1.0, text="Done")
+            audit("dedup", f"run {run_id}", {"values": len(result.values), "embedded": embedded})
+            st.success(f"{len(result.assignment)} cards → {len(result.values)} canonical values "
+                       f"({embedded} embedded, the rest from the cache).")
     values = store.canonical_values(did)
     st.dataframe(values[["id", "title", "members", "origin"]], hide_index=True, width="stretch")
     label = dict(zip(values["id"], values["title"], strict=True))

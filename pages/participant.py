@@ -345,6 +345,22 @@ def finish_round(round_name: str) -> None:
     rerun()
 
 
+def story_of(index: int, a: dict, b: dict, context: str) -> str:
+    """The transition story: written by the LLM when one is configured, else from the offline template.
+    Kept in the session so a rerun does not ask the model again."""
+    key = f"story_{pid}_{index}"
+    if key not in st.session_state:
+        story = None
+        config = llm_config()
+        if config is not None:
+            try:
+                story = LlmInterviewer(config).transition_story(a, b, context)
+            except LlmUnavailable:
+                story = None  # the template below is a fine story too
+        st.session_state[key] = story or transition_story(a, b, context)
+    return st.session_state[key]
+
+
 def wiser_step() -> None:
     values = question_values()
     contexts = list(store.contexts(did, question_id=flow.question_id)["name"])
@@ -359,7 +375,7 @@ def wiser_step() -> None:
     st.write(f"Question {done + 1} of {len(items)}")
     situation = item["context"][:1].lower() + item["context"][1:]
     st.markdown(f"**In this situation — {_plain(situation)} — someone moved from the first value to the second.**")
-    st.text(transition_story(a.to_dict(), b.to_dict(), item["context"]))
+    st.text(story_of(done, a.to_dict(), b.to_dict(), item["context"]))
     left, right = st.columns(2)
     with left:
         show_value(a, heading="Before")

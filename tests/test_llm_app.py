@@ -14,6 +14,7 @@ from fake_llm import (
 from streamlit.testing.v1 import AppTest
 
 from workbench import config
+from workbench.models import ValuesCardIn, validated
 from workbench.store import open_store
 
 APP = str(config.ROOT / "app.py")
@@ -99,3 +100,20 @@ def test_unreachable_endpoint_falls_back_at_once(at_interview, monkeypatch):
     at = visit(token)
     assert store.current_interview(pid)["mode"] == "guided"
     assert at.subheader[0].value == "Your answer"
+
+
+def test_the_wiser_round_tells_the_llm_story_when_one_is_configured(at_interview, demo_spec):
+    from workbench.demo import load_world, simulate
+
+    store, pid, token, fake = at_interview
+    store.import_bundle(simulate(demo_spec, load_world(config.DATA / "demo_values.yaml"), 9, seed=1))
+    interview = int(store.current_interview(pid)["id"])
+    card = store.save_card("demo", validated(ValuesCardIn, {"title": "Listening Before Pushing", "description": "Hearing the refusal first.",
+         "policies": ["MOMENTS when the child asks questions", "SIGNS of exhaustion"],
+         "question_id": "demo/homework", "contexts": ["When a child's wellbeing is at stake"]}),
+        author_id=pid, interview_id=interview)
+    store.record_step(pid, "interview", {"card_id": card})
+    fake.script(text_reply("Dana used to insist on routines, until she saw her son's exhaustion."))
+    at = visit(token)
+    assert any("Dana used to insist on routines" in t.value for t in at.text)
+    assert fake.requests[-1].json["model"] == "fake-model"

@@ -150,3 +150,14 @@ def test_researcher_prepares_a_documented_export(store):
     assert not at.exception, at.exception
     assert any("Values Workbench export" in m.value for m in at.markdown)
     assert at.get("download_button")
+
+
+@pytest.mark.model
+def test_moderation_clusters_cards_with_a_progress_bar(store):
+    at = facilitator(store, "pages/facilitator_moderation.py")
+    button(at, "Cluster cards into canonical values").click().run()
+    assert not at.exception, at.exception
+    assert any("60 cards →" in s.value and "60 embedded" in s.value for s in at.success)
+    runs = store.runs(deliberation_id="demo", kind="dedup")
+    assert list(runs["status"]) == ["done"]
+    assert "dedup" in set(store.audit_log("demo")["action"])
