@@ -108,10 +108,11 @@ def test_the_wiser_round_tells_the_llm_story_when_one_is_configured(at_interview
     store, pid, token, fake = at_interview
     store.import_bundle(simulate(demo_spec, load_world(config.DATA / "demo_values.yaml"), 9, seed=1))
     interview = int(store.current_interview(pid)["id"])
-    card = store.save_card("demo", validated(ValuesCardIn, {"title": "Listening Before Pushing", "description": "Hearing the refusal first.",
-         "policies": ["MOMENTS when the child asks questions", "SIGNS of exhaustion"],
-         "question_id": "demo/homework", "contexts": ["When a child's wellbeing is at stake"]}),
-        author_id=pid, interview_id=interview)
+    card = validated(ValuesCardIn, {
+        "title": "Listening Before Pushing", "description": "Hearing the refusal first.",
+        "policies": ["MOMENTS when the child asks questions", "SIGNS of exhaustion"],
+        "question_id": "demo/homework", "contexts": ["When a child's wellbeing is at stake"]})
+    card = store.save_card("demo", card, author_id=pid, interview_id=interview)
     store.record_step(pid, "interview", {"card_id": card})
     fake.script(text_reply("Dana used to insist on routines, until she saw her son's exhaustion."))
     at = visit(token)
