@@ -52,4 +52,6 @@ bench: install
 	$(BIN)/python benchmarks/bench_polis_groups.py
 	$(BIN)/python benchmarks/bench_prefs.py
 	$(BIN)/python benchmarks/bench_dedup.py
+	$(BIN)/python benchmarks/bench_store_load.py --threads 200 --seconds 20 --baseline-seconds 10
+	$(BIN)/python benchmarks/bench_app_load.py --participants 30 --ramp 10 --minutes 15
 	$(BIN)/python benchmarks/collect_results.py

@@ -10,6 +10,7 @@ not even by its URL: `st.navigation` runs only the pages it is given. Pages live
 from __future__ import annotations
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from workbench import auth, web
 from workbench.participation import resolve_visitor
@@ -21,7 +22,8 @@ STAFF_TOKEN, GO_TO_LANDING, SIGN_IN_NOTICE = auth.WEB_TOKEN_KEY, auth.WEB_LANDIN
 st.set_page_config(page_title="Values Workbench", page_icon="🧭", layout="wide")
 
 store = web.store()
-visitor = resolve_visitor(store, st.query_params)
+# The browser session's id lets repeated refused invite links from one session be slowed down.
+visitor = resolve_visitor(store, st.query_params, client=get_script_run_ctx().session_id)
 
 
 def staff_page(page: auth.StaffPage) -> st.Page:

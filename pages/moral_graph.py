@@ -21,6 +21,13 @@ if did is None:
     st.stop()
 
 
+def plain(text: str) -> str:
+    """A value's title as typed: Markdown (and so HTML) escaped, never rendered."""
+    for ch in "\\`*_{}[]<>()#+-.!|~":
+        text = text.replace(ch, "\\" + ch)
+    return text
+
+
 @st.cache_data(ttl=30, show_spinner="Building the moral graph…")
 def graph_data(db: str, did: str, mode: str, question: str | None, by: str | None, group: str | None,
                answers: int):
@@ -68,7 +75,7 @@ selected = moral_graph(view, height=620, key=f"graph_{did}_{mode}_{question}_{co
 
 if selected is not None:
     node = next(n for n in view["nodes"] if str(n["id"]) == str(selected))
-    st.subheader(node["label"])
+    st.subheader(plain(node["label"]))
     values = analyses.value_table(store, did)
     workbench_id = values.loc[values["public_id"].astype(str) == str(selected), "id"]
     if not workbench_id.empty:

@@ -116,3 +116,14 @@ def test_polis_round_trip_gives_the_same_groups(tmp_path, shared_datasets):
     assert (both["group_first"] == both["group_again"]).all()
     comments = pd.read_csv(tmp_path / "polis" / "comments.csv")
     assert (comments["moderated"] == -1).sum() > 0  # moderated-out statements travel as Polis marks them
+
+
+@pytest.mark.parametrize("fmt", exports.FORMATS)
+def test_a_deliberation_with_no_answers_yet_exports_empty_tables(tmp_path, demo_spec, fmt):
+    db = tmp_path / "empty.duckdb"
+    with Store(db) as s:
+        s.save_deliberation(demo_spec)
+        s.create_invites("demo", 1)
+    run("export", "--db", db, "--what", "all", "--format", fmt, "--out", tmp_path / "out")
+    assert (tmp_path / "out" / f"endorsements.{fmt}").exists()
+    assert "| `endorsements." in (tmp_path / "out" / "README.md").read_text()

@@ -43,7 +43,8 @@ def public_value_id(value_id: int, source_id: Any) -> Any:
 def value_table(store: Store, deliberation_id: str, *, question_id: str | None = None) -> pd.DataFrame:
     """Canonical values with `public_id` (the id exports use) beside the workbench `id`."""
     values = store.canonical_values(deliberation_id, question_id=question_id)
-    values["public_id"] = [public_value_id(v, s) for v, s in zip(values["id"], values["source_id"], strict=True)]
+    values["public_id"] = pd.Series([public_value_id(v, s) for v, s in zip(values["id"], values["source_id"],
+                                                                            strict=True)], dtype=object)
     return values
 
 
@@ -158,26 +159,32 @@ def deduplicate(store: Store, deliberation_id: str, *, per_question: bool = Fals
         raise NotFound(f"deliberation {deliberation_id!r} has no active values cards to cluster")
     embedder = embedder or Embedder()
     before = embedder.texts_embedded
-    texts = pd.DataFrame({"id": cards["id"], "text": [card_text(r) for r in cards.to_dict("records")]})
-    vectors = embedder.embed_cards(texts, StoreEmbeddingCache(store), progress=progress)
-    links = store.card_links(deliberation_id)
-    links = links[links["card_id"].isin(cards["id"])]
-    previous = {int(c): int(v) for c, v in zip(links["card_id"], links["canonical_id"], strict=True)}
-    pinned = links[links["provenance"].isin(PINNED)]
-    overrides = dedup.Overrides(splits=tuple(dedup.Split(int(c), into=int(v)) for c, v in
-                                             zip(pinned["card_id"], pinned["canonical_id"], strict=True)))
     defaults = dedup.DedupParams()
     params = dedup.DedupParams(
         distance_threshold=defaults.distance_threshold if distance_threshold is None else distance_threshold,
         linkage=defaults.linkage, per_question=per_question)
-    result = dedup.canonical_values(cards, vectors, previous=previous, overrides=overrides, params=params)
     run_id = store.start_run("dedup", {"per_question": per_question, "distance_threshold": params.distance_threshold,
                                        "model": embedder.model_name}, deliberation_id=deliberation_id)
-    known = set(previous.values())
-    written = store.apply_canonical_values(deliberation_id, [
-        {"id": v.id if v.id in known else None, "title": v.title, "description": v.description,
-         "policies": list(v.policies), "question_id": v.question_ids[0] if len(v.question_ids) == 1 else None,
-         "members": list(v.member_ids)} for v in result.values], run_id=run_id)
+    try:
+        texts = pd.DataFrame({"id": cards["id"], "text": [card_text(r) for r in cards.to_dict("records")]})
+        # Cards embedded before a failure stay cached: a re-run embeds only the rest.
+        vectors = embedder.embed_cards(texts, StoreEmbeddingCache(store), progress=progress)
+        links = store.card_links(deliberation_id)
+        links = links[links["card_id"].isin(cards["id"])]
+        previous = {int(c): int(v) for c, v in zip(links["card_id"], links["canonical_id"], strict=True)}
+        pinned = links[links["provenance"].isin(PINNED)]
+        overrides = dedup.Overrides(splits=tuple(dedup.Split(int(c), into=int(v)) for c, v in
+                                                 zip(pinned["card_id"], pinned["canonical_id"], strict=True)))
+        result = dedup.canonical_values(cards, vectors, previous=previous, overrides=overrides, params=params)
+        known = set(previous.values())
+        written = store.apply_canonical_values(deliberation_id, [
+            {"id": v.id if v.id in known else None, "title": v.title, "description": v.description,
+             "policies": list(v.policies), "question_id": v.question_ids[0] if len(v.question_ids) == 1 else None,
+             "members": list(v.member_ids)} for v in result.values], run_id=run_id)
+    except Exception as exc:
+        # The facilitator sees the failure among the analysis runs; nothing of the clustering was written.
+        store.finish_run(run_id, error=f"{type(exc).__name__}: {exc}")
+        raise
     embedded = embedder.texts_embedded - before
     store.finish_run(run_id, result={"values": len(written), "cards": len(cards), "embedded": embedded})
     return result, run_id, embedded

@@ -197,7 +197,7 @@ def write_table(frame: pd.DataFrame, path: Path, fmt: str) -> None:
     elif fmt == "csv":
         flat = frame.copy()
         for column in flat.columns:  # lists as JSON arrays, so a CSV reader gets them back exactly
-            if flat[column].map(lambda v: isinstance(v, list | np.ndarray)).any():
+            if flat[column].dtype == object and any(isinstance(v, list | np.ndarray) for v in flat[column]):
                 flat[column] = flat[column].map(lambda v: json.dumps(_plain(v), ensure_ascii=False)
                                                 if isinstance(v, list | np.ndarray) else v)
         flat.to_csv(path, index=False)

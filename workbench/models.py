@@ -45,7 +45,8 @@ Vote = Literal["agree", "disagree", "pass"]
 Winner = Literal["a", "b", "tie"]
 Role = Literal["participant", "facilitator", "researcher"]
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# C0 controls except tab and newline, DEL, and the C1 controls (U+0080-U+009F).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
@@ -63,11 +64,23 @@ def _clean_text(value: str) -> str:
 CleanText = Annotated[str, AfterValidator(_clean_text)]
 
 
+def _at_most(max_length: int):
+    """NFC can lengthen text (U+0958 becomes two code points): check the limit again on the clean text."""
+
+    def check(value: str) -> str:
+        if len(value) > max_length:
+            raise ValueError(f"String should have at most {max_length} characters")
+        return value
+
+    return AfterValidator(check)
+
+
 def _text(max_length: int, min_length: int = 1):
     return Annotated[
         str,
         StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length),
         AfterValidator(_clean_text),
+        _at_most(max_length),
     ]
 
 

@@ -13,11 +13,13 @@ values for one participant do. Ids and attribute values are read as text (``007`
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 REQUIRED = ("participant_id", "item_a", "item_b", "winner")
 OPTIONAL = ("context", "prompt", "weight")
 ATTRIBUTE_PREFIX = "attr_"
@@ -112,6 +114,11 @@ def read_comparisons(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 
     out["context"] = _text(frame["context"]) if "context" in frame.columns else None
     out["context"] = out["context"].astype(object)
+    # Contexts become the deliberation's context names, which may not hold control characters.
+    controlled = out["context"].map(lambda c: isinstance(c, str) and bool(_CONTROL.search(c))).to_numpy(dtype=bool)
+    if controlled.any():
+        row = int(np.flatnonzero(controlled)[0])
+        raise ComparisonFormatError(path, "context contains control characters", row=row + 1)
     if "weight" in frame.columns:
         raw = frame["weight"]
         given = _text(raw)
@@ -162,18 +169,18 @@ def comparisons_bundle(path: str | Path, *, deliberation_id: str):
     import hashlib
 
     from ..io.bundle import ImportBundle
-    from ..models import DeliberationSpec
+    from ..models import DeliberationSpec, validated
 
     path = Path(path)
     comparisons, attributes = read_comparisons(path)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
     contexts = sorted({c for c in comparisons["context"] if isinstance(c, str) and c.strip()}) or ["In this study"]
-    spec = DeliberationSpec.model_validate({
+    spec = validated(DeliberationSpec, {
         "id": deliberation_id, "title": f"Comparisons imported from {path.name}"[:200],
         "consent": "Imported data: participants consented where the comparisons were collected.",
         "questions": [{"slug": "comparisons", "title": "Imported comparisons", "prompt": path.name[:1000],
                        "contexts": [c[:120] for c in contexts]}],
-    })
+    }, where=f"{path} (as deliberation {deliberation_id!r})")
     people = attributes["participant_id"].astype(str)
     long = attributes.melt(id_vars="participant_id", var_name="key", value_name="value").dropna(subset=["value"])
     return ImportBundle(

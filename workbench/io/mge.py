@@ -238,11 +238,13 @@ def _checked_value(value: Any, f: _Field, where: str) -> Any:
         # bool is a subclass of int in Python; a true/false id is a broken export, not an id.
         if isinstance(value, bool) or not isinstance(value, int):
             raise MgeFormatError(f"{where}: expected an integer, got {value!r}")
+        if not -(2**63) <= value < 2**63:  # DuckDB and numpy keep ids in 64 bits
+            raise MgeFormatError(f"{where}: integer {value} is out of range (64-bit)")
         return value
     if f.kind == "str":
         if not isinstance(value, str):
             raise MgeFormatError(f"{where}: expected a string, got {value!r}")
-        return value
+        return _unicode(value, where)
     if f.kind == "enum":
         if value not in f.choices:
             raise MgeFormatError(f"{where}: {value!r} is not one of {', '.join(f.choices)}")
@@ -250,10 +252,19 @@ def _checked_value(value: Any, f: _Field, where: str) -> Any:
     if f.kind == "str_list":
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise MgeFormatError(f"{where}: expected a list of strings, got {value!r}")
-        return list(value)
+        return [_unicode(v, f"{where}[{i}]") for i, v in enumerate(value)]
     if f.kind == "timestamp":
         return _utc_naive(value, where)
     raise AssertionError(f"unknown field kind {f.kind}")  # a bug in _TABLES, not in the data
+
+
+def _unicode(value: str, where: str) -> str:
+    """JSON may spell lone surrogates ("\\ud800"); they are not text and no database can store them."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise MgeFormatError(f"{where}: not valid Unicode text (a lone surrogate escape)") from None
+    return value
 
 
 def _utc_naive(value: Any, where: str) -> datetime:
@@ -264,13 +275,18 @@ def _utc_naive(value: Any, where: str) -> datetime:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         parsed = None
+    except OverflowError:  # far-out offsets near year 1 or 9999
+        raise MgeFormatError(f"{where}: {value!r} is outside the dates a timestamp can hold") from None
     if parsed is None or parsed.tzinfo is None or "T" not in value:
         # A zone-less time is ambiguous; the dump always says Z, so refuse rather than guess.
         raise MgeFormatError(
             f"{where}: {value!r} is not an ISO 8601 timestamp with a time zone "
             "(e.g. '2023-09-19T11:54:18.065Z')"
         )
-    return parsed.astimezone(UTC).replace(tzinfo=None)
+    try:
+        return parsed.astimezone(UTC).replace(tzinfo=None)
+    except OverflowError:  # e.g. 9999-12-31T23:00-14:00 is past year 9999 in UTC
+        raise MgeFormatError(f"{where}: {value!r} is outside the dates a timestamp can hold") from None
 
 
 def _column(values: list[Any], f: _Field) -> Any:
@@ -284,6 +300,8 @@ def _column(values: list[Any], f: _Field) -> Any:
         out = np.empty(len(values), dtype=object)  # keep lists as cells, not as a 2-D array
         out[:] = values
         return out
+    if not values:  # an empty table: text columns stay text, so the bundle's string joins still work
+        return pd.array([], dtype="str")
     return values
 
 
@@ -324,21 +342,29 @@ def mge_bundle(dump: MgeDump, *, deliberation_id: str = MGE_DELIBERATION):
     - demographics → participant attributes (lists joined with ", "); signup type → `signup_type`.
     """
     from ..io.bundle import ImportBundle
-    from ..models import DeliberationSpec
+    from ..models import DeliberationSpec, InputError, QuestionSpec, validated
 
     ctx_by_question = dump.contexts_on_questions.groupby("question_id")["context"].apply(sorted).to_dict()
-    spec = DeliberationSpec.model_validate({
+    if dump.questions.empty or dump.contexts.empty:
+        raise MgeFormatError("case.json, context.json: the workbench needs at least one case and one context")
+    questions = [{"slug": q.id, "title": q.title, "prompt": q.question,
+                  "contexts": ctx_by_question.get(q.id) or sorted(dump.contexts["id"])[:1]}
+                 for q in dump.questions.itertuples()]
+    for i, question in enumerate(questions):
+        # A case becomes a workbench question, whose limits are stricter than the dump's (slug-shaped
+        # id, no control characters): say which case, rather than fail later inside the store.
+        try:
+            validated(QuestionSpec, question, where=f"case.json row {i} (with its contexts from contextsOnCases.json)")
+        except InputError as exc:
+            raise MgeFormatError(str(exc)) from None
+    spec = validated(DeliberationSpec, {
         "id": deliberation_id,
         "title": "Moral Graph Elicitation study (Democratic Fine-Tuning, 2023)",
         "description": "Imported from the public dump of the Meaning Alignment Institute's 2023 study.",
         "consent": "Imported data: participants consented in the original study.",
         "licence": "As published by the Meaning Alignment Institute with the study dump.",
-        "questions": [
-            {"slug": q.id, "title": q.title, "prompt": q.question,
-             "contexts": ctx_by_question.get(q.id) or sorted(dump.contexts["id"])[:1]}
-            for q in dump.questions.itertuples()
-        ],
-    })
+        "questions": questions,
+    }, where="deliberation")
     used = set(dump.contexts_on_questions["context"])
     contexts = pd.DataFrame({"name": [c for c in dump.contexts["id"] if c not in used], "question": None,
                              "status": "approved"})
@@ -385,8 +411,9 @@ def mge_bundle(dump: MgeDump, *, deliberation_id: str = MGE_DELIBERATION):
 
     votes, shown = dump.votes, dump.impressions
     selected = set(zip(votes["participant_id"], votes["value_id"], votes["draw_id"], strict=True))
-    passed = shown[[(u, v, d) not in selected for u, v, d in
-                    zip(shown["participant_id"], shown["value_id"], shown["draw_id"], strict=True)]]
+    passed = shown[np.array([(u, v, d) not in selected for u, v, d in  # an array: [] would select no columns
+                             zip(shown["participant_id"], shown["value_id"], shown["draw_id"], strict=True)],
+                            dtype=bool)]
 
     def endorsement_rows(table: pd.DataFrame, prefix: str, vote: str) -> pd.DataFrame:
         return pd.DataFrame({

@@ -15,6 +15,7 @@ that participant).
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,9 @@ SUMMARY_FILE = "summary.csv"
 _COMMENT_COLUMNS = ("timestamp", "comment-id", "author-id", "moderated", "comment-body")
 _VOTE_COLUMNS = ("timestamp", "comment-id", "voter-id", "vote")
 _PARTICIPANT_COLUMNS = ("participant", "group-id")
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 class PolisFormatError(ValueError):
@@ -74,6 +78,8 @@ def _read_table(path: Path, required: tuple[str, ...]) -> pd.DataFrame:
         raise PolisFormatError(f"{path}: file is empty (no header)") from None
     except pd.errors.ParserError as exc:
         raise PolisFormatError(f"{path}: not a readable CSV file ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise PolisFormatError(f"{path}: not UTF-8 text ({exc.reason})") from None
     missing = [c for c in required if c not in table.columns]
     if missing:
         raise PolisFormatError(
@@ -95,7 +101,8 @@ def _bad(path: Path, table: pd.DataFrame, mask: np.ndarray, column: str, expecte
 def _integers(path: Path, table: pd.DataFrame, column: str, allowed: set[int] | None = None) -> pd.Series:
     text = table[column].str.strip()
     values = pd.to_numeric(text, errors="coerce")
-    not_int = values.isna() | (values != values.round())
+    # "inf" and 1e30 parse as floats that equal their rounding but fit no 64-bit integer.
+    not_int = values.isna() | ~np.isfinite(values) | (values.abs() >= 2**53) | (values != values.round())
     _bad(path, table, not_int.to_numpy(), column, "an integer")
     values = values.astype("int64")
     if allowed is not None:
@@ -111,11 +118,14 @@ def _timestamps(path: Path, table: pd.DataFrame, column: str = "timestamp") -> p
     return pd.to_datetime(millis, unit="ms")
 
 
-def _ids(path: Path, table: pd.DataFrame, column: str) -> pd.Series:
+def _ids(path: Path, table: pd.DataFrame, column: str, *, unique: bool = False) -> pd.Series:
     ids = table[column].str.strip()
     _bad(path, table, (ids == "").to_numpy(), column, "a non-empty id")
     # Ids are integers in Polis; keep them as text but normalise "12.0" style spellings.
-    return ids.str.replace(r"\.0$", "", regex=True)
+    ids = ids.str.replace(r"\.0$", "", regex=True)
+    if unique:  # a comment or participant listed twice would be imported twice and its votes counted twice
+        _bad(path, table, ids.duplicated().to_numpy(), column, "an id of its own (it repeats an earlier row's)")
+    return ids
 
 
 def _read_comments(path: Path) -> pd.DataFrame:
@@ -127,7 +137,7 @@ def _read_comments(path: Path) -> pd.DataFrame:
     )
     return pd.DataFrame(
         {
-            "comment_id": _ids(path, table, "comment-id"),
+            "comment_id": _ids(path, table, "comment-id", unique=True),
             "author_id": _ids(path, table, "author-id"),
             "body": table["comment-body"],
             "moderated": _integers(path, table, "moderated", {-1, 0, 1}),
@@ -153,21 +163,27 @@ def _read_participants(path: Path) -> pd.DataFrame:
     table = _read_table(path, _PARTICIPANT_COLUMNS)
     group = table["group-id"].str.strip()
     numeric = pd.to_numeric(group.where(group != ""), errors="coerce")
-    _bad(path, table, ((group != "") & (numeric.isna() | (numeric != numeric.round()))).to_numpy(),
-         "group-id", "blank or an integer group id")
+    not_int = numeric.isna() | ~np.isfinite(numeric) | (numeric.abs() >= 2**53) | (numeric != numeric.round())
+    _bad(path, table, ((group != "") & not_int).to_numpy(), "group-id", "blank or an integer group id")
     polis_group = [None if g == "" else str(int(float(g))) for g in group]
     return pd.DataFrame(
-        {"participant_id": _ids(path, table, "participant"), "polis_group": pd.Series(polis_group, dtype=object)}
+        {"participant_id": _ids(path, table, "participant", unique=True), "polis_group": pd.Series(polis_group, dtype=object)}
     )
 
 
 def _read_topic(folder: Path) -> str:
     path = folder / SUMMARY_FILE
     if path.is_file():
-        with path.open(newline="", encoding="utf-8") as handle:
-            for row in csv.reader(handle):
-                if len(row) >= 2 and row[0].strip() == "topic" and row[1].strip():
-                    return row[1].strip()
+        try:
+            with path.open(newline="", encoding="utf-8") as handle:
+                for number, row in enumerate(csv.reader(handle), start=1):
+                    if len(row) >= 2 and row[0].strip() == "topic" and row[1].strip():
+                        if _CONTROL.search(row[1]):  # the topic becomes the deliberation's title
+                            raise PolisFormatError(f"{path}, row {number}, column 2: the topic contains "
+                                                   "control characters")
+                        return row[1].strip()
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise PolisFormatError(f"{path}: not a readable UTF-8 CSV file ({exc})") from None
     return folder.name
 
 
@@ -198,17 +214,17 @@ def polis_bundle(export: PolisExport, *, deliberation_id: str):
     - Polis's own `group-id` → the participant attribute `polis_group`.
     """
     from ..io.bundle import ImportBundle
-    from ..models import DeliberationSpec
+    from ..models import DeliberationSpec, validated
 
     topic = (export.topic or deliberation_id).strip()[:120] or deliberation_id
-    spec = DeliberationSpec.model_validate({
+    spec = validated(DeliberationSpec, {
         "id": deliberation_id, "title": topic[:200],
         "description": "Imported from a Polis export (comments, votes, participants-votes).",
         "consent": "Imported data: participants took part in the original Polis conversation.",
         "licence": "As the Polis export states (Polis open data is CC BY 4.0).",
         "questions": [{"slug": "conversation", "title": topic[:120], "prompt": topic,
                        "contexts": ["In this conversation"]}],
-    })
+    }, where="deliberation")
     comments = export.comments
     hidden = export.moderated_out()
     cards = pd.DataFrame({

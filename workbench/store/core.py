@@ -67,6 +67,10 @@ class StoreCore:
 
     #: Concurrent transactions that touch the same rows conflict in DuckDB; retry a few times.
     WRITE_RETRIES = 8
+    #: A unique-key clash with a transaction that committed meanwhile (two participants proposing the
+    #: same new context at once) vanishes on retry, because the retried work reads the committed row;
+    #: a real duplicate fails again, so it is retried only this often before it is raised.
+    CONSTRAINT_RETRIES = 2
 
     def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
         self.path = str(path)
@@ -172,8 +176,9 @@ class StoreCore:
             try:
                 with self._transaction() as cur:
                     return work(cur)
-            except duckdb.TransactionException:
-                if attempt == self.WRITE_RETRIES - 1:
+            except (duckdb.TransactionException, duckdb.ConstraintException) as exc:
+                clash = isinstance(exc, duckdb.ConstraintException)
+                if attempt == self.WRITE_RETRIES - 1 or (clash and attempt >= self.CONSTRAINT_RETRIES):
                     raise
                 time.sleep(delay)
                 delay *= 2

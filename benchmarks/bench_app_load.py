@@ -1,0 +1,449 @@
+"""Benchmark: N real participants at once through the web app, from invite link to "Thank you".
+
+A real `streamlit run app.py` server on a temporary copy of the demo deliberation (12 simulated
+participants, so the rounds have values to show), and Debian's Chromium under Playwright (asyncio:
+one browser, one context and page per participant, all driven concurrently). Each participant
+consents, answers "about you", picks the homework question, walks the guided interview to a
+confirmed card and then answers every question of the wiser-than, endorse and compare rounds
+(the demo's rounds: 3, up to 6 and 4). Records the time of every step (click to the next step on
+screen), p50/p95 per step, and every error (timeouts, exceptions shown on the page). After the
+server stops, the DuckDB file is checked: every participant has exactly one card, exactly the
+planned number of answers per round (the plan the app stored for them), and no duplicate answer,
+vote or comparison. Bounded: whatever happens, participants still running after `--minutes` are
+stopped and counted as unfinished. Prints a Markdown section and writes it to
+`benchmarks/results/app_load.md`. Never touches the project's own database.
+
+Run: .venv/bin/python benchmarks/bench_app_load.py [--participants 20] [--ramp 10] [--minutes 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import re
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from browser import CHROMIUM, CHROMIUM_ARGS, chromium_missing_reason, streamlit_server  # noqa: E402
+
+from workbench import config  # noqa: E402
+from workbench.deliberation import load_deliberation  # noqa: E402
+from workbench.demo import load_world, simulate  # noqa: E402
+from workbench.store import Store  # noqa: E402
+
+APP = ROOT / "app.py"
+RESULTS = ROOT / "benchmarks" / "results" / "app_load.md"
+VIEWPORT = {"width": 1280, "height": 900}
+WAIT_MS = 180_000  # one step may queue behind many others' reruns on 2 cores; an error only past this
+QUESTION_TITLE = "A child who refuses homework"
+RESPONSE = "It should help the parent understand why the child resists, not just force it."
+STORY = ("When my son was nine he cried over maths. I noticed he was exhausted after school "
+         "and I paid attention to the moments when he asked his own questions.")
+POLICIES = ("MOMENTS when the child asks their own questions\n"
+            "SIGNS of exhaustion after school\n"
+            "FRUSTRATIONS the child cannot yet put into words")
+DESCRIPTION = "Understanding what the refusal says before insisting on the homework."
+CONTEXT = "When a child's wellbeing is at stake"
+TITLES = ("Listening Before Pushing", "Patience Before Homework", "Hearing The Child First",
+          "Curiosity About Resistance", "Calm Evenings Matter")
+
+
+@dataclass
+class Walk:
+    """One participant's way through: step timings, the step they were on, what went wrong."""
+
+    index: int
+    token: str
+    pid: int
+    timings: list[tuple[str, float]] = field(default_factory=list)
+    step: str = "not started"
+    finished: bool = False
+    error: str | None = None
+    page_exceptions: list[str] = field(default_factory=list)
+
+
+async def settled(page) -> None:
+    """Wait until Streamlit has finished the rerun the last action started."""
+    await page.wait_for_timeout(300)  # the rerun request reaches the server before the frontend says "running"
+    await page.locator("[data-testid='stApp'][data-test-script-state='notRunning']").wait_for(timeout=WAIT_MS)
+
+
+async def shown(page, text: str | re.Pattern) -> None:
+    await page.get_by_text(text).first.wait_for(timeout=WAIT_MS)
+
+
+async def heading(page, title: str) -> None:
+    await page.get_by_role("heading", name=title).wait_for(timeout=WAIT_MS)
+
+
+async def choose(page, label: str, option: str) -> None:
+    await page.get_by_role("combobox", name=label).click()
+    await page.get_by_role("option", name=option, exact=True).click()
+
+
+async def step(walk: Walk, page, name: str, act, arrive) -> None:
+    """Do `act`, wait for `arrive` (the next step on screen) and the rerun to end; time the whole."""
+    walk.step = name
+    t = time.perf_counter()
+    await act()
+    await arrive()
+    await settled(page)
+    walk.timings.append((name, time.perf_counter() - t))
+    errors = page.locator("[data-testid='stException']")
+    if await errors.count():
+        walk.page_exceptions.append(f"{name}: {(await errors.first.inner_text())[:200]}")
+
+
+async def round_size(page, pattern: str) -> int:
+    text = await page.get_by_text(re.compile(pattern)).first.inner_text()
+    return int(re.search(r"of (\d+)", text).group(1))
+
+
+async def participate(browser, base: str, walk: Walk, delay: float) -> None:
+    await asyncio.sleep(delay)
+    context = await browser.new_context(viewport=VIEWPORT)
+    context.set_default_timeout(WAIT_MS)
+    page = await context.new_page()
+    cont = page.get_by_role("button", name="Continue", exact=True)
+    try:
+        await step(walk, page, "open invite link", lambda: page.goto(f"{base}/?invite={walk.token}"),
+                   lambda: shown(page, "Step 1 of 8: Welcome"))
+
+        async def consent():
+            await page.get_by_text("I have read this and agree to take part").click()
+            await settled(page)
+            await cont.click()
+        await step(walk, page, "consent", consent, lambda: shown(page, "Step 2 of 8: About you"))
+
+        async def about_you():
+            await choose(page, "Your age", ["18-29", "30-44", "45-59", "60+"][walk.index % 4])
+            await choose(page, "Your political leaning", ["Left", "Centre", "Right"][walk.index % 3])
+            await cont.click()
+        await step(walk, page, "about you", about_you, lambda: shown(page, "Step 3 of 8: Choose a question"))
+
+        async def question():
+            await page.get_by_text(QUESTION_TITLE).click()
+            await settled(page)
+            await cont.click()
+        await step(walk, page, "choose question", question, lambda: heading(page, "Your answer"))
+
+        async def text_stage(text: str):
+            area = page.get_by_role("textbox", name=re.compile("^(Your words|One thing you pay attention to)"))
+            await area.fill(text)
+            await area.press("Control+Enter")
+            await settled(page)
+            await cont.click()
+        await step(walk, page, "interview: answer", lambda: text_stage(RESPONSE),
+                   lambda: heading(page, "A moment from your life"))
+        await step(walk, page, "interview: story", lambda: text_stage(STORY),
+                   lambda: heading(page, "What you noticed"))
+        await step(walk, page, "interview: attention", lambda: text_stage(POLICIES),
+                   lambda: heading(page, "Name it"))
+
+        async def name_it():
+            title = page.get_by_role("textbox", name=re.compile(r"^Name \(up to"))
+            await title.fill(TITLES[walk.index % len(TITLES)])
+            await title.press("Enter")
+            await settled(page)
+            description = page.get_by_role("textbox", name=re.compile("^What it is about"))
+            await description.fill(DESCRIPTION)
+            await description.press("Control+Enter")
+            await settled(page)
+            await cont.click()
+        await step(walk, page, "interview: name", name_it, lambda: heading(page, "Where it matters"))
+
+        async def contexts():
+            await choose(page, "Situations", CONTEXT)
+            await page.keyboard.press("Escape")
+            await settled(page)
+            await cont.click()
+        await step(walk, page, "interview: contexts", contexts, lambda: heading(page, "Your card"))
+
+        async def confirm():
+            keep = page.get_by_text("Keep it as it is", exact=True)
+            for i in range(await keep.count()):
+                await keep.nth(i).click()
+                await settled(page)
+            await page.get_by_role("button", name="Confirm my card").click()
+        await step(walk, page, "confirm card", confirm, lambda: shown(page, "Step 5 of 8: Who became wiser?"))
+
+        n = await round_size(page, r"^Question 1 of \d+")
+        for i in range(n):
+            async def wiser(i=i):
+                await page.get_by_text(["Yes, wiser", "No", "Not sure"][(walk.index + i) % 3], exact=True).click()
+                await page.get_by_role("button", name="Submit").click()
+            nxt = f"Question {i + 2} of {n}" if i + 1 < n else "Step 6 of 8"
+            await step(walk, page, "wiser-than answer", wiser, lambda nxt=nxt: shown(page, nxt))
+
+        n = await round_size(page, r"^Value 1 of \d+")
+        for i in range(n):
+            label = ["Agree", "Disagree", "Pass / unsure"][(walk.index + i) % 3]
+            nxt = re.compile(rf"^Value {i + 2} of {n}") if i + 1 < n else "Step 7 of 8"
+            await step(walk, page, "endorse vote", lambda label=label: page.get_by_role("button", name=label, exact=True).click(),
+                       lambda nxt=nxt: shown(page, nxt))
+
+        n = await round_size(page, r"^Pair 1 of \d+")
+        for i in range(n):
+            nxt = re.compile(rf"^Pair {i + 2} of {n}") if i + 1 < n else "Step 8 of 8: Thank you"
+            await step(walk, page, "compare choice",
+                       lambda i=i: page.get_by_role("button", name="This one").nth(i % 2).click(),
+                       lambda nxt=nxt: shown(page, nxt))
+        walk.step = "done"
+        walk.finished = True
+    except asyncio.CancelledError:
+        walk.error = f"stopped by the time limit at step '{walk.step}'"
+        raise
+    except Exception as exc:  # noqa: BLE001 - every failure is counted and reported
+        walk.error = f"{type(exc).__name__} at step '{walk.step}': {str(exc).splitlines()[0][:200]}"
+    finally:
+        try:
+            await context.close()
+        except Exception:  # noqa: BLE001 - the browser may already be gone at the time limit
+            pass
+
+
+class CpuSampler:
+    """CPU seconds used by this process's descendants, by role (app server, browser, Playwright driver).
+
+    Reads /proc every second and keeps each process's last utime + stime, so processes that exit
+    between samples lose at most a second. Tells whether the app or the simulated participants'
+    browser used the machine.
+    """
+
+    def __init__(self) -> None:
+        self.last: dict[int, tuple[str, float]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._tick = os.sysconf("SC_CLK_TCK")
+
+    def __enter__(self) -> CpuSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(1.0):
+            self.sample()
+
+    def sample(self) -> None:
+        parents, info = {}, {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+                cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            parents[int(entry.name)] = int(fields[1])
+            info[int(entry.name)] = (cmd, (int(fields[11]) + int(fields[12])) / self._tick)
+        me = os.getpid()
+        for pid, (cmd, seconds) in info.items():
+            p, depth = parents.get(pid), 0
+            while p not in (None, 0, me) and depth < 50:
+                p, depth = parents.get(p), depth + 1
+            if p == me:
+                role = ("app server" if "streamlit" in cmd else "browser (chromium)" if "chrom" in cmd
+                        else "playwright driver" if "node" in cmd or "playwright" in cmd else "other")
+                self.last[pid] = (role, seconds)
+
+    def by_role(self) -> dict[str, float]:
+        self.sample()
+        out: dict[str, float] = defaultdict(float)
+        for role, seconds in self.last.values():
+            out[role] += seconds
+        return dict(out)
+
+
+async def drive(base: str, walks: list[Walk], ramp: float, limit: float) -> float:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
+                                                   headless=True)
+        t = time.perf_counter()
+        tasks = [asyncio.create_task(participate(browser, base, w, ramp * i / max(len(walks) - 1, 1)))
+                 for i, w in enumerate(walks)]
+        done, pending = await asyncio.wait(tasks, timeout=limit)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        elapsed = time.perf_counter() - t
+        await browser.close()
+    return elapsed
+
+
+def verify(path: Path, walks: list[Walk]) -> list[dict]:
+    """Per participant: cards, planned vs stored answers per round, duplicates (from the DuckDB file)."""
+    store = Store(path)
+    try:
+        rows = []
+        for w in walks:
+            steps = store.steps(w.pid)
+            plans = Counter(s["step"] for s in steps if s["step"].startswith("plan:"))
+            planned = {s["step"].removeprefix("plan:"): len(s["payload"].get("items", []))
+                       for s in steps if s["step"].startswith("plan:")}
+            wiser = store.wiser_answers_by(w.pid)
+            votes = store.endorsements_by(w.pid)
+            made = store.comparisons_by(w.pid)
+            flow_steps = Counter(s["step"] for s in steps if not s["step"].startswith("plan:"))
+            rows.append({
+                "pid": w.pid, "finished": w.finished, "cards": len(store.cards_by(w.pid)),
+                "planned": planned,
+                "stored": {"wiser": len(wiser), "endorse": len(votes), "compare": len(made)},
+                "dup_wiser": int(wiser.duplicated(["from_value_id", "to_value_id", "context_id"]).sum()),
+                "dup_endorse": int(votes.duplicated(["canonical_id", "card_id"]).sum()),
+                "dup_compare": int(made.assign(lo=made[["item_a", "item_b"]].min(axis=1),
+                                               hi=made[["item_a", "item_b"]].max(axis=1))
+                                   .duplicated(["lo", "hi"]).sum()) if len(made) else 0,
+                "dup_plans": sum(c - 1 for c in plans.values()),
+                "dup_steps": sum(c - 1 for c in flow_steps.values()),
+            })
+        return rows
+    finally:
+        store.close()
+
+
+def check(row: dict) -> list[str]:
+    """What is wrong with a finished participant's rows (empty when all is as planned)."""
+    problems = []
+    if row["cards"] != 1:
+        problems.append(f"{row['cards']} cards")
+    for name in ("wiser", "endorse", "compare"):
+        if row["planned"].get(name) is None:
+            problems.append(f"no {name} plan")
+        elif row["stored"][name] != row["planned"][name]:
+            problems.append(f"{name}: {row['stored'][name]} stored, {row['planned'][name]} planned")
+        if row[f"dup_{name}"]:
+            problems.append(f"{row[f'dup_{name}']} duplicate {name}")
+    for key in ("dup_plans", "dup_steps"):
+        if row[key]:
+            problems.append(f"{row[key]} {key.replace('dup_', 'duplicate ')} events")
+    return problems
+
+
+def report(walks: list[Walk], rows: list[dict], elapsed: float, args) -> str:
+    finished = [w for w in walks if w.finished]
+    times = defaultdict(list)
+    for w in walks:
+        for name, seconds in w.timings:
+            times[name].append(seconds)
+    order = list(dict.fromkeys(name for w in walks for name, _ in w.timings))
+    lines = [
+        "## The web app under load (bench_app_load.py)",
+        "",
+        f"{len(walks)} participants at once (starts spread over {args.ramp:g} s) through a real `streamlit run"
+        " app.py` server, each in its own context of one headless Chromium (Playwright, asyncio), server and"
+        " browser on the same machine. Each participant: consent, about you, the homework question, the guided"
+        " interview to a confirmed card, then every question of the wiser-than, endorse and compare rounds of"
+        f" the demo deliberation. Python {platform.python_version()}, {os.cpu_count()} cores, load average at"
+        f" start {args.load_at_start:.1f} (shared machine). Limit {args.minutes:g} min.",
+        "",
+        f"Finished: **{len(finished)} of {len(walks)}** in {elapsed:.0f} s of wall time"
+        f" ({sum(len(w.timings) for w in walks):,} steps;"
+        f" {sum(len(w.timings) for w in walks) / elapsed:.1f} steps/s overall).",
+        "",
+        "Seconds per step (from the click to the next step on screen, rerun finished):",
+        "",
+        "| step | count | p50 s | p95 s | max s |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name in order:
+        v = np.array(times[name])
+        lines.append(f"| {name} | {len(v)} | {np.percentile(v, 50):.2f} | {np.percentile(v, 95):.2f} |"
+                     f" {v.max():.2f} |")
+    steps = sum(len(w.timings) for w in walks)
+    cpu = args.cpu
+    lines += ["", "CPU seconds used while the participants ran (from /proc, server start included): "
+              + ", ".join(f"{role} {seconds:.0f} s" for role, seconds in sorted(cpu.items(), key=lambda x: -x[1]))
+              + f"; app server {cpu.get('app server', 0.0) / max(steps, 1):.2f} CPU s per step, out of"
+              f" {os.cpu_count() * elapsed:.0f} core-seconds of wall time."]
+    per_walk = [sum(s for _, s in w.timings) for w in finished]
+    if per_walk:
+        lines += ["", f"Whole walk per finished participant: p50 {np.percentile(per_walk, 50):.0f} s,"
+                  f" p95 {np.percentile(per_walk, 95):.0f} s."]
+    errors = [w for w in walks if w.error]
+    exceptions = [e for w in walks for e in w.page_exceptions]
+    lines += ["", f"Errors: {len(errors)} participants stopped by an error or the limit;"
+              f" {len(exceptions)} exceptions shown on a page."]
+    for w in errors[:10]:
+        lines.append(f"- participant {w.pid}: {w.error}")
+    for e in exceptions[:10]:
+        lines.append(f"- page exception: {e}")
+    bad = {r["pid"]: check(r) for r in rows if r["finished"] and check(r)}
+    planned = Counter(tuple(sorted(r["planned"].items())) for r in rows if r["finished"])
+    lines += ["", "Checked in the DuckDB file after the server stopped (finished participants):", "",
+              f"- exactly one card: {sum(r['cards'] == 1 for r in rows if r['finished'])} of {len(finished)}",
+              "- answers stored = answers planned, every round: "
+              f"{sum(all(r['stored'][k] == r['planned'].get(k) for k in r['stored']) for r in rows if r['finished'])}"
+              f" of {len(finished)} (plans: "
+              + "; ".join(f"{dict(p)} ×{n}" for p, n in planned.items()) + ")",
+              "- duplicate wiser-than answers / votes / comparisons / plan or step events: "
+              f"{sum(r['dup_wiser'] for r in rows)} / {sum(r['dup_endorse'] for r in rows)} /"
+              f" {sum(r['dup_compare'] for r in rows)} / {sum(r['dup_plans'] + r['dup_steps'] for r in rows)}",
+              f"- verdict: {'every finished participant is stored exactly as planned' if not bad else 'PROBLEMS'}"]
+    for pid, problems in list(bad.items())[:10]:
+        lines.append(f"  - participant {pid}: {', '.join(problems)}")
+    unfinished = [r for r in rows if not r["finished"]]
+    if unfinished:
+        lines.append(f"- unfinished participants' cards: {[r['cards'] for r in unfinished]}")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--participants", type=int, default=20)
+    parser.add_argument("--ramp", type=float, default=10.0, help="seconds over which the participants start")
+    parser.add_argument("--minutes", type=float, default=15.0, help="stop everything after this long")
+    parser.add_argument("--keep-db", type=Path, help="copy the DuckDB file here afterwards")
+    args = parser.parse_args()
+    reason = chromium_missing_reason()
+    if reason:
+        print(f"cannot run: {reason}", file=sys.stderr)
+        return 2
+    args.load_at_start = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="bench-app-load-") as tmp:
+        path = Path(tmp) / "app_load.duckdb"
+        store = Store(path)
+        try:
+            store.import_bundle(simulate(load_deliberation(config.DEMO_DELIBERATION),
+                                         load_world(config.DATA / "demo_values.yaml"), 12, seed=1))
+            invites = store.create_invites("demo", args.participants)
+        finally:
+            store.close()  # the server must be the file's only writer
+        walks = [Walk(i, token, pid) for i, (pid, token) in enumerate(invites)]
+        env = {"WORKBENCH_DB": str(path), "WORKBENCH_LLM_BASE_URL": None}
+        with CpuSampler() as cpu, streamlit_server(APP, env) as base:
+            elapsed = asyncio.run(drive(base, walks, args.ramp, args.minutes * 60))
+            args.cpu = cpu.by_role()
+        rows = verify(path, walks)
+        if args.keep_db:
+            shutil.copy(path, args.keep_db)
+    text = report(walks, rows, elapsed, args)
+    print(text)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(text)
+    ok = all(w.finished for w in walks) and not any(check(r) for r in rows)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

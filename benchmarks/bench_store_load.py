@@ -1,0 +1,301 @@
+"""Benchmark: the DuckDB store under 200 concurrent participants writing as fast as they can.
+
+Each of 200 threads is its own invited participant (`store.create_invites`) and, until the time is
+up, submits values cards (`store.save_card`, a tenth of them proposing one of three new contexts
+that other participants propose at the same moment), wiser-than answers, endorsements and
+comparisons, round-robin. Every acknowledged write (the id the store returned) and its latency is
+recorded. Afterwards the store is closed and reopened and every acknowledged write must be there
+exactly once with what was submitted (cards with all their contexts), and nothing a participant
+did not get an id for may have appeared. The baseline is the same write mix from one thread on a
+fresh file in the same run (ratio of throughputs). Prints a Markdown section and writes it to
+`benchmarks/results/store_load.md`. Never touches the project's own database.
+
+Run: .venv/bin/python benchmarks/bench_store_load.py [--threads 200] [--seconds 20] [--baseline-seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import duckdb  # noqa: E402
+
+from workbench import config  # noqa: E402
+from workbench.deliberation import load_deliberation  # noqa: E402
+from workbench.demo import load_world, simulate  # noqa: E402
+from workbench.models import ComparisonIn, EndorsementIn, ValuesCardIn, WiserAnswerIn, validated  # noqa: E402
+from workbench.store import Store  # noqa: E402
+
+DELIBERATION = "demo"
+QUESTION = "demo/homework"
+KINDS = ("card", "wiser", "endorse", "compare")
+#: New contexts several participants propose at once (a unique-key race inside `save_card`).
+SHARED_PROPOSALS = ("When a parent feels at the end of their rope", "When homework becomes a power struggle",
+                    "When a teacher and a parent disagree")
+RESULTS = ROOT / "benchmarks" / "results" / "store_load.md"
+
+
+@dataclass
+class World:
+    """What the writers need to know about the deliberation: values, contexts, public item ids."""
+
+    value_ids: list[int]
+    items: list[str]
+    contexts: dict[str, int]  # approved context name → id
+
+
+@dataclass
+class Ledger:
+    """One writer's record: acknowledged writes (kind, id, payload), latencies, errors."""
+
+    acked: list[tuple[str, int, dict]] = field(default_factory=list)
+    latencies: list[tuple[str, float]] = field(default_factory=list)
+    errors: list[tuple[str, str, dict]] = field(default_factory=list)
+
+
+def prepare(path: Path, participants: int) -> tuple[Store, World, list[int]]:
+    """A fresh store with the demo deliberation, 12 simulated participants' values, and invitees."""
+    store = Store(path)
+    spec = load_deliberation(config.DEMO_DELIBERATION)
+    store.import_bundle(simulate(spec, load_world(config.DATA / "demo_values.yaml"), 12, seed=1))
+    values = store.canonical_values(DELIBERATION, question_id=QUESTION)
+    from workbench.analyses import value_table
+
+    table = value_table(store, DELIBERATION, question_id=QUESTION)
+    contexts = store.contexts(DELIBERATION, question_id=QUESTION)
+    world = World(value_ids=[int(v) for v in values["id"]], items=[str(i) for i in table["public_id"]],
+                  contexts=dict(zip(contexts["name"], contexts["id"].astype(int), strict=True)))
+    pids = [pid for pid, _ in store.create_invites(DELIBERATION, participants)]
+    return store, world, pids
+
+
+def payload(kind: str, pid: int, n: int, rng: random.Random, world: World) -> dict:
+    """The n-th write of participant `pid`: plain data, validated by the models before it is written."""
+    if kind == "card":
+        contexts = [rng.choice(sorted(world.contexts))]
+        if rng.random() < 0.1:
+            contexts.append(rng.choice(SHARED_PROPOSALS))
+        return {"title": f"Listening Before Pushing {pid}-{n}", "description": "Understanding the refusal first.",
+                "policies": ["MOMENTS when the child asks their own questions", "SIGNS of exhaustion after school",
+                             f"FRUSTRATIONS not yet put into words ({n})"],
+                "question_id": QUESTION, "contexts": contexts}
+    if kind == "wiser":
+        a, b = rng.sample(world.value_ids, 2)
+        context = rng.choice(sorted(world.contexts))
+        return {"participant_id": pid, "from_value_id": a, "to_value_id": b, "context_id": world.contexts[context],
+                "answer": rng.choice(["upgrade", "no_upgrade", "not_sure"]), "comment": f"w{n}"}
+    if kind == "endorse":
+        return {"participant_id": pid, "canonical_id": rng.choice(world.value_ids),
+                "vote": rng.choice(["agree", "disagree", "pass"]), "question_id": QUESTION}
+    a, b = rng.sample(world.items, 2)
+    return {"participant_id": pid, "item_a": a, "item_b": b, "winner": rng.choice(["a", "b", "tie"]),
+            "question_id": QUESTION, "prompt": "bench"}
+
+
+def write(store: Store, kind: str, pid: int, data: dict) -> int:
+    if kind == "card":
+        return store.save_card(DELIBERATION, validated(ValuesCardIn, data), author_id=pid)
+    if kind == "wiser":
+        return store.record_wiser_answer(DELIBERATION, validated(WiserAnswerIn, data))
+    if kind == "endorse":
+        return store.record_endorsement(DELIBERATION, validated(EndorsementIn, data))
+    return store.record_comparison(DELIBERATION, validated(ComparisonIn, data))
+
+
+def writer(store: Store, pid: int, world: World, start: threading.Barrier, deadline: list[float],
+           ledger: Ledger) -> None:
+    rng = random.Random(pid)
+    start.wait()
+    n = 0
+    while time.perf_counter() < deadline[0]:
+        kind = KINDS[n % len(KINDS)]
+        data = payload(kind, pid, n, rng, world)
+        t = time.perf_counter()
+        try:
+            new_id = write(store, kind, pid, data)
+        except Exception as exc:  # noqa: BLE001 - every failure is counted and reported, none hidden
+            ledger.errors.append((kind, f"{type(exc).__name__}: {str(exc)[:160]}", data))
+        else:
+            ledger.latencies.append((kind, time.perf_counter() - t))
+            ledger.acked.append((kind, int(new_id), data))
+        n += 1
+
+
+def run_load(path: Path, threads: int, seconds: float) -> dict:
+    store, world, pids = prepare(path, threads)
+    ledgers = [Ledger() for _ in pids]
+    start = threading.Barrier(len(pids) + 1)
+    deadline = [0.0]
+    workers = [threading.Thread(target=writer, args=(store, pid, world, start, deadline, ledger), daemon=True)
+               for pid, ledger in zip(pids, ledgers, strict=True)]
+    for w in workers:
+        w.start()
+    deadline[0] = time.perf_counter() + seconds
+    t0 = time.perf_counter()
+    start.wait()
+    for w in workers:
+        w.join()
+    elapsed = time.perf_counter() - t0
+    store.close()
+    # Reopen the file: what a participant was told is saved must be there for the next process too.
+    verdict = verify(Store(path), pids, ledgers)
+    return {"ledgers": ledgers, "elapsed": elapsed, "verdict": verdict, "threads": threads}
+
+
+def verify(store: Store, pids: list[int], ledgers: list[Ledger]) -> dict:
+    """Every acknowledged write present exactly once with its content; nothing unacknowledged."""
+    try:
+        mine = set(pids)
+        acked: dict[str, dict[int, dict]] = defaultdict(dict)
+        duplicate_acks = 0
+        for ledger in ledgers:
+            for kind, new_id, data in ledger.acked:
+                duplicate_acks += new_id in acked[kind]
+                acked[kind][new_id] = data
+        cards = store.cards(DELIBERATION, include_hidden=True)
+        cards = cards[cards["author_id"].isin(mine)]
+        wiser = store.wiser_answers(DELIBERATION)
+        wiser = wiser[wiser["participant_id"].isin(mine)]
+        votes = store.endorsements(DELIBERATION, latest=False, include_hidden=True)
+        votes = votes[votes["participant_id"].isin(mine)]
+        made = store.comparisons(DELIBERATION, include_ties=True)
+        made = made[made["workbench_participant_id"].isin(mine)]
+        found = {"card": cards, "wiser": wiser, "endorse": votes, "compare": made}
+        vote_code = {"agree": 1, "disagree": -1, "pass": 0}
+        out = {"duplicate_acks": duplicate_acks}
+        for kind, rows in found.items():
+            ids = Counter(int(i) for i in rows["id"])
+            want = acked[kind]
+            missing = [i for i in want if ids[i] == 0]
+            twice = [i for i, c in ids.items() if c > 1]
+            extra = [i for i in ids if i not in want]
+            wrong = 0
+            for row in rows.to_dict("records"):
+                data = want.get(int(row["id"]))
+                if data is None:
+                    continue
+                if kind == "card":
+                    ok = (row["title"] == data["title"] and list(row["policies"]) == data["policies"]
+                          and sorted(row["contexts"]) == sorted(data["contexts"]))
+                elif kind == "wiser":
+                    ok = (int(row["from_id"]), int(row["to_id"]), row["answer"], row["comment"]) == (
+                        data["from_value_id"], data["to_value_id"], data["answer"], data["comment"])
+                elif kind == "endorse":
+                    ok = (row["statement_id"], int(row["vote"])) == (f"v{data['canonical_id']}",
+                                                                     vote_code[data["vote"]])
+                else:
+                    ok = (row["item_a"], row["item_b"], row["winner"]) == (data["item_a"], data["item_b"],
+                                                                           data["winner"])
+                wrong += not ok
+            out[kind] = {"acked": len(want), "rows": len(rows), "missing": len(missing), "twice": len(twice),
+                         "unacknowledged": len(extra), "content_mismatch": wrong}
+        proposed = store.proposed_contexts(DELIBERATION)
+        out["proposed_contexts"] = sorted(proposed["name"])
+        out["proposed_context_rows"] = {name: int((proposed["name"] == name).sum()) for name in SHARED_PROPOSALS}
+        return out
+    finally:
+        store.close()
+
+
+def summarize(run: dict) -> dict:
+    lat = defaultdict(list)
+    errors = Counter()
+    acked = 0
+    for ledger in run["ledgers"]:
+        for kind, seconds in ledger.latencies:
+            lat[kind].append(seconds)
+            lat["all"].append(seconds)
+        for kind, message, _ in ledger.errors:
+            errors[(kind, message.split(":")[0])] += 1
+        acked += len(ledger.acked)
+    pct = {k: np.percentile(np.array(v) * 1000, [50, 95, 99]) if v else [np.nan] * 3 for k, v in lat.items()}
+    return {"acked": acked, "throughput": acked / run["elapsed"], "pct": pct, "errors": errors,
+            "counts": {k: len(v) for k, v in lat.items()}, "examples": [e[1] for ld in run["ledgers"]
+                                                                        for e in ld.errors][:3]}
+
+
+def verdict_ok(verdict: dict) -> bool:
+    return verdict["duplicate_acks"] == 0 and all(
+        verdict[k]["missing"] == verdict[k]["twice"] == verdict[k]["unacknowledged"]
+        == verdict[k]["content_mismatch"] == 0 for k in KINDS) and all(
+        n <= 1 for n in verdict["proposed_context_rows"].values())
+
+
+def report(load: dict, base: dict, args) -> str:
+    s_load, s_base = summarize(load), summarize(base)
+    ratio = s_load["throughput"] / s_base["throughput"]
+    lines = [
+        "## Store under load (bench_store_load.py)",
+        "",
+        f"{load['threads']} threads, each its own invited participant, writing cards, wiser-than answers,"
+        f" endorsements and comparisons round-robin as fast as they can for {args.seconds:g} s; a tenth of the"
+        " cards propose one of three new contexts that other participants propose at the same time."
+        f" Baseline: the same write mix from 1 thread on a fresh file for {args.baseline_seconds:g} s, same run."
+        f" One `Store` (one DuckDB connection, a cursor and transaction per write). DuckDB {duckdb.__version__},"
+        f" Python {platform.python_version()}, {os.cpu_count()} cores, load average at start"
+        f" {args.load_at_start:.1f} (shared machine).",
+        "",
+        "| run | acknowledged writes | seconds | writes/s | × baseline | p50 ms | p95 ms | p99 ms | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, run, s, r in ((f"{load['threads']} threads", load, s_load, ratio), ("1 thread (baseline)", base,
+                                                                                   s_base, 1.0)):
+        p = s["pct"]["all"]
+        lines.append(f"| {name} | {s['acked']:,} | {run['elapsed']:.1f} | {s['throughput']:,.0f} | {r:.2f} |"
+                     f" {p[0]:.1f} | {p[1]:.1f} | {p[2]:.1f} | {sum(s['errors'].values())} |")
+    lines += ["", f"Latency per kind of write, {load['threads']} threads (ms):", "",
+              "| write | count | p50 | p95 | p99 |", "|---|---:|---:|---:|---:|"]
+    for kind in KINDS:
+        p = s_load["pct"].get(kind, [np.nan] * 3)
+        lines.append(f"| {kind} | {s_load['counts'].get(kind, 0):,} | {p[0]:.1f} | {p[1]:.1f} | {p[2]:.1f} |")
+    if s_load["errors"]:
+        lines += ["", "Errors: " + "; ".join(f"{k[0]} {k[1]} ×{n}" for k, n in s_load["errors"].items())
+                  + ". Examples: " + " | ".join(s_load["examples"])]
+    v = load["verdict"]
+    lines += ["", f"Verification after closing and reopening the file ({load['threads']} threads):", "",
+              "| write | acknowledged | rows in DB | missing | present twice | unacknowledged rows |"
+              " content differs |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for kind in KINDS:
+        k = v[kind]
+        lines.append(f"| {kind} | {k['acked']:,} | {k['rows']:,} | {k['missing']} | {k['twice']} |"
+                     f" {k['unacknowledged']} | {k['content_mismatch']} |")
+    lines += ["", "Each shared new context stored once: " + ", ".join(
+        f"\"{n}\" ×{c}" for n, c in v["proposed_context_rows"].items()) + ".",
+        "", f"Verdict: {'every acknowledged write is stored exactly once, nothing else appeared' if verdict_ok(v) else 'FAILED (see the table)'}"
+        f" (baseline run: {'ok' if verdict_ok(base['verdict']) else 'FAILED'}).", ""]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=200)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--baseline-seconds", type=float, default=10.0)
+    args = parser.parse_args()
+    args.load_at_start = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="bench-store-load-") as tmp:
+        base = run_load(Path(tmp) / "baseline.duckdb", 1, args.baseline_seconds)
+        load = run_load(Path(tmp) / "load.duckdb", args.threads, args.seconds)
+    text = report(load, base, args)
+    print(text)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(text)
+    return 0 if verdict_ok(load["verdict"]) and verdict_ok(base["verdict"]) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

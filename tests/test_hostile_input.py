@@ -1,0 +1,661 @@
+"""Hostile and malformed input: every validator and importer answers with an error naming the place.
+
+Property-based (hypothesis): arbitrary Unicode, very long text, control characters, lone surrogates,
+empty files, wrong columns, wrong types and duplicate rows go into the pydantic models, the card
+checks, the deliberation YAML reader and the three importers (MGE dump, Polis export, comparisons
+file). Each either accepts the input (and then what it accepted obeys the documented limits) or
+raises its own error (`InputError`, `CardShapeError`, `MgeFormatError`, `PolisFormatError`,
+`ComparisonFormatError`) whose message names the field, or the file, row and column — never a
+KeyError, TypeError or a database error. A failed import leaves every table as it was.
+
+Also here: guessing invite tokens. Refused links are paused longer and longer (the computed pause is
+asserted, not wall time), logged without the token, and no token or token hash appears in the logs of
+a whole participant walk or in any export file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import re
+import unicodedata
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from streamlit.testing.v1 import AppTest
+from test_mge_io import _minimal_dump
+
+from workbench import config, exports
+from workbench.cardcheck import CardCheck, CardShapeError, check_card, check_policy
+from workbench.deliberation import parse_deliberation
+from workbench.demo import load_world, simulate
+from workbench.io.bundle import ImportBundle
+from workbench.io.comparisons import ComparisonFormatError, comparisons_bundle
+from workbench.io.mge import MgeFormatError, mge_bundle, read_mge_dump
+from workbench.io.polis import PolisFormatError, polis_bundle, read_polis_export
+from workbench.models import (
+    AttributeIn,
+    ComparisonIn,
+    DeliberationSpec,
+    InputError,
+    ValuesCardIn,
+    WiserAnswerIn,
+    validated,
+)
+from workbench.participation import INVALID_LINK, InviteGuessPolicy, resolve_visitor
+from workbench.store import Store, hash_token, open_store
+
+HYPOTHESIS = settings(max_examples=30, deadline=None,
+                      suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+# Text a participant or a file could hold: any code point (lone surrogates included), often a control
+# character, sometimes far too long.
+any_text = st.one_of(
+    st.text(st.characters(codec=None, exclude_categories=()), max_size=40),
+    st.text(st.sampled_from("ab \t\n\r\x00\x01\x1b\x7f\x85\u200b\u202e\u0958<>&\"',;|*_#"), max_size=30),
+    st.builds(lambda ch, n: ch * n, st.sampled_from(["x", " ", "\u0958", "é", "😀"]), st.integers(0, 5000)),
+)
+any_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | any_text,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(any_text, inner, max_size=3),
+    max_leaves=6,
+)
+
+
+def table_counts(store: Store) -> dict[str, int]:
+    """Rows per table: the whole database's state as far as an import can change it."""
+    tables = [r[0] for r in store._rows("SELECT table_name FROM information_schema.tables"
+                                        " WHERE table_schema = 'main' ORDER BY table_name")]
+    return {t: store._rows(f'SELECT count(*) FROM "{t}"')[0][0] for t in tables}
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> Store:
+    s = Store(tmp_path_factory.mktemp("hostile") / "hostile.duckdb")
+    yield s
+    s.close()
+
+
+# -- the models --------------------------------------------------------------------------------------
+
+CARD = {"title": "Listening Before Pushing", "description": "Understanding the refusal first.",
+        "policies": ["MOMENTS when the child asks", "SIGNS of exhaustion"], "question_id": "demo/homework",
+        "contexts": ["When a child's wellbeing is at stake"]}
+#: (model, valid data, path of one text field, its limit, its minimum length)
+TEXT_FIELDS = [
+    (ValuesCardIn, CARD, ("title",), 80, 1),
+    (ValuesCardIn, CARD, ("description",), 600, 1),
+    (ValuesCardIn, CARD, ("policies", 1), 200, 1),
+    (ValuesCardIn, CARD, ("contexts", 0), 120, 1),
+    (WiserAnswerIn, {"participant_id": 1, "from_value_id": 1, "to_value_id": 2, "context_id": 1,
+                     "answer": "upgrade", "comment": "ok"}, ("comment",), 1000, 0),
+    (ComparisonIn, {"participant_id": 1, "item_a": "a", "item_b": "b", "winner": "a"}, ("item_a",), 200, 1),
+    (AttributeIn, {"key": "age_band", "value": "30-44"}, ("key",), 64, 1),
+    (AttributeIn, {"key": "age_band", "value": "30-44"}, ("value",), 200, 0),
+]
+
+
+def _set(data: dict, path: tuple, value) -> dict:
+    data = json.loads(json.dumps(data))
+    target = data
+    for part in path[:-1]:
+        target = target[part]
+    target[path[-1]] = value
+    return data
+
+
+def _get(model, path: tuple):
+    value = model
+    for part in path:
+        value = value[part] if isinstance(part, int) else getattr(value, part)
+    return value
+
+
+def _loc(path: tuple) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else p) for i, p in enumerate(path))
+
+
+@HYPOTHESIS
+@given(field=st.sampled_from(TEXT_FIELDS), text=any_text)
+def test_any_text_is_accepted_within_limits_or_refused_naming_the_field(field, text):
+    model, data, path, limit, minimum = field
+    try:
+        made = validated(model, _set(data, path, text), where="form")
+    except InputError as exc:
+        assert str(exc).startswith(f"form: {_loc(path)}: "), str(exc)
+        return
+    kept = _get(made, path)
+    assert kept == unicodedata.normalize("NFC", kept) == kept.strip()
+    assert minimum <= len(kept) <= limit
+    assert not CONTROL.search(kept)
+    kept.encode("utf-8")  # storable: no lone surrogates
+
+
+@HYPOTHESIS
+@given(field=st.sampled_from(TEXT_FIELDS), value=any_json)
+def test_wrong_types_are_refused_naming_the_field(field, value):
+    model, data, path, _, _ = field
+    try:
+        validated(model, _set(data, path, value))
+    except InputError as exc:
+        assert str(exc).startswith(_loc(path)), str(exc)
+
+
+@HYPOTHESIS
+@given(data=any_json)
+def test_anything_that_is_not_a_card_is_refused_with_an_input_error(data):
+    with pytest.raises(InputError):
+        validated(ValuesCardIn, data if not isinstance(data, dict) else {**data, "extra_field": 1})
+
+
+def test_duplicate_policies_name_both_lines():
+    card = {**CARD, "policies": ["SIGNS of exhaustion", "MOMENTS when asked", "signs  of EXHAUSTION"]}
+    with pytest.raises(InputError, match=r"^policies\[2\] repeats policies\[0\]$"):
+        validated(ValuesCardIn, card)
+
+
+# -- the card checks and the deliberation YAML ------------------------------------------------------
+
+
+@HYPOTHESIS
+@given(title=any_json, description=any_json, policies=any_json)
+def test_card_checks_report_issues_or_a_shape_error_never_a_crash(title, description, policies):
+    try:
+        check = check_card({"title": title, "description": description, "policies": policies})
+    except CardShapeError as exc:
+        assert re.search(r"title|description|policies", str(exc)), str(exc)
+        return
+    assert isinstance(check, CardCheck)
+    for issue in (*check.errors, *check.warnings):
+        assert re.fullmatch(r"title|description|policies(\[\d+\])?", issue.field), issue
+
+
+@HYPOTHESIS
+@given(title=any_text, description=any_text, policies=st.lists(any_text, max_size=12))
+def test_card_checks_block_every_card_the_model_would_refuse_for_length(title, description, policies):
+    check = check_card({"title": title, "description": description, "policies": policies})
+    for line in policies:
+        check_policy(line)  # never raises on any text
+    if len(title.strip()) > 80 or not title.strip():
+        assert check.errors, "an empty or over-long title is a hard error"
+
+
+DELIBERATION = {"id": "d1", "title": "T", "consent": "C",
+                "questions": [{"slug": "q", "title": "Q", "prompt": "P?", "contexts": ["When asked"]}]}
+
+
+@HYPOTHESIS
+@given(text=any_text | st.binary(max_size=200).map(lambda b: b.decode("latin-1")))
+def test_any_yaml_text_is_a_deliberation_or_an_error_naming_the_definition(text):
+    try:
+        spec = parse_deliberation(text, where="upload.yaml")
+    except InputError as exc:
+        assert str(exc).startswith("upload.yaml: "), str(exc)
+        return
+    assert isinstance(spec, DeliberationSpec)
+
+
+@HYPOTHESIS
+@given(key=st.sampled_from(["id", "title", "consent", "questions", "rounds", "demographics", "open_signup"]),
+       value=any_json)
+def test_a_definition_with_one_wrong_value_names_that_key(key, value):
+    text = yaml.safe_dump({**DELIBERATION, key: value}, allow_unicode=True)
+    try:
+        parse_deliberation(text, where="upload.yaml")
+    except InputError as exc:
+        assert str(exc).startswith(f"upload.yaml: {key}"), str(exc)
+
+
+def test_duplicate_question_slugs_and_demographic_keys_are_refused():
+    twice = {**DELIBERATION, "questions": DELIBERATION["questions"] * 2}
+    with pytest.raises(InputError, match="question slugs must be distinct"):
+        parse_deliberation(yaml.safe_dump(twice))
+    demo = {"key": "age", "label": "Age", "options": ["young", "old"]}
+    with pytest.raises(InputError, match="demographic keys must be distinct"):
+        parse_deliberation(yaml.safe_dump({**DELIBERATION, "demographics": [demo, demo]}))
+
+
+# -- the MGE importer -------------------------------------------------------------------------------
+
+MGE_FILES = list(_minimal_dump())
+
+
+def _import_mge(store: Store, folder: Path) -> str | None:
+    """Read, convert and import the dump; the format error's message, or None when it was imported."""
+    try:
+        bundle = mge_bundle(read_mge_dump(folder), deliberation_id="mge-hostile")
+    except (MgeFormatError, InputError) as exc:
+        return str(exc)
+    store.import_bundle(bundle)
+    return None
+
+
+def _write_dump(folder: Path, tables: dict) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, rows in tables.items():
+        (folder / name).write_text(json.dumps(rows), encoding="utf-8")
+    return folder
+
+
+@HYPOTHESIS
+@given(file=st.sampled_from(MGE_FILES), data=st.data(), value=any_json | st.just("__missing__"))
+def test_mge_dump_with_one_bad_field_names_file_row_and_field(store, tmp_path_factory, file, data, value):
+    tables = _minimal_dump()
+    row = data.draw(st.integers(0, len(tables[file]) - 1), label="row")
+    field = data.draw(st.sampled_from(sorted(tables[file][row])), label="field")
+    if value == "__missing__":
+        del tables[file][row][field]
+    else:
+        tables[file][row][field] = value
+    before = table_counts(store)
+    error = _import_mge(store, _write_dump(tmp_path_factory.mktemp("mge"), tables))
+    if error is not None:
+        assert table_counts(store) == before, "a refused import writes nothing"
+        assert error.startswith(file) or "row" in error or error.startswith("deliberation"), error
+        if error.startswith(f"{file} row {row}"):
+            assert f"'{field}'" in error or "(with its contexts" in error, error
+
+
+@HYPOTHESIS
+@given(file=st.sampled_from(MGE_FILES), content=st.one_of(
+    st.just(b""), st.binary(max_size=64), any_json.map(lambda v: json.dumps(v).encode()),
+    st.lists(any_json, max_size=3).map(lambda v: json.dumps(v).encode())))
+def test_mge_dump_with_a_broken_file_names_the_file(store, tmp_path_factory, file, content):
+    folder = _write_dump(tmp_path_factory.mktemp("mge"), _minimal_dump())
+    (folder / file).write_bytes(content)
+    before = table_counts(store)
+    error = _import_mge(store, folder)
+    if error is not None:
+        assert table_counts(store) == before
+        # The broken file itself, or a file whose rows point into it ("... is not a known context.json id").
+        assert file.removesuffix(".json") in error and any(error.startswith(f) for f in MGE_FILES), error
+
+
+@pytest.mark.parametrize("file", ["case.json", "context.json", "valuesCard.json", "canonicalValuesCard.json",
+                                  "vote.json", "participant.json"])
+def test_mge_duplicate_ids_are_refused(store, tmp_path, file):
+    tables = _minimal_dump()
+    tables[file].append(dict(tables[file][0]))
+    before = table_counts(store)
+    error = _import_mge(store, _write_dump(tmp_path, tables))
+    assert error is not None and error.startswith(f"{file} row {len(tables[file]) - 1} field 'id': duplicate id")
+    assert table_counts(store) == before
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("userId", 2**70, "edge.json row 0 field 'userId': integer 1180591620717411303424 is out of range"),
+    ("createdAt", "9999-12-31T23:00:00-14:00", "edge.json row 0 field 'createdAt': '9999-12-31T23:00:00-14:00' "
+                                              "is outside the dates"),
+    ("story", "\ud800", "edge.json row 0 field 'story': not valid Unicode text"),
+])
+def test_mge_values_no_database_can_hold_are_format_errors(store, tmp_path, field, value, message):
+    tables = _minimal_dump()
+    tables["edge.json"][0][field] = value
+    assert _import_mge(store, _write_dump(tmp_path, tables)).startswith(message)
+
+
+def test_mge_case_that_cannot_be_a_question_names_the_case(store, tmp_path):
+    tables = _minimal_dump()
+    tables["case.json"][0]["title"] = "A \x07 bell"
+    assert _import_mge(store, _write_dump(tmp_path, tables)) == (
+        "case.json row 0 (with its contexts from contextsOnCases.json): title: contains control characters")
+
+
+# -- the Polis importer -----------------------------------------------------------------------------
+
+POLIS = {
+    "comments.csv": [["timestamp", "comment-id", "author-id", "moderated", "comment-body"],
+                     ["1500000000000", "0", "1", "1", "Pay should be livable"],
+                     ["1500000001000", "1", "2", "-1", "Spam"]],
+    "votes.csv": [["timestamp", "comment-id", "voter-id", "vote"],
+                  ["1500000002000", "0", "1", "1"], ["1500000003000", "1", "1", "-1"],
+                  ["1500000004000", "0", "2", "0"]],
+    "participants-votes.csv": [["participant", "group-id", "0", "1"], ["1", "0", "1", "-1"], ["2", "", "0", ""]],
+}
+
+
+def _write_polis(folder: Path, tables: dict[str, list[list[str]]]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, rows in tables.items():
+        buffer = io.StringIO()
+        csv.writer(buffer).writerows(rows)
+        (folder / name).write_bytes(buffer.getvalue().encode("utf-8", errors="surrogatepass"))
+    return folder
+
+
+def _import_polis(store: Store, folder: Path) -> str | None:
+    try:
+        bundle = polis_bundle(read_polis_export(folder), deliberation_id="polis-hostile")
+    except (PolisFormatError, InputError) as exc:
+        return str(exc)
+    store.import_bundle(bundle)
+    return None
+
+
+@HYPOTHESIS
+@given(file=st.sampled_from(list(POLIS)), data=st.data(), value=any_text)
+def test_polis_export_with_one_bad_cell_names_file_row_and_column(store, tmp_path_factory, file, data, value):
+    tables = json.loads(json.dumps(POLIS))
+    row = data.draw(st.integers(1, len(tables[file]) - 1), label="row")
+    column = data.draw(st.integers(0, len(tables[file][0]) - 1), label="column")
+    tables[file][row][column] = value
+    before = table_counts(store)
+    error = _import_polis(store, _write_polis(tmp_path_factory.mktemp("polis"), tables))
+    if error is not None:
+        assert table_counts(store) == before
+        assert f"{file}, row {row}, column '{tables[file][0][column]}'" in error or "not UTF-8" in error, error
+
+
+@HYPOTHESIS
+@given(file=st.sampled_from(list(POLIS)), data=st.data())
+def test_polis_export_with_wrong_columns_names_the_header(store, tmp_path_factory, file, data):
+    tables = json.loads(json.dumps(POLIS))
+    header = tables[file][0]
+    column = data.draw(st.integers(0, len(header) - 1), label="column")
+    header[column] = data.draw(any_text.filter(lambda t: t.strip() not in header), label="renamed to")
+    before = table_counts(store)
+    error = _import_polis(store, _write_polis(tmp_path_factory.mktemp("polis"), tables))
+    assert table_counts(store) == before
+    if column < 5 and header is not tables["participants-votes.csv"][0] or column < 2:
+        assert error is not None and f"{file}, header: missing column(s)" in error or "not UTF-8" in error, error
+
+
+@HYPOTHESIS
+@given(file=st.sampled_from(list(POLIS)), content=st.one_of(st.just(b""), st.just(b"\n\n"), st.binary(max_size=80)))
+def test_polis_export_with_a_broken_file_names_the_file(store, tmp_path_factory, file, content):
+    folder = _write_polis(tmp_path_factory.mktemp("polis"), POLIS)
+    (folder / file).write_bytes(content)
+    before = table_counts(store)
+    error = _import_polis(store, folder)
+    assert error is not None and file in error, error
+    assert table_counts(store) == before
+
+
+@pytest.mark.parametrize("file,column,row", [("comments.csv", "comment-id", 2), ("participants-votes.csv",
+                                                                                 "participant", 2)])
+def test_polis_duplicate_ids_are_refused(store, tmp_path, file, column, row):
+    """A comment listed twice would become two statements, and every vote on it would count twice."""
+    tables = json.loads(json.dumps(POLIS))
+    tables[file][row][tables[file][0].index(column)] = tables[file][1][tables[file][0].index(column)]
+    before = table_counts(store)
+    error = _import_polis(store, _write_polis(tmp_path, tables))
+    assert error is not None and f"{file}, row {row}, column '{column}'" in error and "repeats" in error, error
+    assert table_counts(store) == before
+
+
+def test_polis_re_votes_are_kept_not_refused(store, tmp_path):
+    tables = json.loads(json.dumps(POLIS))
+    tables["votes.csv"].append(["1500000009000", "0", "1", "-1"])  # participant 1 changes their mind
+    assert _import_polis(store, _write_polis(tmp_path, tables)) is None
+
+
+# -- the comparisons importer -----------------------------------------------------------------------
+
+COMPARISONS = [["participant_id", "item_a", "item_b", "winner", "context", "weight", "attr_party"],
+               ["p1", "v1", "v2", "a", "When asked", "1", "left"],
+               ["p2", "v2", "v3", "B", "When asked", "0.5", "right"],
+               ["p3", "v1", "v3", "a", "", "", ""]]
+
+
+def _import_comparisons(store: Store, path: Path) -> str | None:
+    try:
+        bundle = comparisons_bundle(path, deliberation_id="comparisons-hostile")
+    except (ComparisonFormatError, InputError) as exc:
+        return str(exc)
+    store.import_bundle(bundle)
+    return None
+
+
+def _write_csv(path: Path, rows: list[list[str]]) -> Path:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(rows)
+    path.write_bytes(buffer.getvalue().encode("utf-8", errors="surrogatepass"))
+    return path
+
+
+@HYPOTHESIS
+@given(data=st.data(), value=any_text)
+def test_comparisons_file_with_one_bad_cell_names_file_and_row(store, tmp_path_factory, data, value):
+    rows = json.loads(json.dumps(COMPARISONS))
+    row = data.draw(st.integers(1, len(rows) - 1), label="row")
+    column = data.draw(st.integers(0, len(rows[0]) - 1), label="column")
+    rows[row][column] = value
+    path = _write_csv(tmp_path_factory.mktemp("cmp") / "judgements.csv", rows)
+    before = table_counts(store)
+    error = _import_comparisons(store, path)
+    if error is not None:
+        assert table_counts(store) == before
+        assert error.startswith(f"{path}, row {row}: ") or "unreadable file" in error, error
+
+
+@HYPOTHESIS
+@given(columns=st.lists(st.sampled_from(COMPARISONS[0][:4]) | any_text, min_size=0, max_size=5),
+       cells=st.lists(any_json, min_size=0, max_size=5))
+def test_comparisons_parquet_with_wrong_columns_or_types_names_the_file(store, tmp_path_factory, columns, cells):
+    columns = list(dict.fromkeys(c for c in columns if isinstance(c, str)))
+    frame = pd.DataFrame({c: [cells[i % len(cells)] if cells else None] for i, c in enumerate(columns)})
+    path = tmp_path_factory.mktemp("cmp") / "judgements.parquet"
+    try:
+        frame.to_parquet(path)
+    except Exception:  # noqa: BLE001 - pyarrow cannot write every mix of Python values; nothing to test then
+        return
+    before = table_counts(store)
+    error = _import_comparisons(store, path)
+    if error is not None:
+        assert error.startswith(str(path)), error
+        assert table_counts(store) == before
+
+
+@pytest.mark.parametrize("content,reason", [
+    (b"", "empty file (no header, no rows)"),
+    (b"participant_id,item_a,item_b,winner\n", "empty file (a header but no data rows)"),
+    (b"who,what\nx,y\n", "missing column(s): participant_id, item_a, item_b, winner"),
+    (b"participant_id,item_a,item_b,winner\np1,a,b,\xff\n", "unreadable file"),
+])
+def test_comparisons_empty_or_foreign_files(store, tmp_path, content, reason):
+    path = tmp_path / "judgements.csv"
+    path.write_bytes(content)
+    error = _import_comparisons(store, path)
+    assert error is not None and error.startswith(f"{path}: {reason}"), error
+
+
+def test_comparisons_duplicate_rows_are_two_judgements(store, tmp_path):
+    """The same judgement twice is two judgements (a participant may be asked twice), not an error."""
+    rows = [COMPARISONS[0], COMPARISONS[1], COMPARISONS[1]]
+    before = table_counts(store)["comparisons"]
+    assert _import_comparisons(store, _write_csv(tmp_path / "twice.csv", rows)) is None
+    assert table_counts(store)["comparisons"] == before + 2
+
+
+def test_a_bundle_that_fails_inside_the_store_writes_nothing(store, demo_spec):
+    """The store's side of "a failed import changes nothing": one transaction, rolled back as a whole."""
+    bundle = ImportBundle(
+        spec=demo_spec, source="test",
+        participants=pd.DataFrame({"source_id": ["x1"], "signup": "import", "created_at": None}),
+        comparisons=pd.DataFrame({"source_key": ["k1"], "participant": ["x1"], "item_a": ["a"], "item_b": ["b"],
+                                  "winner": ["a"], "context": [None], "prompt": [None], "question": [None],
+                                  "weight": ["not a number"], "created_at": [None]}))
+    before = table_counts(store)
+    with pytest.raises(Exception):  # noqa: B017 - DuckDB's conversion error; importers never send this
+        store.import_bundle(bundle)
+    assert table_counts(store) == before
+
+
+# -- guessing invite tokens ---------------------------------------------------------------------------
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = datetime(2030, 1, 1, 12, 0, 0)
+        self.pauses: list[float] = []
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+
+
+@pytest.fixture
+def invited(tmp_path, demo_spec):
+    s = Store(tmp_path / "invites.duckdb")
+    s.save_deliberation(demo_spec)
+    (pid, token), = s.create_invites("demo", 1)
+    yield s, pid, token
+    s.close()
+
+
+def guess(store, clock, token, client="session-a", policy=InviteGuessPolicy()):
+    return resolve_visitor(store, {"invite": token}, client=client, policy=policy, clock=clock, sleep=clock.sleep)
+
+
+def test_repeated_bad_tokens_are_paused_longer_and_a_good_token_never(invited):
+    store, pid, token = invited
+    clock = FakeClock()
+    for i in range(9):
+        assert guess(store, clock, f"guess-{i}").message == INVALID_LINK
+    # 3 free refusals at 0.5 s, then doubling per refusal, capped at 10 s.
+    assert clock.pauses == [0.5, 0.5, 0.5, 1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
+    visitor = guess(store, clock, token)
+    assert (visitor.kind, visitor.participant_id) == ("participant", pid)
+    assert len(clock.pauses) == 9, "a valid link is answered without a pause, even during a guessing spree"
+    guess(store, clock, "from-another-tab", client="session-b")
+    assert clock.pauses[-1] == 0.5, "another browser session starts with the short pause"
+    clock.now += timedelta(minutes=1, seconds=1)
+    guess(store, clock, "a-minute-later")
+    assert clock.pauses[-1] == 0.5, "the count is per minute"
+
+
+def test_guessing_from_many_sessions_slows_everyone_who_is_refused(invited):
+    store, _, token = invited
+    clock, policy = FakeClock(), InviteGuessPolicy(free_overall=5)
+    for i in range(7):
+        guess(store, clock, f"guess-{i}", client=f"session-{i}", policy=policy)
+    assert clock.pauses == [0.5] * 5 + [1.0, 2.0]
+    assert guess(store, clock, token, client="session-x", policy=policy).kind == "participant"
+    assert len(clock.pauses) == 7
+
+
+def test_the_pause_is_bounded_for_any_count():
+    policy = InviteGuessPolicy()
+    assert policy.pause_for(10**9, 10**9) == policy.max_pause
+    assert policy.pause_for(0, 0) == policy.failure_pause
+
+
+def test_a_refused_link_is_logged_without_the_token(invited, caplog):
+    store, _, token = invited
+    (revoked_pid, revoked), = store.create_invites("demo", 1)
+    store.revoke_invite(revoked_pid)
+    clock = FakeClock()
+    with caplog.at_level(logging.DEBUG):
+        guess(store, clock, revoked)
+        guess(store, clock, "x" * 500)
+    warnings = [r for r in caplog.records if r.name == "workbench.participation" and r.levelno == logging.WARNING]
+    assert len(warnings) == 2 and all("invite link refused" in r.getMessage() for r in warnings)
+    logged = caplog.text
+    for secret in (revoked, hash_token(revoked), revoked[:8], token):
+        assert secret not in logged
+    assert store._rows("SELECT count(*) FROM invite_refusals")[0][0] == 2
+
+
+def _database_text(store: Store) -> str:
+    """Every text value in every table, for grepping."""
+    out = []
+    for table in table_counts(store):
+        columns = [r[0] for r in store._rows(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table])]
+        for column in columns:
+            out += [str(v[0]) for v in store._rows(f'SELECT CAST("{column}" AS VARCHAR) FROM "{table}"')]
+    return "\n".join(out)
+
+
+@pytest.fixture
+def demo_db(tmp_path, monkeypatch, demo_spec):
+    path = tmp_path / "walk.duckdb"
+    monkeypatch.setenv("WORKBENCH_DB", str(path))
+    monkeypatch.delenv("WORKBENCH_LLM_BASE_URL", raising=False)
+    s = open_store(path)
+    s.import_bundle(simulate(demo_spec, load_world(config.DATA / "demo_values.yaml"), 12, seed=1))
+    return s
+
+
+def test_no_token_in_the_logs_of_a_whole_participant_walk_nor_in_any_export(demo_db, caplog, capsys, tmp_path):
+    (pid, token), = demo_db.create_invites("demo", 1)
+    secrets = [token, hash_token(token)]
+    streamlit_log = logging.getLogger("streamlit")
+    streamlit_log.addHandler(caplog.handler)  # Streamlit's loggers do not propagate to the root
+    caplog.set_level(logging.DEBUG)
+    try:
+        def visit() -> AppTest:
+            at = AppTest.from_file(str(config.ROOT / "app.py"), default_timeout=60)
+            at.query_params["invite"] = token
+            at.run()
+            assert not at.exception, at.exception
+            return at
+
+        def click(at: AppTest, label: str) -> None:
+            next(b for b in at.button if b.label == label).click().run()
+
+        at = visit()
+        at.checkbox[0].check().run()
+        click(at, "Continue")
+        at = visit()
+        for box in at.selectbox:
+            box.select(box.options[-1])
+        at.button[0].click().run()
+        at = visit()
+        at.radio[0].set_value("demo/homework").run()
+        click(at, "Continue")
+        # The interview's stages are AppTest-tested elsewhere; here they are filled in as submitted.
+        iid = int(demo_db.current_interview(pid)["id"])
+        answers = {"response": "r", "story": "s", "policies": ["MOMENTS when the child asks", "SIGNS of fatigue"],
+                   "title": "Listening Before Pushing", "description": "Hearing the refusal out.",
+                   "contexts": ["When a child's wellbeing is at stake"]}
+        for stage in ("response", "story", "attention", "title", "contexts"):
+            demo_db.record_interview_step(iid, stage, answers)
+        at = visit()
+        for box in at.checkbox:
+            box.check()
+        at.run()
+        click(at, "Confirm my card")
+        for _ in range(20):  # the judging rounds, whatever their length
+            at = visit()
+            steps = " ".join(str(p.proto.text) for p in at.get("progress"))
+            if "Thank you" in steps:
+                break
+            if at.radio:
+                at.radio[0].set_value("upgrade")
+                at.button[0].click().run()
+            else:
+                at.button[0].click().run()
+        assert "Thank you" in steps, steps
+        # A refused link in the same process, for good measure: its warning must not carry it either.
+        at = AppTest.from_file(str(config.ROOT / "app.py"), default_timeout=60)
+        at.query_params["invite"] = token[::-1]
+        at.run()
+        assert [e.value for e in at.error] == [INVALID_LINK]
+    finally:
+        streamlit_log.removeHandler(caplog.handler)
+    captured = capsys.readouterr()
+    assert any("invite link refused" in r.getMessage() for r in caplog.records)
+    for secret in [*secrets, token[::-1]]:
+        assert secret not in caplog.text and secret not in captured.out and secret not in captured.err
+
+    assert token not in _database_text(demo_db), "only the token's hash is stored"
+    for fmt in exports.FORMATS:
+        files = exports.export(demo_db, "demo", "all", fmt, tmp_path / fmt)
+        assert len(files) > 10
+        for f in files:
+            blob = f.path.read_bytes()
+            if f.path.suffix == ".parquet":  # compressed: read it back as text
+                blob = pd.read_parquet(f.path).to_csv(index=False).encode()
+            for secret in secrets:
+                assert secret.encode() not in blob, f.path
