@@ -27,3 +27,18 @@ def demo_spec():
     from workbench.deliberation import load_deliberation
 
     return load_deliberation(config.DEMO_DELIBERATION)
+
+
+@pytest.fixture
+def demo_db(tmp_path, monkeypatch, demo_spec):
+    """The app's store on a temporary file (WORKBENCH_DB points at it) with 12 simulated participants."""
+    from workbench import config
+    from workbench.demo import load_world, simulate
+    from workbench.store import open_store
+
+    path = tmp_path / "app.duckdb"
+    monkeypatch.setenv("WORKBENCH_DB", str(path))
+    monkeypatch.delenv("WORKBENCH_LLM_BASE_URL", raising=False)
+    store = open_store(path)
+    store.import_bundle(simulate(demo_spec, load_world(config.DATA / "demo_values.yaml"), 12, seed=1))
+    return store

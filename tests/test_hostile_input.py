@@ -35,7 +35,6 @@ from test_mge_io import _minimal_dump
 from workbench import config, exports
 from workbench.cardcheck import CardCheck, CardShapeError, check_card, check_policy
 from workbench.deliberation import parse_deliberation
-from workbench.demo import load_world, simulate
 from workbench.io.bundle import ImportBundle
 from workbench.io.comparisons import ComparisonFormatError, comparisons_bundle
 from workbench.io.mge import MgeFormatError, mge_bundle, read_mge_dump
@@ -50,7 +49,7 @@ from workbench.models import (
     validated,
 )
 from workbench.participation import INVALID_LINK, InviteGuessPolicy, resolve_visitor
-from workbench.store import Store, hash_token, open_store
+from workbench.store import Store, hash_token
 
 HYPOTHESIS = settings(max_examples=30, deadline=None,
                       suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -575,16 +574,6 @@ def _database_text(store: Store) -> str:
         for column in columns:
             out += [str(v[0]) for v in store._rows(f'SELECT CAST("{column}" AS VARCHAR) FROM "{table}"')]
     return "\n".join(out)
-
-
-@pytest.fixture
-def demo_db(tmp_path, monkeypatch, demo_spec):
-    path = tmp_path / "walk.duckdb"
-    monkeypatch.setenv("WORKBENCH_DB", str(path))
-    monkeypatch.delenv("WORKBENCH_LLM_BASE_URL", raising=False)
-    s = open_store(path)
-    s.import_bundle(simulate(demo_spec, load_world(config.DATA / "demo_values.yaml"), 12, seed=1))
-    return s
 
 
 def test_no_token_in_the_logs_of_a_whole_participant_walk_nor_in_any_export(demo_db, caplog, capsys, tmp_path):

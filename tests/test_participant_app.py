@@ -4,25 +4,12 @@ every step; bad and revoked links see nothing else."""
 
 from __future__ import annotations
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from workbench import config
-from workbench.demo import load_world, simulate
 from workbench.participation import INVALID_LINK
-from workbench.store import open_store
 
 APP = str(config.ROOT / "app.py")
-
-
-@pytest.fixture
-def demo_db(tmp_path, monkeypatch, demo_spec):
-    path = tmp_path / "app.duckdb"
-    monkeypatch.setenv("WORKBENCH_DB", str(path))
-    monkeypatch.delenv("WORKBENCH_LLM_BASE_URL", raising=False)
-    store = open_store(path)
-    store.import_bundle(simulate(demo_spec, load_world(config.DATA / "demo_values.yaml"), 12, seed=1))
-    return store
 
 
 def visit(**query) -> AppTest:
