@@ -16,8 +16,9 @@ from .core import StoreCore, utcnow
 def _fill_times(frame: pd.DataFrame, now) -> pd.DataFrame:
     frame = frame.copy()
     if "created_at" in frame.columns:
-        frame["created_at"] = pd.to_datetime(frame["created_at"]).fillna(pd.Timestamp(now))
-        frame["created_at"] = frame["created_at"].astype("datetime64[us]")
+        # Microseconds first: a seconds-resolution column cannot hold `now` as its fill value.
+        times = pd.to_datetime(frame["created_at"]).astype("datetime64[us]")
+        frame["created_at"] = times.fillna(pd.Timestamp(now))
     return frame
 
 
