@@ -43,6 +43,19 @@ def live() -> None:
                      .pivot_table(index="when", columns="kind", values="question_id", aggfunc="size", fill_value=0)
                      .cumsum())
         st.line_chart(over_time)
+    failed_runs = store.runs(deliberation_id=did)
+    failed_runs = failed_runs[failed_runs["status"] == "failed"]
+    llm = store.interviewer_failures(did)
+    if len(failed_runs) or len(llm):
+        st.subheader("Problems")
+        if len(failed_runs):
+            st.warning(f"{len(failed_runs)} analysis run(s) failed; run them again once the cause is fixed "
+                       "(work already done, such as embedded cards, is kept).")
+            st.dataframe(failed_runs[["id", "kind", "error", "started_at"]], hide_index=True)
+        if len(llm):
+            st.warning(f"The LLM interviewer failed {len(llm)} time(s); those participants continued in the "
+                       "guided interview with what they had written.")
+            st.dataframe(llm, hide_index=True)
     st.caption(f"Updated every 10 seconds · {pd.Timestamp.now(tz='UTC'):%H:%M:%S} UTC")
 
 

@@ -161,3 +161,14 @@ def test_moderation_clusters_cards_with_a_progress_bar(store):
     runs = store.runs(deliberation_id="demo", kind="dedup")
     assert list(runs["status"]) == ["done"]
     assert "dedup" in set(store.audit_log("demo")["action"])
+
+
+def test_progress_shows_failed_runs_and_interviewer_failures(store):
+    (pid, _), = store.create_invites("demo", 1)
+    interview = store.start_interview(pid, "demo/riot", mode="llm")
+    store.record_message(interview, "error", "timeout: the language model did not answer within 30 s")
+    run = store.start_run("dedup", {}, deliberation_id="demo")
+    store.finish_run(run, error="ConnectionError: embedding server went away")
+    at = facilitator(store, "pages/facilitator_progress.py")
+    warnings = " ".join(w.value for w in at.warning)
+    assert "1 analysis run(s) failed" in warnings and "LLM interviewer failed 1 time(s)" in warnings

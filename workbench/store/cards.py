@@ -66,6 +66,15 @@ class CardStore(StoreCore):
             [interview_id, role, content, utcnow()],
         ))
 
+    def interviewer_failures(self, deliberation_id: str) -> pd.DataFrame:
+        """When the LLM interviewer failed and the participant was moved to the guided flow."""
+        return self._frame(
+            "SELECT m.created_at, i.participant_id, m.content AS error FROM interview_messages m"
+            " JOIN interviews i ON i.id = m.interview_id JOIN participants p ON p.id = i.participant_id"
+            " WHERE p.deliberation_id = ? AND m.role = 'error' ORDER BY m.created_at DESC",
+            [deliberation_id],
+        )
+
     def transcript(self, interview_id: int) -> list[dict]:
         rows = self._rows(
             "SELECT role, content FROM interview_messages WHERE interview_id = ? ORDER BY id", [interview_id]
