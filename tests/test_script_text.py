@@ -16,6 +16,7 @@ import re
 
 import pandas as pd
 import pytest
+from apptest import staff_page
 from argon2 import PasswordHasher
 from streamlit.testing.v1 import AppTest
 
@@ -197,15 +198,7 @@ def staff(world, monkeypatch):
     auth.create_user(store, "fran", "facilitator", "facilitator pass 1")
     auth.create_user(store, "rhea", "researcher", "researcher pass 1")
 
-    def page(username: str, password: str, path: str) -> AppTest:
-        at = AppTest.from_file(APP, default_timeout=120)
-        at.session_state[auth.WEB_TOKEN_KEY] = auth.sign_in(store, username, password).token
-        at.run()
-        at.switch_page(path).run()
-        assert not at.exception, at.exception
-        return at
-
-    return page
+    return lambda username, password, path: staff_page(store, username, password, path)
 
 
 def test_moderation_shows_markup_as_data_and_text(staff):

@@ -4,14 +4,13 @@ moderation, the moral graph, disagreement and exports do what a facilitator or r
 from __future__ import annotations
 
 import pytest
+from apptest import staff_page
 from argon2 import PasswordHasher
-from streamlit.testing.v1 import AppTest
 
 from workbench import auth, config
 from workbench.demo import load_world, simulate
 from workbench.store import open_store
 
-APP = str(config.ROOT / "app.py")
 
 
 @pytest.fixture
@@ -27,17 +26,8 @@ def store(tmp_path, monkeypatch, demo_spec):
     return s
 
 
-def page(store, username: str, password: str, path: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.session_state[auth.WEB_TOKEN_KEY] = auth.sign_in(store, username, password).token
-    at.run()
-    at.switch_page(path).run()
-    assert not at.exception, at.exception
-    return at
-
-
 def facilitator(store, path):
-    return page(store, "fran", "facilitator pass 1", path)
+    return staff_page(store, "fran", "facilitator pass 1", path)
 
 
 def button(at, label):
@@ -145,7 +135,7 @@ def test_disagreement_runs_stores_and_reopens(store):
 
 
 def test_researcher_prepares_a_documented_export(store):
-    at = page(store, "rhea", "researcher pass 1", "pages/researcher_exports.py")
+    at = staff_page(store, "rhea", "researcher pass 1", "pages/researcher_exports.py")
     button(at, "Prepare the export").click().run()
     assert not at.exception, at.exception
     assert any("Values Workbench export" in m.value for m in at.markdown)
