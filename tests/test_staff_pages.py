@@ -12,7 +12,6 @@ from workbench.demo import load_world, simulate
 from workbench.store import open_store
 
 
-
 @pytest.fixture
 def store(tmp_path, monkeypatch, demo_spec):
     path = tmp_path / "staff.duckdb"
