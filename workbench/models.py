@@ -22,6 +22,8 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 
@@ -217,11 +219,13 @@ class ComparisonIn(_Model):
     context: ContextName | None = None
     prompt: _text(PROMPT_MAX, 0) | None = None
 
-    @model_validator(mode="after")
-    def _distinct(self) -> ComparisonIn:
-        if self.item_a == self.item_b:
-            raise ValueError("item_b must differ from item_a")
-        return self
+    @field_validator("item_b")
+    @classmethod
+    def _distinct(cls, item_b: str, info: ValidationInfo) -> str:
+        # A field check, so the error names item_b (an item compared with itself says nothing).
+        if item_b == info.data.get("item_a"):
+            raise ValueError("must differ from item_a")
+        return item_b
 
 
 class AttributeIn(_Model):

@@ -14,10 +14,13 @@ values for one participant do. Ids and attribute values are read as text (``007`
 from __future__ import annotations
 
 import re
+import unicodedata
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from ..models import CONTEXT_MAX
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 REQUIRED = ("participant_id", "item_a", "item_b", "winner")
@@ -119,6 +122,13 @@ def read_comparisons(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     if controlled.any():
         row = int(np.flatnonzero(controlled)[0])
         raise ComparisonFormatError(path, "context contains control characters", row=row + 1)
+    # ...and are kept as the workbench keeps text (NFC), within the context-name limit.
+    out["context"] = pd.Series([unicodedata.normalize("NFC", c).strip() or None if isinstance(c, str) else None
+                                for c in out["context"]], index=out.index, dtype=object)
+    too_long = out["context"].map(lambda c: isinstance(c, str) and len(c) > CONTEXT_MAX).to_numpy(dtype=bool)
+    if too_long.any():
+        row = int(np.flatnonzero(too_long)[0])
+        raise ComparisonFormatError(path, f"context is longer than {CONTEXT_MAX} characters", row=row + 1)
     if "weight" in frame.columns:
         raw = frame["weight"]
         given = _text(raw)
@@ -179,7 +189,7 @@ def comparisons_bundle(path: str | Path, *, deliberation_id: str):
         "id": deliberation_id, "title": f"Comparisons imported from {path.name}"[:200],
         "consent": "Imported data: participants consented where the comparisons were collected.",
         "questions": [{"slug": "comparisons", "title": "Imported comparisons", "prompt": path.name[:1000],
-                       "contexts": [c[:120] for c in contexts]}],
+                       "contexts": contexts}],
     }, where=f"{path} (as deliberation {deliberation_id!r})")
     people = attributes["participant_id"].astype(str)
     long = attributes.melt(id_vars="participant_id", var_name="key", value_name="value").dropna(subset=["value"])
