@@ -21,13 +21,17 @@ if did is None:
     st.stop()
 
 attributes = [c for c in store.attributes(did).columns if c != "participant_id"]
-left, right = st.columns(2)
+left, middle, right = st.columns([2, 2, 1])
 with left:
     question = web.question_picker(did)
-with right:
+with middle:
     by = st.selectbox("Known groups (participant attribute)", [None, *attributes],
                       format_func=lambda a: "none" if a is None else a,
                       index=1 + attributes.index("political_leaning") if "political_leaning" in attributes else 0)
+with right:
+    bootstrap = st.number_input("Bootstrap replicates", min_value=0, max_value=2000, value=200, step=50,
+                                help="Intervals for everyone and each known group from refitting on participants"
+                                     " resampled with replacement. 0 = Laplace intervals only (faster).")
 
 runs = store.runs(deliberation_id=did, kind="disagreement")
 runs = runs[runs["status"] == "done"]
@@ -35,11 +39,11 @@ run_id = st.session_state.get(f"disagreement_run_{did}")
 a, b = st.columns([1, 2])
 if a.button("Run the analyses", type="primary"):
     bar = st.progress(0.0, text="Finding opinion groups…")
-    labels = ["Finding opinion groups…", "Fitting preference models…", "Ranking divisive and bridging values…",
-              "Saving…", "Done"]
+    labels = ["Finding opinion groups…", "Fitting preference models and bootstrap intervals…",
+              "Ranking divisive and bridging values…", "Saving…", "Done"]
     report = analyses.disagreement_report(
-        store, did, question_id=question, by=by,
-        progress=lambda done, total: bar.progress(done / total, text=labels[min(done, len(labels) - 1)]))
+        store, did, question_id=question, by=by, bootstrap=0 if bootstrap == 1 else int(bootstrap),
+        progress=lambda done, total: bar.progress(done / total, text=labels[min(4 * done // total, 4)]))
     run_id = st.session_state[f"disagreement_run_{did}"] = report["run_id"]
     st.rerun()
 if not runs.empty:
@@ -61,8 +65,8 @@ def title(item) -> str:
 
 
 st.header("Opinion groups (from agree / disagree votes)")
-if "opinion_groups_error" in report:
-    st.info(report["opinion_groups_error"])
+if "opinion_groups_error" in report or not report.get("opinion_map"):
+    st.info(report.get("opinion_groups_error", "No participant is in an opinion group yet."))
 else:
     opinion = pd.DataFrame(report["opinion_map"])
     opinion["group"] = "group " + opinion["group"].astype(str)
@@ -76,7 +80,7 @@ else:
     heat["group"] = "group " + heat["group"].astype(str)
     st.subheader("How each group votes on each value")
     st.altair_chart(alt.Chart(heat).mark_rect().encode(
-        x=alt.X("group", title=None), y=alt.Y("value", title=None, sort="-color"),
+        x=alt.X("group", title=None), y=alt.Y("value", title=None, sort="-color", axis=alt.Axis(labelLimit=320)),
         color=alt.Color("agree", title="share agreeing", scale=alt.Scale(domain=[0, 1], scheme="blueorange")),
         tooltip=["value", "group", alt.Tooltip("agree", format=".0%"), "votes"]).properties(
         height=max(200, 26 * heat["value"].nunique())), width="stretch")
@@ -86,25 +90,45 @@ if "fit_error" in report:
     st.info(report["fit_error"])
 else:
     fit = report["fit"]
+    boot = fit.get("bootstrap")
     rows = []
-    for name, block in (fit.get("groups") or {}).items():
+
+    def add_rows(label: str, block: dict, interval: str) -> None:
         for item, theta in block["strengths"].items():
-            rows.append({"group": f"{fit.get('group_by')} = {name}", "value": title(item), "theta": theta,
-                         "lower": block["lower"][item], "upper": block["upper"][item]})
+            rows.append({"group": label, "value": title(item), "theta": theta, "lower": block["lower"][item],
+                         "upper": block["upper"][item], "interval": interval})
+
+    if boot:
+        add_rows("everyone", boot["pooled"], f"bootstrap ({boot['n_boot']} replicates)")
+    elif fit.get("pooled"):
+        add_rows("everyone", fit["pooled"], "Laplace")
+    for name, block in (fit.get("groups") or {}).items():
+        chosen = boot["groups"].get(name) if boot else None
+        add_rows(f"{fit.get('group_by')} = {name}", chosen or block,
+                 f"bootstrap ({boot['n_boot']} replicates)" if chosen else "Laplace")
     for k, component in enumerate(fit["components"]):
-        for item, theta in component["strengths"].items():
-            rows.append({"group": f"latent class {k} ({component['weight']:.0%})", "value": title(item),
-                         "theta": theta, "lower": component["lower"][item], "upper": component["upper"][item]})
+        add_rows(f"latent class {k} ({component['weight']:.0%})", component, "Laplace")
     forest = pd.DataFrame(rows)
-    kinds = sorted(forest["group"].unique())
-    shown = st.multiselect("Groups to compare", kinds, default=kinds[: min(4, len(kinds))])
+    kinds = list(dict.fromkeys(forest["group"]))  # everyone, the known groups, then the latent classes
+    known = [kind for kind in kinds if kind.startswith(f"{fit.get('group_by')} = ")]
+    latent = [kind for kind in kinds if kind.startswith("latent class")]
+    shown = st.multiselect("Groups to compare", kinds,
+                           default=[kind for kind in kinds if kind == "everyone"] + (known or latent))
     forest = forest[forest["group"].isin(shown)]
-    base = alt.Chart(forest).encode(y=alt.Y("value", title=None), color=alt.Color("group", title=None),
+    base = alt.Chart(forest).encode(y=alt.Y("value", title=None, axis=alt.Axis(labelLimit=320)),
+                                    color=alt.Color("group", title=None, legend=alt.Legend(labelLimit=320)),
                                     yOffset="group")
     st.altair_chart((base.mark_rule().encode(x=alt.X("lower", title="strength θ (95% interval)"), x2="upper")
-                     + base.mark_point(filled=True).encode(x="theta", tooltip=["group", "value", "theta"]))
+                     + base.mark_point(filled=True).encode(x="theta", tooltip=[
+                        "group", "value", alt.Tooltip("theta", format=".2f"), alt.Tooltip("lower", format=".2f"),
+                        alt.Tooltip("upper", format=".2f"), "interval"]))
                     .properties(height=max(240, 18 * forest["value"].nunique() * max(1, len(shown)))),
                     width="stretch")
+    st.caption(("Intervals for everyone and the known groups: percentile intervals from "
+                f"{boot['n_boot']} bootstrap replicates over participants (resampled within each group). "
+                if boot else "Intervals: Laplace (normal approximation at the fit). ")
+               + "Latent classes: Laplace intervals given the class memberships. Strengths compare values"
+               " that were compared with each other: read them within one question.")
     st.caption(f"{fit['k']} latent class(es) chosen by BIC: "
                + ", ".join(f"K={k}: {v:,.0f}" for k, v in fit["bic"].items()))
 

@@ -120,7 +120,8 @@ def test_comparisons_import_fit_and_bad_rows(tmp_path):
     db = tmp_path / "c.duckdb"
     assert "40 participants" in invoke("import", "comparisons", path, "--db", db)
     assert "nothing new" in invoke("import", "comparisons", path, "--db", db)
-    invoke("fit", "--db", db, "--by", "camp", "--out", tmp_path / "fit.json")
+    assert "bootstrap intervals from 30 replicates" in invoke(
+        "fit", "--db", db, "--by", "camp", "--bootstrap", "30", "--out", tmp_path / "fit.json")
     fit = json.loads((tmp_path / "fit.json").read_text())
     import jsonschema
 
@@ -132,6 +133,14 @@ def test_comparisons_import_fit_and_bad_rows(tmp_path):
     assert adjusted_rand_score([int(p[1:]) % 2 for p in found], list(found.values())) == 1.0
     assert fit["groups"]["camp0"]["strengths"]["value-0"] > fit["groups"]["camp0"]["strengths"]["value-5"]
     assert fit["groups"]["camp1"]["strengths"]["value-0"] < fit["groups"]["camp1"]["strengths"]["value-5"]
+    # Bootstrap over participants: the camps' orders are clear well beyond their percentile intervals.
+    boot = fit["bootstrap"]
+    assert boot["n_boot"] == 30 and boot["by"] == "camp" and set(boot["groups"]) == {"camp0", "camp1"}
+    camp0 = boot["groups"]["camp0"]
+    assert camp0["lower"]["value-0"] > camp0["upper"]["value-5"]
+    assert camp0["strengths"] == fit["groups"]["camp0"]["strengths"]
+    result = runner.invoke(app, ["fit", "--db", str(db), "--bootstrap", "1", "--out", str(tmp_path / "f1.json")])
+    assert result.exit_code == 2 and "--bootstrap" in result.output
 
     bad = tmp_path / "bad.csv"
     bad.write_text("participant_id,item_a,item_b,winner\np1,x,y,a\np2,x,x,b\n")

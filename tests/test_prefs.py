@@ -117,6 +117,43 @@ def test_laplace_interval_is_close_to_bootstrap_interval(pooled_data):
     assert np.all(boot.pooled.lower <= fit.theta + 1e-9) and np.all(fit.theta <= boot.pooled.upper + 1e-9)
 
 
+def _two_questions(pooled_data: pd.DataFrame) -> pd.DataFrame:
+    """The same participants answering two questions whose values are never compared with each other."""
+    other = pooled_data.assign(item_a="q2-" + pooled_data["item_a"], item_b="q2-" + pooled_data["item_b"],
+                               winner=np.where(pooled_data["winner"] == "a", "b", "a"))
+    return pd.concat([pooled_data, other], ignore_index=True)
+
+
+def test_values_of_separate_questions_get_intervals_within_their_question(pooled_data):
+    # Comparisons never link the two questions' values, so how the questions sit relative to each other
+    # is the prior's arbitrary choice; it must not widen every interval (it did: ~10x, from the prior's
+    # variance along each question's shift).
+    both = _two_questions(pooled_data)
+    fit = prefs.bradley_terry(both)
+    alone = prefs.bradley_terry(pooled_data)
+    first = [fit.index(item) for item in alone.items]
+    assert np.allclose(fit.theta[first], alone.theta, atol=1e-6)  # each question centred on its own
+    assert np.allclose(fit.se[first], alone.se, rtol=1e-6)
+    boot = prefs.bootstrap_strengths(both, n_boot=60, seed=0)
+    assert 0.7 < np.median(boot.pooled.se / fit.se) < 1.4
+    # the same within each latent class and each known group
+    mixture = prefs.latent_mixture(both, k=1, seed=0)
+    assert np.allclose(mixture.components[0].se[first], alone.se, rtol=1e-3)
+    camps = pd.DataFrame({"participant_id": sorted(set(both["participant_id"]))})
+    camps["camp"] = np.where(np.arange(len(camps)) % 2 == 0, "even", "odd")
+    groups = prefs.group_strengths(both, camps, "camp")
+    assert np.all(groups.groups["even"].se < 0.5)
+
+
+def test_a_value_nobody_compared_keeps_the_prior_width(pooled_data):
+    items = sorted(set(pooled_data["item_a"]) | set(pooled_data["item_b"])) + ["never-compared"]
+    fit = prefs.bradley_terry(pooled_data, items=items, alpha=0.1)
+    lonely = fit.index("never-compared")
+    assert fit.theta[lonely] == 0.0
+    assert fit.se[lonely] == pytest.approx(1.0 / np.sqrt(0.1))
+    assert np.allclose(np.delete(fit.se, lonely), prefs.bradley_terry(pooled_data, alpha=0.1).se, rtol=1e-6)
+
+
 def test_bootstrap_is_seeded(pooled_data):
     first = prefs.bootstrap_strengths(pooled_data, n_boot=10, seed=5)
     second = prefs.bootstrap_strengths(pooled_data, n_boot=10, seed=5)
@@ -373,6 +410,28 @@ def test_fit_json_validates_against_schema(schema, fit_doc, planted_mixture):
     assert set(first["strengths"]) == set(fit_doc["items"])
     item = fit_doc["items"][0]
     assert first["lower"][item] < first["strengths"][item] < first["upper"][item]
+
+
+def test_fit_json_with_bootstrap_intervals_validates(schema, planted, planted_mixture):
+    comparisons, truth, _ = planted
+    attributes = truth.assign(camp=np.where(truth["true_class"] == 0, "zero", "rest"))[["participant_id", "camp"]]
+    groups = prefs.group_strengths(comparisons, attributes, "camp")
+    ticks = []
+    boot = prefs.bootstrap_strengths(comparisons, attributes, "camp", n_boot=8, seed=3,
+                                     progress=lambda done, total: ticks.append((done, total)))
+    assert ticks == [(b, 8) for b in range(1, 9)]
+    doc = prefs.fit_to_json(planted_mixture, groups, bootstrap=boot)
+    jsonschema.Draft202012Validator(schema).validate(doc)
+    block = doc["bootstrap"]
+    assert (block["n_boot"], block["seed"], block["by"]) == (8, 3, "camp")
+    assert set(block["groups"]) == {"rest", "zero"}
+    item = doc["items"][0]
+    assert block["groups"]["zero"]["lower"][item] <= block["groups"]["zero"]["upper"][item]
+    assert block["groups"]["zero"]["se"][item] > 0
+    # the schema refuses a bootstrap block without its standard errors
+    del block["pooled"]["se"]
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.Draft202012Validator(schema).validate(doc)
 
 
 def test_fit_json_without_groups_validates(schema, planted_mixture):

@@ -118,9 +118,19 @@ def test_graph_page_shows_the_graph_with_group_ranks(store):
 def test_disagreement_runs_stores_and_reopens(store):
     at = facilitator(store, "pages/disagreement.py")
     assert any("Run the analyses" in i.value for i in at.info)
-    next(s for s in at.selectbox if s.label == "Question").select("demo/pregnancy").run()
+    # Across all questions nobody reaches Polis's participation threshold (each votes on their own
+    # question's values): the page says so and still shows the preference fits.
+    next(n for n in at.number_input if n.label == "Bootstrap replicates").set_value(0).run()
     button(at, "Run the analyses").click().run()
     assert not at.exception, at.exception
+    assert any("participation threshold here is 7 votes" in i.value and "Pick a single question" in i.value
+               for i in at.info), [i.value for i in at.info]
+    assert any("Laplace" in c.value for c in at.caption)
+    next(s for s in at.selectbox if s.label == "Question").select("demo/pregnancy").run()
+    next(n for n in at.number_input if n.label == "Bootstrap replicates").set_value(50).run()
+    button(at, "Run the analyses").click().run()
+    assert not at.exception, at.exception
+    assert any("50 bootstrap replicates over participants" in c.value for c in at.caption)
     headers = [h.value for h in at.header]
     assert "Opinion groups (from agree / disagree votes)" in headers
     subheaders = [h.value for h in at.subheader]
@@ -128,7 +138,10 @@ def test_disagreement_runs_stores_and_reopens(store):
     assert "Divisive and bridging values — groups by political_leaning" in subheaders, subheaders
     assert "Who is in each latent class" in subheaders
     runs = store.runs(deliberation_id="demo", kind="disagreement")
-    assert list(runs["status"]) == ["done"]
+    assert list(runs["status"]) == ["done", "done"]
+    fit = store.run(int(runs["id"].max()))["result"]["fit"]
+    assert fit["bootstrap"]["n_boot"] == 50 and fit["bootstrap"]["by"] == "political_leaning"
+    assert set(fit["bootstrap"]["groups"]) == set(fit["groups"])
     again = facilitator(store, "pages/disagreement.py")  # a new session reopens the stored run
     assert "Opinion groups (from agree / disagree votes)" in [h.value for h in again.header]
 

@@ -256,9 +256,12 @@ def preference_data(store: Store, deliberation_id: str, *, context: str | None =
 
 def fit_preferences(store: Store, deliberation_id: str, *, context: str | None = None, by: str | None = None,
                     latent: str | int = "auto", max_k: int = 6, seed: int = 0, include_wiser: bool = True,
-                    question_id: str | None = None, record: bool = True) -> tuple[dict, dict]:
+                    question_id: str | None = None, bootstrap: int = 0, progress: Progress | None = None,
+                    record: bool = True) -> tuple[dict, dict]:
     """Pooled, per-group and latent-class Bradley–Terry fits (workbench.prefs) of one deliberation.
 
+    With `bootstrap` ≥ 2 the pooled and per-group strengths also get percentile intervals from that many
+    replicates over resampled participants; `progress(done, total)` follows them.
     Returns (fit JSON as schemas/fit.schema.json, the fitted objects by name) and records the run,
     so the exports can attach each participant's latent class to their preference pairs.
     """
@@ -272,31 +275,38 @@ def fit_preferences(store: Store, deliberation_id: str, *, context: str | None =
     k = None if latent == "auto" else int(latent)
     mixture = prefs.latent_mixture(comparisons, k=k, max_k=max_k, seed=seed)
     groups = prefs.group_strengths(comparisons, attrs, by) if by else None
-    fit = prefs.fit_to_json(mixture, groups, pooled=prefs.bradley_terry(comparisons))
+    boot = None
+    if bootstrap:
+        boot = prefs.bootstrap_strengths(comparisons, attrs if by else None, by, n_boot=bootstrap, seed=seed,
+                                         progress=progress)
+    fit = prefs.fit_to_json(mixture, groups, pooled=prefs.bradley_terry(comparisons), bootstrap=boot)
     objects = {"mixture": mixture, "groups": groups, "comparisons": comparisons, "attributes": attrs,
                "composition": prefs.class_composition(mixture, attrs) if len(attrs.columns) > 1 else None}
     if record:
-        run = store.start_run("fit", {"context": context, "question_id": question_id, "by": by, "latent": str(latent), "max_k": max_k,
-                                      "seed": seed, "include_wiser": include_wiser}, deliberation_id=deliberation_id)
+        run = store.start_run("fit", {"context": context, "question_id": question_id, "by": by, "latent": str(latent),
+                                      "max_k": max_k, "seed": seed, "include_wiser": include_wiser,
+                                      "bootstrap": bootstrap}, deliberation_id=deliberation_id)
         store.finish_run(run, result=fit)
         objects["run_id"] = run
     return fit, objects
 
 
 def disagreement_report(store: Store, deliberation_id: str, *, question_id: str | None = None,
-                        by: str | None = None, seed: int = 0, max_k: int = 6,
+                        by: str | None = None, seed: int = 0, max_k: int = 6, bootstrap: int = 200,
                         progress: Progress | None = None) -> dict:
     """Everything the Disagreement view shows, as one JSON-able dict, stored as an analysis run.
 
     Opinion groups from the endorsements (Polis's pipeline), the group × value agreement heat map,
-    strengths per known group (`by`) and per latent class with intervals, the latent classes'
-    composition, and the divisive and bridging values. Reopen a stored one with `store.run(id)`.
+    strengths per known group (`by`) and per latent class with intervals (bootstrap over participants
+    for the pooled fit and the known groups when `bootstrap` ≥ 2), the latent classes' composition,
+    and the divisive and bridging values. Reopen a stored one with `store.run(id)`.
+    Progress runs over 4 steps of 100 ticks each: `progress(done, 400)`.
     """
     from . import disagreement
 
-    steps = 4
+    steps = 4 * 100
     tick = progress or (lambda done, total: None)
-    report: dict = {"question_id": question_id, "by": by, "seed": seed}
+    report: dict = {"question_id": question_id, "by": by, "seed": seed, "bootstrap": bootstrap}
     values = value_table(store, deliberation_id)
     titles = {str(k): t for k, t in zip(values["public_id"], values["title"], strict=True)}
     titles |= {f"v{k}": t for k, t in zip(values["id"], values["title"], strict=True)}
@@ -307,6 +317,14 @@ def disagreement_report(store: Store, deliberation_id: str, *, question_id: str 
     try:
         groups, table = opinion_groups(store, deliberation_id, question_id=question_id, seed=seed)
         people = groups.participants
+        if groups.k == 0:
+            threshold = groups.params["threshold"]
+            most = int(store.endorsements(deliberation_id, question_id=question_id)
+                       .groupby("participant_id").size().max())
+            raise NotFound(f"No participant has voted on enough values to be placed in an opinion group: Polis's"
+                           f" participation threshold here is {threshold} votes and the most anyone cast is {most}."
+                           + (" Pick a single question (participants vote on their own question's values),"
+                              if question_id is None else "") + " or wait for more votes.")
         report["opinion_map"] = [{"participant_id": int(p), "group": int(g), "x": float(x), "y": float(y)}
                                  for p, g, x, y in zip(table["participant_id"], people["group"], people["x"],
                                                        people["y"], strict=True) if g >= 0]
@@ -322,13 +340,14 @@ def disagreement_report(store: Store, deliberation_id: str, *, question_id: str 
             statement_id=lambda f: f["statement_id"].astype(str)).to_dict("records")
     except (NotFound, ValueError) as exc:
         report["opinion_groups_error"] = str(exc)
-    tick(1, steps)
+    tick(100, steps)
     try:
         fit, objects = fit_preferences(store, deliberation_id, question_id=question_id, by=by, max_k=max_k,
-                                       seed=seed, record=False)
+                                       seed=seed, bootstrap=bootstrap, record=False,
+                                       progress=lambda done, total: tick(100 + 100 * done // total, steps))
         report["fit"] = fit
         mixture = objects["mixture"]
-        tick(2, steps)
+        tick(200, steps)
         if objects["composition"] is not None:
             report["composition"] = objects["composition"].table.to_dict("records")
         sources = {"latent classes": mixture}
@@ -345,13 +364,13 @@ def disagreement_report(store: Store, deliberation_id: str, *, question_id: str 
             }
     except (NotFound, ValueError) as exc:
         report["fit_error"] = str(exc)
-    tick(3, steps)
+    tick(300, steps)
     report = _json_safe(report)
-    run = store.start_run("disagreement", {"question_id": question_id, "by": by, "seed": seed},
-                          deliberation_id=deliberation_id)
+    run = store.start_run("disagreement", {"question_id": question_id, "by": by, "seed": seed,
+                                           "bootstrap": bootstrap}, deliberation_id=deliberation_id)
     store.finish_run(run, result=report)
     report["run_id"] = run
-    tick(4, steps)
+    tick(400, steps)
     return report
 
 

@@ -244,25 +244,36 @@ def fit(out: Annotated[Path, typer.Option("--out", help="where to write the fit 
         latent: Annotated[str, typer.Option(help="'auto' (K by BIC) or a number of latent classes")] = "auto",
         max_k: Annotated[int, typer.Option("--max-k", min=1, max=20, help="largest K tried with --latent auto")] = 6,
         seed: Annotated[int, typer.Option(help="random seed")] = 0,
-        no_wiser: Annotated[bool, typer.Option("--no-wiser", help="leave wiser-than answers out")] = False) -> None:
+        no_wiser: Annotated[bool, typer.Option("--no-wiser", help="leave wiser-than answers out")] = False,
+        bootstrap: Annotated[int, typer.Option(
+            help="replicates over resampled participants for percentile intervals of the pooled and per-group"
+                 " strengths (0 = Laplace intervals only; 200 is a good choice)")] = 0) -> None:
     """Fit Bradley–Terry strengths: pooled, per group (--by) and a latent-class mixture (K by BIC)."""
     import json
+
+    from tqdm import tqdm
 
     from . import analyses
 
     if latent != "auto" and not latent.isdigit():
         raise _fail(f"--latent: must be 'auto' or a number of classes, got {latent!r}")
+    if bootstrap == 1 or bootstrap < 0:
+        raise _fail(f"--bootstrap: must be 0 (off) or at least 2 replicates, got {bootstrap}")
     with _store(db) as store:
         try:
             did = analyses.resolve_deliberation(store, deliberation)
-            result, _ = analyses.fit_preferences(store, did, context=context, by=by, latent=latent, max_k=max_k,
-                                                 seed=seed, include_wiser=not no_wiser)
+            with tqdm(total=bootstrap, unit="replicate", desc="bootstrap", disable=None if bootstrap else True) as bar:
+                result, _ = analyses.fit_preferences(
+                    store, did, context=context, by=by, latent=latent, max_k=max_k, seed=seed,
+                    include_wiser=not no_wiser, bootstrap=bootstrap,
+                    progress=lambda done, total: bar.update(done - bar.n))
         except (NotFound, ValueError, StoreError) as exc:
             raise _fail(str(exc)) from None
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1, ensure_ascii=False))
     typer.echo(f"{result['k']} latent class(es) by BIC over {len(result['participants'])} participants and"
-               f" {result['n_comparisons']} comparisons" + (f"; per-{by} strengths" if by else "") + f" -> {out}")
+               f" {result['n_comparisons']} comparisons" + (f"; per-{by} strengths" if by else "")
+               + (f"; bootstrap intervals from {bootstrap} replicates" if bootstrap else "") + f" -> {out}")
 
 
 @app.command()

@@ -22,8 +22,11 @@ objective; choix's ``alpha`` is our ``alpha/2``) and with ``choix.ilsr_pairwise_
 fractional weights.
 
 Intervals. Laplace approximation: the posterior covariance is the inverse Hessian of the negative
-log-posterior at the MAP, projected onto mean-0 strengths (``C H⁻¹ C`` with ``C = I − 11ᵀ/n``; the
-all-ones direction only carries the prior's arbitrary shift). Wald intervals ``θ ± z·se``. Above
+log-posterior at the MAP, projected onto strengths centred within each connected set of compared
+items (``P H⁻¹ P``, ``P = I − Σ_s 1_s1_sᵀ/n_s``; e.g. one question's values, which are never compared
+with another question's: each set's common shift only carries the prior's arbitrary choice, and
+leaving it in widened every interval several-fold). Strengths are read within their set; an item
+nobody compared keeps the prior's width. Wald intervals ``θ ± z·se``. Above
 ``DENSE_MAX_ITEMS`` items only the diagonal ``1/H_ii`` is used (narrower; ``ci_method`` says so).
 ``bootstrap_strengths`` gives percentile intervals from resampling participants instead.
 
@@ -57,7 +60,7 @@ When a participant answered the same A→B in the same context more than once, t
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,6 +69,7 @@ import numpy as np
 import pandas as pd
 import scipy.linalg as sla
 import scipy.sparse as sp
+import scipy.sparse.csgraph as csgraph
 import scipy.sparse.linalg as spla
 from scipy.special import expit, logsumexp
 from scipy.stats import norm
@@ -283,6 +287,7 @@ class _Encoded:
     lose: np.ndarray
     weight: np.ndarray
     participant: np.ndarray
+    connected: np.ndarray  # per item: its connected set of compared items (see _connected_sets)
 
 
 def _optional_text(values: pd.Series) -> np.ndarray:
@@ -367,14 +372,27 @@ def _encode(frame: pd.DataFrame, items: Sequence[str] | None = None) -> _Encoded
             raise PreferenceDataError("comparisons mention items outside the fitted item set")
     part_arr, participant = np.unique(frame["participant_id"].to_numpy(dtype=object).astype(str),
                                       return_inverse=True)
+    win = np.where(a_wins, ia, ib).astype(np.int64)
+    lose = np.where(a_wins, ib, ia).astype(np.int64)
     return _Encoded(
         items=items,
         participants=tuple(part_arr.tolist()),
-        win=np.where(a_wins, ia, ib).astype(np.int64),
-        lose=np.where(a_wins, ib, ia).astype(np.int64),
+        win=win,
+        lose=lose,
         weight=frame["weight"].to_numpy(dtype=float),
         participant=participant.astype(np.int64),
+        connected=_connected_sets(win, lose, len(items)),
     )
+
+
+def _connected_sets(win: np.ndarray, lose: np.ndarray, n: int) -> np.ndarray:
+    """Label each item with its connected set in the graph of all comparisons (e.g. one question's values).
+
+    Comparisons only say how items of the same set relate; the sets' positions relative to each other
+    are the prior's arbitrary choice, so strengths and their intervals are read within a set.
+    """
+    graph = sp.coo_matrix((np.ones(len(win)), (win, lose)), shape=(n, n))
+    return csgraph.connected_components(graph, directed=False)[1]
 
 
 def _attribute_of(attributes: pd.DataFrame, by: str, participants: Sequence[str]) -> np.ndarray:
@@ -492,29 +510,62 @@ def _fit_map(
     return theta, False
 
 
-def _covariance(theta, win, lose, weight, n, tau) -> tuple[np.ndarray | None, np.ndarray, str]:
-    """Laplace covariance of the mean-0 strengths; (covariance or None, standard errors, method)."""
+def _shift_basis(connected: np.ndarray) -> sp.csr_matrix:
+    """U (n × sets) with U[i, s] = 1/√n_s for the connected sets s of two or more items: UUᵀ projects
+    onto the sets' common shifts."""
+    sizes = np.bincount(connected)
+    shared = np.flatnonzero(sizes >= 2)
+    column = np.full(len(sizes), -1)
+    column[shared] = np.arange(len(shared))
+    rows = np.flatnonzero(sizes[connected] >= 2)
+    return sp.csr_matrix((1.0 / np.sqrt(sizes[connected[rows]]), (rows, column[connected[rows]])),
+                         shape=(len(connected), len(shared)))
+
+
+def _covariance(theta, win, lose, weight, n, tau, connected) -> tuple[np.ndarray | None, np.ndarray, str]:
+    """Laplace covariance of the strengths, each centred within its connected set of compared items.
+
+    (covariance or None, standard errors, method). Within a set the data fix only differences, so the
+    set's common shift is left to the prior (precision tau per item); the fits centre each set at 0
+    (the MAP does so by itself), and the covariance is projected accordingly: P H⁻¹ P with P = I − Q.
+    An item that was never compared is a set of one and keeps the prior's width, 1/√tau.
+    """
     _, curv = _gradient_and_curvature(theta, win, lose, weight, n, np.zeros(n), tau)
     if n > DENSE_MAX_ITEMS:
         hessian = _sparse_hessian(win, lose, curv, n, tau)
         return None, 1.0 / np.sqrt(hessian.diagonal()), "laplace-diagonal"
     hessian = _dense_hessian(win, lose, curv, n, tau)
-    # The all-ones vector is an eigenvector of H with eigenvalue tau. Shifting it to tau + 1 before
-    # inverting keeps the inverse well conditioned when tau is tiny; removing 11ᵀ/(n(tau+1)) afterwards
-    # leaves C H⁻¹ C, the covariance of the centred strengths.
-    hessian += 1.0 / n
+    # Each set's shift 1_s is an eigenvector of H with eigenvalue tau (every comparison is within a
+    # set). Moving those eigenvalues to tau + 1 before inverting keeps the inverse well conditioned when
+    # tau is tiny, and leaves P H⁻¹ P unchanged.
+    basis = _shift_basis(connected)
+    dense_basis = basis.toarray()
+    hessian += dense_basis @ dense_basis.T
     covariance = sla.cho_solve(sla.cho_factor(hessian, check_finite=False), np.eye(n), check_finite=False)
-    covariance -= 1.0 / (n * (tau + 1.0))
+    # P X P = X − U(UᵀX) − (XU)Uᵀ + U(UᵀXU)Uᵀ, without forming P.
+    xu = covariance @ dense_basis
+    covariance -= xu @ dense_basis.T
+    covariance -= dense_basis @ xu.T
+    covariance += dense_basis @ (dense_basis.T @ xu) @ dense_basis.T
     covariance = 0.5 * (covariance + covariance.T)
     return covariance, np.sqrt(np.clip(np.diag(covariance), 0.0, None)), "laplace"
 
 
+def _centred_within_sets(theta: np.ndarray, connected: np.ndarray) -> np.ndarray:
+    sums = np.bincount(connected, theta)
+    sizes = np.bincount(connected)
+    return theta - (sums / sizes)[connected]
+
+
 def _strength_fit(
-    items, win, lose, weight, *, theta, tau, level, converged, with_covariance: bool = True
+    items, win, lose, weight, *, theta, tau, level, converged, connected, with_covariance: bool = True
 ) -> StrengthFit:
+    """`connected` labels the items' connected sets in the graph of *all* the data's comparisons (a group's
+    or latent class's own rows may connect less; the prior toward the pooled fit links those parts)."""
     n = len(items)
-    theta = theta - theta.mean()
-    covariance, se, method = _covariance(theta, win, lose, weight, n, tau)
+    sizes = np.bincount(connected)
+    theta = np.where(sizes[connected] >= 2, _centred_within_sets(theta, connected), theta)
+    covariance, se, method = _covariance(theta, win, lose, weight, n, tau, connected)
     z = float(norm.ppf(0.5 + level / 2.0))
     involvement = np.bincount(win, weight, n) + np.bincount(lose, weight, n)
     log_lik = float(np.dot(weight, _log_sigmoid(theta[win] - theta[lose])))
@@ -563,7 +614,7 @@ def bradley_terry(
     n = len(enc.items)
     theta, converged = _fit_map(enc.win, enc.lose, enc.weight, n, tau=alpha, max_iter=max_iter, tol=tol)
     return _strength_fit(enc.items, enc.win, enc.lose, enc.weight, theta=theta, tau=alpha, level=level,
-                         converged=converged)
+                         converged=converged, connected=enc.connected)
 
 
 def _in_context(frame: pd.DataFrame, key: str | None) -> np.ndarray:
@@ -609,7 +660,7 @@ def group_strengths(
     n = len(enc.items)
     theta, converged = _fit_map(enc.win, enc.lose, enc.weight, n, tau=alpha)
     pooled = _strength_fit(enc.items, enc.win, enc.lose, enc.weight, theta=theta, tau=alpha, level=level,
-                           converged=converged)
+                           converged=converged, connected=enc.connected)
     labels = _attribute_of(attributes, by, enc.participants)
     return _groups_from_encoded(enc, labels, pooled, by=by, shrinkage=shrinkage, level=level)
 
@@ -626,7 +677,7 @@ def _groups_from_encoded(enc: _Encoded, labels: np.ndarray, pooled: StrengthFit,
         theta, converged = _fit_map(win, lose, weight, n, prior_mean=pooled.theta, tau=shrinkage,
                                     theta0=pooled.theta)
         groups[name] = _strength_fit(enc.items, win, lose, weight, theta=theta, tau=shrinkage, level=level,
-                                     converged=converged)
+                                     converged=converged, connected=enc.connected)
         sizes[name] = int(np.sum(labels == name))
     return GroupFit(by=by, pooled=pooled, groups=groups, n_participants=sizes, shrinkage=shrinkage,
                     n_unassigned=int(sum(v is None for v in labels)))
@@ -664,12 +715,14 @@ def bootstrap_strengths(
     alpha: float = DEFAULT_ALPHA,
     shrinkage: float = DEFAULT_SHRINKAGE,
     level: float = 0.95,
+    progress: Callable[[int, int], None] | None = None,
 ) -> BootstrapStrengths:
     """Percentile intervals for pooled θ (and group θ when ``by`` is given) by resampling participants.
 
     Each replicate draws participants with replacement (stratified by group when ``by`` is given, so
     every group keeps its size) and refits with each comparison weighted by how often its participant
     was drawn; groups are re-shrunk toward that replicate's pooled fit. ``estimate`` is the full-data fit.
+    ``progress(done, n_boot)`` is called after each replicate (it only reports; results do not depend on it).
     """
     _check_level(level)
     if n_boot < 2:
@@ -713,6 +766,8 @@ def bootstrap_strengths(
             g_theta, _ = _fit_map(enc.win[mask], enc.lose[mask], weight[mask], n, prior_mean=theta,
                                   tau=shrinkage, theta0=full_groups[name], tol=1e-7)
             group_draws[name][b] = g_theta - g_theta.mean()
+        if progress is not None:
+            progress(b + 1, n_boot)
 
     tail = (1.0 - level) / 2.0
 
@@ -982,7 +1037,7 @@ def latent_mixture(
     for c in range(chosen_k):
         comp_weight = enc.weight * resp[c, enc.participant]
         components.append(_strength_fit(enc.items, enc.win, enc.lose, comp_weight, theta=theta[c], tau=alpha,
-                                        level=level, converged=chosen.converged))
+                                        level=level, converged=chosen.converged, connected=enc.connected))
     probs = resp.T.copy()
     return MixtureFit(
         k=chosen_k,
@@ -1169,18 +1224,30 @@ def _strength_json(fit: StrengthFit) -> dict[str, Any]:
     }
 
 
+def _bootstrap_json(interval: BootstrapInterval) -> dict[str, Any]:
+    def by_item(values: np.ndarray) -> dict[str, float]:
+        return {item: _finite(v) for item, v in zip(interval.items, values, strict=True)}
+
+    return {"strengths": by_item(interval.estimate), "lower": by_item(interval.lower),
+            "upper": by_item(interval.upper), "se": by_item(interval.se)}
+
+
 def fit_to_json(
     mixture: MixtureFit,
     groups: GroupFit | None = None,
     *,
     pooled: StrengthFit | None = None,
+    bootstrap: BootstrapStrengths | None = None,
 ) -> dict[str, Any]:
     """The fit JSON (``schemas/fit.schema.json``): latent classes, and per-group strengths if given.
 
     Keys: ``k``, ``bic`` ({"K": value}), ``log_likelihood``, ``items``, ``participants``
     ([{participant_id, component, probs}]), ``components`` ([{weight, strengths, lower, upper}]),
     and when ``groups`` is given ``group_by`` plus ``groups`` ({group: {n_participants, strengths,
-    lower, upper}}); ``pooled`` defaults to the group fit's pooled fit when there is one.
+    lower, upper}}); ``pooled`` defaults to the group fit's pooled fit when there is one. Those
+    intervals are Laplace (Wald) intervals. With ``bootstrap`` (``bootstrap_strengths``), the key
+    ``bootstrap`` adds percentile intervals over resampled participants for the pooled fit and each
+    group: {method, n_boot, seed, level, by, pooled: {strengths, lower, upper, se}, groups: {...}}.
     """
     if pooled is None and groups is not None:
         pooled = groups.pooled
@@ -1209,6 +1276,15 @@ def fit_to_json(
         doc["groups"] = {
             str(name): {"n_participants": int(groups.n_participants[name]), **_strength_json(fit)}
             for name, fit in groups.groups.items()
+        }
+    if bootstrap is not None:
+        doc["bootstrap"] = {
+            "method": "percentile; participants resampled with replacement"
+                      + (f", stratified by {bootstrap.by}" if bootstrap.by else ""),
+            "n_boot": int(bootstrap.n_boot), "seed": int(bootstrap.seed), "level": float(bootstrap.level),
+            "by": bootstrap.by,
+            "pooled": _bootstrap_json(bootstrap.pooled),
+            "groups": {str(name): _bootstrap_json(interval) for name, interval in bootstrap.groups.items()},
         }
     return doc
 
