@@ -33,6 +33,7 @@ def staff_page(page: auth.StaffPage) -> st.Page:
 def sign_out() -> None:
     auth.sign_out(store, st.session_state.pop(STAFF_TOKEN, None))
     st.session_state[GO_TO_LANDING] = True
+    st.session_state["sso_sign_out"] = True  # and out of single sign-on, if that is how they came in
 
 
 if visitor.kind == "participant":
@@ -50,10 +51,26 @@ elif visitor.kind == "denied":
     st.error(visitor.message)
     st.stop()
 else:
+    identity = web.sso_identity()
+    if st.session_state.pop("sso_sign_out", False) and identity is not None:
+        st.logout()  # clears the provider identity cookie and starts afresh
     user = auth.session_user(store, st.session_state.get(STAFF_TOKEN))
     if user is None and st.session_state.pop(STAFF_TOKEN, None):
         # Expired, signed out elsewhere, or the account was disabled.
         st.session_state[SIGN_IN_NOTICE] = "Your session has ended. Please sign in again."
+        st.session_state[GO_TO_LANDING] = True
+    if user is None and identity is not None and st.session_state.get("sso_refused") != identity.get("email"):
+        # Signed in through the OpenID Connect provider: a staff session if the email belongs to an account.
+        session = auth.single_sign_on(store, identity)
+        if session is None:
+            st.session_state["sso_refused"] = identity.get("email")
+            st.session_state[SIGN_IN_NOTICE] = (
+                f"You signed in with your provider as {identity.get('email') or 'someone without an email'},"
+                " but no staff account uses that verified email. Ask an administrator to run"
+                " `workbench user set-email USERNAME EMAIL`, or sign out of single sign-on below.")
+        else:
+            st.session_state[STAFF_TOKEN] = session.token
+            user = session.user
         st.session_state[GO_TO_LANDING] = True
     # The signed-in user's id, for pages that log who did what (store.record_audit's actor).
     st.session_state["staff_user_id"] = None if user is None else user.id

@@ -1,5 +1,5 @@
 """Staff sign-in: facilitators and researchers sign in with the account an administrator made
-(`workbench user add`). Thin: `workbench.auth` checks the password and slows down guessing; this
+(`workbench user add`), or through the OpenID Connect provider secrets.toml configures. Thin: `workbench.auth` checks the password and slows down guessing; this
 page asks, tells, and hands the session token to app.py through the session state."""
 
 from __future__ import annotations
@@ -13,6 +13,16 @@ notice = st.session_state.pop(auth.WEB_NOTICE_KEY, None)
 if notice:
     st.info(notice)
 st.write("For facilitators and researchers. Taking part? Please open the invite link you were sent.")
+
+providers = web.sso_providers()
+if web.sso_identity() is not None:
+    if st.button("Sign out of single sign-on"):
+        st.logout()
+elif providers:
+    for provider, label in providers:
+        if st.button(label, key=f"sso_{provider}", type="primary"):
+            st.login(provider)
+    st.caption("…or with a username and password:")
 
 with st.form("sign_in"):
     username = st.text_input("Username", max_chars=64, autocomplete="username")

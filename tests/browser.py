@@ -18,7 +18,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -76,7 +76,8 @@ def _healthy(url: str) -> bool:
 
 @contextlib.contextmanager
 def streamlit_server(script: str | os.PathLike, env: Mapping[str, str | None] | None = None,
-                     port: int | None = None, *, timeout: float = SERVER_START_TIMEOUT) -> Iterator[str]:
+                     port: int | None = None, *, timeout: float = SERVER_START_TIMEOUT,
+                     options: Sequence[str] = ()) -> Iterator[str]:
     """Run `streamlit run SCRIPT` on 127.0.0.1:PORT until the block ends; yields the base URL.
 
     `env` is laid over this process's environment; a None value removes that variable. The server is stopped (terminate, then kill) when
@@ -90,6 +91,7 @@ def streamlit_server(script: str | os.PathLike, env: Mapping[str, str | None] | 
         "--browser.gatherUsageStats", "false",
         # Other people edit the source tree while tests run: no "source file changed" banners or reruns.
         "--server.fileWatcherType", "none",
+        *options,  # more `--section.option value` pairs, e.g. --secrets.files PATH
     ]
     full_env = {**os.environ, **(env or {})}
     full_env = {key: value for key, value in full_env.items() if value is not None}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 
+import pandas as pd
 import pytest
 from argon2 import PasswordHasher
 from typer.testing import CliRunner
@@ -298,3 +299,65 @@ def test_ensure_demo_and_set_password_commands(tmp_path, quick_hashing):
     missing = runner.invoke(app, ["user", "set-password", "nobody", "--password-stdin", "--db", db],
                             input="long enough pw\n")
     assert missing.exit_code == 2 and "no user named 'nobody'" in missing.output
+
+
+# -- single sign-on (OpenID Connect through st.login; the browser flow is tests/test_sso_browser.py) --
+
+
+def test_single_sign_on_opens_the_account_whose_verified_email_the_provider_vouches_for(store, quick_hashing):
+    fran = auth.create_user(store, "fran", "facilitator", None, email=" Fran@Example.ORG ")
+    auth.create_user(store, "rhea", "researcher", PASSWORD)  # no email: password only
+    session = auth.single_sign_on(store, {"email": "fran@example.org", "email_verified": True}, now=T0)
+    assert session is not None and session.user.id == fran and session.user.role == "facilitator"
+    assert auth.session_user(store, session.token, now=T0) == session.user
+    # Refused: unverified (as a bool or as text), no email, an email no account has, a disabled account.
+    for identity in ({"email": "fran@example.org", "email_verified": False},
+                     {"email": "fran@example.org", "email_verified": "false"},
+                     {"name": "Fran"}, {"email": "not an address"}, {"email": "rhea@example.org"}):
+        assert auth.single_sign_on(store, identity, now=T0) is None, identity
+    store.disable_user(fran)
+    assert auth.single_sign_on(store, {"email": "fran@example.org"}, now=T0) is None
+    attempts = store._rows("SELECT username, ok FROM sign_in_attempts ORDER BY id")
+    assert attempts[0] == ("sso:fran@example.org", True)
+    assert ("sso:rhea@example.org", False) in attempts and attempts[-1] == ("sso:fran@example.org", False)
+
+
+def test_a_single_sign_on_only_account_cannot_sign_in_with_any_password(store, quick_hashing):
+    auth.create_user(store, "fran", "facilitator", None, email="fran@example.org")
+    assert auth.sign_in(store, "fran", "", now=T0, sleep=Pauses()) is None
+    assert auth.sign_in(store, "fran", PASSWORD, now=T0, sleep=Pauses()) is None
+    with pytest.raises(auth.AccountError, match="^password: required"):
+        auth.create_user(store, "nomail", "facilitator", None)
+    with pytest.raises(auth.AccountError, match="^email: "):
+        auth.create_user(store, "badmail", "facilitator", None, email="fran at example")
+    with pytest.raises(UsernameTaken, match="email"):
+        auth.create_user(store, "twin", "researcher", PASSWORD, email="FRAN@example.org")
+    assert list(store.users()["username"]) == ["fran"]
+
+
+def test_sso_providers_follow_streamlits_auth_section():
+    assert auth.sso_providers(None) == [] and auth.sso_providers({"redirect_uri": "x"}) == []
+    default = {"redirect_uri": "x", "cookie_secret": "y", "client_id": "c", "label": "Sign in with Example"}
+    assert auth.sso_providers(default) == [("default", "Sign in with Example")]
+    named = {"redirect_uri": "x", "cookie_secret": "y", "google": {"client_id": "c"}, "okta": {"client_id": "d"}}
+    assert auth.sso_providers(named) == [("google", "Sign in with Google"), ("okta", "Sign in with Okta")]
+
+
+def test_user_commands_set_up_single_sign_on(tmp_path, quick_hashing):
+    db = str(tmp_path / "cli.duckdb")
+    added = runner.invoke(app, ["user", "add", "fran", "--role", "facilitator", "--email", "Fran@Example.org",
+                                "--no-password", "--db", db])
+    assert added.exit_code == 0 and "single sign-on as fran@example.org" in added.output, added.output
+    lonely = runner.invoke(app, ["user", "add", "x1", "--role", "facilitator", "--no-password", "--db", db])
+    assert lonely.exit_code == 2 and "--no-password: needs --email" in lonely.output
+    runner.invoke(app, ["user", "add", "rhea", "--role", "researcher", "--password-stdin", "--db", db],
+                  input=PASSWORD + "\n")
+    taken = runner.invoke(app, ["user", "set-email", "rhea", "fran@example.org", "--db", db])
+    assert taken.exit_code == 2 and "already has the email" in taken.output
+    assert runner.invoke(app, ["user", "set-email", "rhea", "rhea@example.org", "--db", db]).exit_code == 0
+    assert runner.invoke(app, ["user", "set-email", "fran", "none", "--db", db]).exit_code == 0
+    with Store(db) as s:
+        assert auth.single_sign_on(s, {"email": "rhea@example.org"}, now=T0).user.username == "rhea"
+        assert auth.single_sign_on(s, {"email": "fran@example.org"}, now=T0) is None
+        emails = s.users().set_index("username")["email"]
+        assert pd.isna(emails["fran"]) and emails["rhea"] == "rhea@example.org"

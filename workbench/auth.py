@@ -24,6 +24,13 @@ Sign-in policy against password guessing (`SignInPolicy`, applied per username b
 Sessions: a successful sign-in returns a `StaffSession` whose random token (256 bits) lives only in
 the browser session; the store keeps its sha256 and an absolute expiry (`SESSION_LIFETIME`, 8 hours).
 Signing out, an expired session or a disabled account all end access at once.
+
+Single sign-on (optional): when `.streamlit/secrets.toml` configures an OpenID Connect provider
+(`[auth]`, see README), the sign-in page offers `st.login`. The provider's identity is trusted only
+through its *email* claim: `single_sign_on` starts the same kind of session for the staff account
+whose email (`workbench user add --email`) equals it, unless the provider says the address is not
+verified (`email_verified` false) or the account is disabled. A provider identity without such an
+account gets no staff pages. Each such sign-in is recorded as an attempt for "sso:EMAIL".
 """
 
 from __future__ import annotations
@@ -48,8 +55,8 @@ __all__ = [
     "SESSION_LIFETIME", "AccountError", "SignInPolicy", "SignInRefused", "StaffPage", "StaffSession",
     "StaffUser",
     "change_password", "check_new_password", "create_user", "ensure_demo_users", "hash_password",
-    "locked_until", "normalise_username", "pages_for", "session_user", "sign_in", "sign_out",
-    "staff_page_user",
+    "locked_until", "normalise_email", "normalise_username", "pages_for", "session_user", "set_email",
+    "sign_in", "sign_out", "single_sign_on", "sso_providers", "staff_page_user",
     "verify_password",
 ]
 
@@ -57,6 +64,7 @@ MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 1024  # argon2 copes with more, but nobody types more; a cap bounds the work per attempt
 SESSION_LIFETIME = timedelta(hours=8)
 USERNAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._@+-]{1,63}")
+EMAIL_PATTERN = re.compile(r"[^@\s]{1,64}@[^@\s.][^@\s]{0,253}")
 
 #: The demo accounts `workbench user ensure-demo` creates when missing: role → (username, password).
 #: Documented in the README, to be changed on any real deployment.
@@ -196,6 +204,14 @@ def normalise_username(username: str) -> str:
     return name
 
 
+def normalise_email(email: str) -> str:
+    """Lower-cased and stripped; refused (AccountError naming the field) unless it looks like an address."""
+    text = (email or "").strip().lower() if isinstance(email, str) else ""
+    if not EMAIL_PATTERN.fullmatch(text):
+        raise AccountError(f"email: {email!r} is not an email address")
+    return text
+
+
 def check_new_password(password: str) -> str:
     """The password if it may be used for a new account or a change, else AccountError saying why."""
     if len(password) < MIN_PASSWORD_LENGTH:
@@ -221,12 +237,30 @@ def verify_password(password_hash: str, password: str) -> bool:
         return False
 
 
-def create_user(store: Store, username: str, role: str, password: str) -> int:
-    """Validate and add a staff account; returns its id. Raises AccountError, or the store's UsernameTaken."""
+def create_user(store: Store, username: str, role: str, password: str | None, *,
+                email: str | None = None) -> int:
+    """Validate and add a staff account; returns its id. Raises AccountError, or the store's UsernameTaken.
+
+    `password` None makes an account that signs in only through single sign-on (with `email`): its
+    stored hash is of a random secret nobody knows.
+    """
     name = normalise_username(username)
     if role not in ROLES:
         raise AccountError(f"role: must be one of {', '.join(ROLES)}, got {role!r}")
-    return store.add_user(name, role, hash_password(check_new_password(password)))
+    if password is None and email is None:
+        raise AccountError("password: required for an account without an email for single sign-on")
+    address = None if email is None else normalise_email(email)
+    secret = secrets.token_urlsafe(32) if password is None else check_new_password(password)
+    return store.add_user(name, role, hash_password(secret), email=address)
+
+
+def set_email(store: Store, username: str, email: str | None) -> None:
+    """Give an existing account the email its single sign-on identity carries (None removes it)."""
+    name = normalise_username(username)
+    account = store.user(name)
+    if account is None:
+        raise NotFound(f"no user named {name!r}")
+    store.set_user_email(account["id"], None if email is None else normalise_email(email))
 
 
 def change_password(store: Store, username: str, password: str) -> None:
@@ -296,11 +330,54 @@ def sign_in(store: Store, username: str, password: str, *, now: datetime | None 
         return None
     if _hasher.check_needs_rehash(account["password_hash"]):
         store.set_password_hash(account["id"], hash_password(password))
+    return _start_session(store, account, now)
+
+
+def _start_session(store: Store, account: Mapping, now: datetime) -> StaffSession:
     token = secrets.token_urlsafe(32)
     expires_at = now + SESSION_LIFETIME
     store.start_staff_session(hash_token(token), account["id"], expires_at, created_at=now)
     return StaffSession(token=token, user=StaffUser(account["id"], account["username"], account["role"]),
                         expires_at=expires_at)
+
+
+def single_sign_on(store: Store, identity: Mapping[str, object], *,
+                   now: datetime | None = None) -> StaffSession | None:
+    """A session for the staff account whose email the OpenID Connect identity carries, else None.
+
+    `identity` is the provider's claims as Streamlit gives them (`st.user`). Refused: no email claim,
+    `email_verified` false, no account with that email, or a disabled account.
+    """
+    now = now or utcnow()
+    verified = identity.get("email_verified", True)
+    if verified is False or str(verified).strip().lower() == "false":
+        return None
+    try:
+        email = normalise_email(str(identity.get("email") or ""))
+    except AccountError:
+        return None
+    account = store.user_by_email(email)
+    ok = account is not None and account["disabled_at"] is None
+    store.record_sign_in(f"sso:{email}"[:300], ok, at=now)
+    return _start_session(store, account, now) if ok else None
+
+
+def sso_providers(auth_section: Mapping[str, object] | None) -> list[tuple[str, str]]:
+    """The OpenID Connect providers `[auth]` in secrets.toml configures, as (provider, button label).
+
+    Streamlit's own layout: client settings directly in `[auth]` are the "default" provider;
+    `[auth.NAME]` sections with a `client_id` are named ones ("Sign in with Name"). An optional
+    `label` in `[auth]` names the default provider's button.
+    """
+    if not auth_section:
+        return []
+    found = []
+    if auth_section.get("client_id"):
+        found.append(("default", str(auth_section.get("label") or "Sign in with your organisation's account")))
+    for name, section in auth_section.items():
+        if isinstance(section, Mapping) and section.get("client_id"):
+            found.append((str(name), f"Sign in with {str(name).replace('-', ' ').title()}"))
+    return found
 
 
 def session_user(store: Store, token: str | None, *, now: datetime | None = None) -> StaffUser | None:

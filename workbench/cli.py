@@ -344,22 +344,49 @@ def user_add(username: Annotated[str, typer.Argument(help="sign-in name (stored 
                                                 case_sensitive=False)],
              password_stdin: Annotated[bool, typer.Option(
                  "--password-stdin", help="read the password from the first line of standard input")] = False,
+             email: Annotated[str | None, typer.Option(
+                 help="the email an OpenID Connect provider vouches for: lets the account use single sign-on")] = None,
+             no_password: Annotated[bool, typer.Option(
+                 "--no-password", help="single sign-on only (needs --email): no password can sign in")] = False,
              db: DbOption = None) -> None:
     """Create a staff account (the password is asked twice, or read from stdin; only its hash is stored)."""
-    from .auth import MIN_PASSWORD_LENGTH, AccountError, create_user, normalise_username
+    from .auth import MIN_PASSWORD_LENGTH, AccountError, create_user, normalise_email, normalise_username
     from .store.accounts import UsernameTaken
 
     try:
         name = normalise_username(username)
+        if email is not None:
+            normalise_email(email)
+        elif no_password:
+            raise AccountError("--no-password: needs --email, or the account could never sign in")
     except AccountError as exc:
         raise _fail(str(exc)) from None
-    password = _read_password(password_stdin, MIN_PASSWORD_LENGTH)
+    password = None if no_password else _read_password(password_stdin, MIN_PASSWORD_LENGTH)
     with _store(db) as store:
         try:
-            create_user(store, name, role.value, password)
+            create_user(store, name, role.value, password, email=email)
         except (AccountError, UsernameTaken) as exc:
             raise _fail(str(exc)) from None
-    typer.echo(f"user {name!r} ({role.value}) created")
+    typer.echo(f"user {name!r} ({role.value}) created" + (f", single sign-on as {email.strip().lower()}"
+                                                          if email else ""))
+
+
+@user_app.command("set-email")
+def user_set_email(username: Annotated[str, typer.Argument(help="an existing account")],
+                   email: Annotated[str, typer.Argument(help="the address its single sign-on identity carries;"
+                                                        " 'none' removes it")],
+                   db: DbOption = None) -> None:
+    """Let an account sign in through the configured OpenID Connect provider as EMAIL."""
+    from .auth import AccountError, set_email
+    from .store.accounts import UsernameTaken
+
+    address = None if email.strip().lower() == "none" else email
+    with _store(db) as store:
+        try:
+            set_email(store, username, address)
+        except (AccountError, NotFound, UsernameTaken) as exc:
+            raise _fail(str(exc)) from None
+    typer.echo(f"email of {username.strip().lower()!r} " + ("removed" if address is None else f"set to {email.strip().lower()}"))
 
 
 @user_app.command("set-password")

@@ -21,6 +21,24 @@ def store() -> Store:
     return _store(str(config.db_path()))
 
 
+def sso_providers() -> list[tuple[str, str]]:
+    """(provider, button label) for each OpenID Connect provider secrets.toml configures; [] when none."""
+    from . import auth
+
+    try:
+        section = st.secrets.get("auth")
+    except FileNotFoundError:  # no secrets.toml at all (StreamlitSecretNotFoundError subclasses it)
+        return []
+    return auth.sso_providers(section.to_dict() if hasattr(section, "to_dict") else section)
+
+
+def sso_identity() -> dict | None:
+    """The claims of the visitor's single sign-on identity (`st.user`), or None if they have none."""
+    if not sso_providers() or not st.user.is_logged_in:
+        return None
+    return st.user.to_dict()
+
+
 def deliberation_picker() -> str | None:
     """The deliberation a staff page works on, chosen in the sidebar and kept across pages."""
     known = store().deliberations()

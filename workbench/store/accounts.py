@@ -24,34 +24,54 @@ class UsernameTaken(StoreError):
 class AccountStore(StoreCore):
     # -- users ------------------------------------------------------------------------------
 
-    def add_user(self, username: str, role: str, password_hash: str, *,
+    def add_user(self, username: str, role: str, password_hash: str, *, email: str | None = None,
                  created_at: datetime | None = None) -> int:
-        """Create a staff account; `password_hash` comes from `workbench.auth.hash_password`."""
+        """Create a staff account; `password_hash` comes from `workbench.auth.hash_password`, `email`
+        (normalised by `workbench.auth`) lets it sign in through an OpenID Connect provider."""
         if role not in ROLES:
             raise StoreError(f"role: must be one of {', '.join(ROLES)}, got {role!r}")
 
         # Checked before the write, so the usual refusal carries no cursor in its traceback.
         if self._one("SELECT 1 FROM users WHERE username = ?", [username]):
             raise UsernameTaken(f"a user named {username!r} already exists")
+        if email is not None and self._one("SELECT 1 FROM users WHERE email = ?", [email]):
+            raise UsernameTaken(f"another account already has the email {email!r}")
         try:
             return self._write(lambda cur: cur.execute(
-                "INSERT INTO users (username, role, password_hash, created_at) VALUES (?, ?, ?, ?)"
+                "INSERT INTO users (username, role, password_hash, email, created_at) VALUES (?, ?, ?, ?, ?)"
                 " RETURNING id",
-                [username, role, password_hash, created_at or utcnow()],
+                [username, role, password_hash, email, created_at or utcnow()],
             ).fetchall()[0][0])
-        except duckdb.ConstraintException:  # two processes adding the same name at once
-            raise UsernameTaken(f"a user named {username!r} already exists") from None
+        except duckdb.ConstraintException:  # two processes adding the same name or email at once
+            raise UsernameTaken(f"a user named {username!r} or with email {email!r} already exists") from None
 
     def user(self, username: str) -> dict | None:
         """The account (with its password hash, for checking) or None."""
         return self._record(
-            "SELECT id, username, role, password_hash, created_at, disabled_at FROM users WHERE username = ?",
+            "SELECT id, username, role, password_hash, email, created_at, disabled_at FROM users WHERE username = ?",
             [username],
         )
 
+    def user_by_email(self, email: str) -> dict | None:
+        """The account with this (normalised) email, without its password hash, or None."""
+        return self._record(
+            "SELECT id, username, role, email, created_at, disabled_at FROM users WHERE email = ?", [email])
+
+    def set_user_email(self, user_id: int, email: str | None) -> None:
+        """Give an account an email for single sign-on (None removes it)."""
+        def work(cur):
+            if email is not None and cur.execute("SELECT 1 FROM users WHERE email = ? AND id <> ?",
+                                                 [email, user_id]).fetchall():
+                raise UsernameTaken(f"another account already has the email {email!r}")
+            if not cur.execute("UPDATE users SET email = ? WHERE id = ? RETURNING id",
+                               [email, user_id]).fetchall():
+                raise NotFound(f"no user {user_id}")
+
+        self._write(work)
+
     def users(self) -> pd.DataFrame:
-        """Every account, without password hashes: id, username, role, created_at, disabled_at."""
-        return self._frame("SELECT id, username, role, created_at, disabled_at FROM users ORDER BY id")
+        """Every account, without password hashes: id, username, role, email, created_at, disabled_at."""
+        return self._frame("SELECT id, username, role, email, created_at, disabled_at FROM users ORDER BY id")
 
     def set_password_hash(self, user_id: int, password_hash: str) -> None:
         """Replace an account's password hash (a new password, or a rehash with stronger parameters)."""
