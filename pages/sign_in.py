@@ -1,6 +1,7 @@
 """Staff sign-in: facilitators and researchers sign in with the account an administrator made
-(`workbench user add`), or through the OpenID Connect provider secrets.toml configures. Thin: `workbench.auth` checks the password and slows down guessing; this
-page asks, tells, and hands the session token to app.py through the session state."""
+(`workbench user add`), or through the OpenID Connect provider secrets.toml configures. Thin:
+`workbench.auth` checks the password and slows down guessing; this page asks, tells, and hands the
+session token to app.py through the session state (app.py turns a provider identity into a session)."""
 
 from __future__ import annotations
 
