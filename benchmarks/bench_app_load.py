@@ -38,7 +38,18 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from browser import CHROMIUM, CHROMIUM_ARGS, chromium_missing_reason, streamlit_server  # noqa: E402
+from browser import (  # noqa: E402
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    CONTEXT,
+    DESCRIPTION,
+    POLICIES,
+    RESPONSE,
+    STORY,
+    VIEWPORT,
+    chromium_missing_reason,
+    streamlit_server,
+)
 
 from workbench import config  # noqa: E402
 from workbench.deliberation import load_deliberation  # noqa: E402
@@ -47,17 +58,8 @@ from workbench.store import Store  # noqa: E402
 
 APP = ROOT / "app.py"
 RESULTS = ROOT / "benchmarks" / "results" / "app_load.md"
-VIEWPORT = {"width": 1280, "height": 900}
 WAIT_MS = 180_000  # one step may queue behind many others' reruns on 2 cores; an error only past this
 QUESTION_TITLE = "A child who refuses homework"
-RESPONSE = "It should help the parent understand why the child resists, not just force it."
-STORY = ("When my son was nine he cried over maths. I noticed he was exhausted after school "
-         "and I paid attention to the moments when he asked his own questions.")
-POLICIES = ("MOMENTS when the child asks their own questions\n"
-            "SIGNS of exhaustion after school\n"
-            "FRUSTRATIONS the child cannot yet put into words")
-DESCRIPTION = "Understanding what the refusal says before insisting on the homework."
-CONTEXT = "When a child's wellbeing is at stake"
 TITLES = ("Listening Before Pushing", "Patience Before Homework", "Hearing The Child First",
           "Curiosity About Resistance", "Calm Evenings Matter")
 

@@ -36,6 +36,18 @@ CHROMIUM_ARGS = [
 #: A cold Streamlit start imports pandas, duckdb and streamlit: a few seconds, much more on a busy machine.
 SERVER_START_TIMEOUT = 90.0
 
+# What a sample participant types for the homework question, shared by the participant browser test
+# and the app load benchmark (benchmarks/bench_app_load.py).
+VIEWPORT = {"width": 1280, "height": 900}
+RESPONSE = "It should help the parent understand why the child resists, not just force it."
+STORY = ("When my son was nine he cried over maths. I noticed he was exhausted after school "
+         "and I paid attention to the moments when he asked his own questions.")
+POLICIES = ("MOMENTS when the child asks their own questions\n"
+            "SIGNS of exhaustion after school\n"
+            "FRUSTRATIONS the child cannot yet put into words")
+DESCRIPTION = "Understanding what the refusal says before insisting on the homework."
+CONTEXT = "When a child's wellbeing is at stake"
+
 
 class ServerDidNotStart(RuntimeError):
     """The Streamlit server exited or never answered its health check."""

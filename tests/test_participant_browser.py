@@ -16,7 +16,17 @@ import re
 from pathlib import Path
 
 import pytest
-from browser import chromium, require_chromium, streamlit_server
+from browser import (
+    CONTEXT,
+    DESCRIPTION,
+    POLICIES,
+    RESPONSE,
+    STORY,
+    VIEWPORT,
+    chromium,
+    require_chromium,
+    streamlit_server,
+)
 
 from workbench import config
 from workbench.demo import load_world, simulate
@@ -25,19 +35,10 @@ from workbench.store import Store
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
 APP = config.ROOT / "app.py"
-VIEWPORT = {"width": 1280, "height": 900}
 #: Generous: the machine is shared, and a cold server imports pandas, duckdb and streamlit first.
 WAIT_MS = 30_000
 
-RESPONSE = "It should help the parent understand why the child resists, not just force it."
-STORY = ("When my son was nine he cried over maths. I noticed he was exhausted after school "
-         "and I paid attention to the moments when he asked his own questions.")
-POLICIES = ("MOMENTS when the child asks their own questions\n"
-            "SIGNS of exhaustion after school\n"
-            "FRUSTRATIONS the child cannot yet put into words")
 TITLE = "Listening Before Pushing"
-DESCRIPTION = "Understanding what the refusal says before insisting on the homework."
-CONTEXT = "When a child's wellbeing is at stake"
 
 
 @pytest.fixture
