@@ -56,7 +56,7 @@ from workbench.deliberation import load_deliberation  # noqa: E402
 from workbench.demo import load_world, simulate  # noqa: E402
 from workbench.store import Store  # noqa: E402
 
-APP = ROOT / "app.py"
+APP = config.APP
 RESULTS = ROOT / "benchmarks" / "results" / "app_load.md"
 WAIT_MS = 180_000  # one step may queue behind many others' reruns on 2 cores; an error only past this
 QUESTION_TITLE = "A child who refuses homework"

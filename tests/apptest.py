@@ -6,7 +6,7 @@ from streamlit.testing.v1 import AppTest
 
 from workbench import auth, config
 
-APP = str(config.ROOT / "app.py")
+APP = str(config.APP)
 
 
 def staff_page(store, username: str, password: str, path: str) -> AppTest:

@@ -12,7 +12,7 @@ import pytest
 from argon2 import PasswordHasher
 from typer.testing import CliRunner
 
-from workbench import auth
+from workbench import auth, config
 from workbench.cli import app
 from workbench.store import Store, StoreError, hash_token
 from workbench.store.accounts import UsernameTaken
@@ -90,16 +90,16 @@ def test_every_role_has_its_own_existing_pages_and_each_checks_the_role_itself()
     for role, pages in auth.PAGES_BY_ROLE.items():
         assert pages, role
         for page in pages:
-            source = (SCHEMAS.parent / page.path).read_text()
+            source = (config.APP.parent / page.path).read_text()
             # Streamlit may run a file in pages/ without app.py (see auth.staff_page_user).
             assert "web.require_staff(__file__)" in source, f"{page.path} lacks the staff page guard"
     facilitator = {p.path for p in auth.pages_for("facilitator")}
     researcher = {p.path for p in auth.pages_for("researcher")}
     # Both review the graph and the disagreement views; only facilitators set up and moderate,
     # only researchers export.
-    assert facilitator & researcher == {"pages/moral_graph.py", "pages/disagreement.py"}
-    assert {"pages/facilitator_setup.py", "pages/facilitator_moderation.py"} <= facilitator - researcher
-    assert researcher - facilitator == {"pages/researcher_exports.py"}
+    assert facilitator & researcher == {"views/moral_graph.py", "views/disagreement.py"}
+    assert {"views/facilitator_setup.py", "views/facilitator_moderation.py"} <= facilitator - researcher
+    assert researcher - facilitator == {"views/researcher_exports.py"}
     assert auth.pages_for("participant") == ()
 
 

@@ -38,7 +38,7 @@ def test_facilitator_signs_in_opens_the_graph_and_clicks_a_value(demo_db):
     from playwright.sync_api import expect
 
     env = {"WORKBENCH_DB": str(demo_db), "WORKBENCH_LLM_BASE_URL": None}
-    with streamlit_server(config.ROOT / "app.py", env=env) as url, chromium() as browser:
+    with streamlit_server(config.APP, env=env) as url, chromium() as browser:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         dialogs = []
         page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))

@@ -39,7 +39,7 @@ from workbench.embed import Embedder
 from workbench.models import ValuesCardIn, validated
 from workbench.store import Store
 
-APP = config.ROOT / "app.py"
+APP = config.APP
 QUESTION = "demo/homework"
 #: Acknowledged writes to wait for before the kill: enough that many transactions are in the log.
 ACKS_BEFORE_KILL = 60

@@ -585,7 +585,7 @@ def test_no_token_in_the_logs_of_a_whole_participant_walk_nor_in_any_export(demo
     caplog.set_level(logging.DEBUG)
     try:
         def visit() -> AppTest:
-            at = AppTest.from_file(str(config.ROOT / "app.py"), default_timeout=60)
+            at = AppTest.from_file(str(config.APP), default_timeout=60)
             at.query_params["invite"] = token
             at.run()
             assert not at.exception, at.exception
@@ -628,7 +628,7 @@ def test_no_token_in_the_logs_of_a_whole_participant_walk_nor_in_any_export(demo
                 at.button[0].click().run()
         assert "Thank you" in steps, steps
         # A refused link in the same process, for good measure: its warning must not carry it either.
-        at = AppTest.from_file(str(config.ROOT / "app.py"), default_timeout=60)
+        at = AppTest.from_file(str(config.APP), default_timeout=60)
         at.query_params["invite"] = token[::-1]
         at.run()
         assert [e.value for e in at.error] == [INVALID_LINK]

@@ -127,7 +127,7 @@ def test_comparisons_import_fit_and_bad_rows(tmp_path):
 
     from workbench import config
 
-    jsonschema.validate(fit, json.loads((config.ROOT / "schemas" / "fit.schema.json").read_text()))
+    jsonschema.validate(fit, json.loads((config.SCHEMAS / "fit.schema.json").read_text()))
     assert fit["k"] == 2
     found = {p["participant_id"]: p["component"] for p in fit["participants"]}
     assert adjusted_rand_score([int(p[1:]) % 2 for p in found], list(found.values())) == 1.0

@@ -17,7 +17,7 @@ from workbench import config
 from workbench.models import ValuesCardIn, validated
 from workbench.store import open_store
 
-APP = str(config.ROOT / "app.py")
+APP = str(config.APP)
 
 
 @pytest.fixture

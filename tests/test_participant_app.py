@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 from workbench import config
 from workbench.participation import INVALID_LINK
 
-APP = str(config.ROOT / "app.py")
+APP = str(config.APP)
 
 
 def visit(**query) -> AppTest:

@@ -34,7 +34,7 @@ from workbench.store import Store
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
-APP = config.ROOT / "app.py"
+APP = config.APP
 #: Generous: the machine is shared, and a cold server imports pandas, duckdb and streamlit first.
 WAIT_MS = 30_000
 

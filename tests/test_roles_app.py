@@ -19,10 +19,10 @@ from streamlit.testing.v1 import AppTest
 from workbench import auth, config
 from workbench.store import hash_token, open_store, utcnow
 
-APP = str(config.ROOT / "app.py")
+APP = str(config.APP)
 PASSWORD = {"fran": "facilitator pass 1", "rhea": "researcher pass 1"}
-FACILITATOR_PAGES = ["pages/facilitator_setup.py", "pages/facilitator_progress.py"]
-RESEARCHER_PAGES = ["pages/researcher_exports.py"]
+FACILITATOR_PAGES = ["views/facilitator_setup.py", "views/facilitator_progress.py"]
+RESEARCHER_PAGES = ["views/researcher_exports.py"]
 STAFF_TITLES = {"Set up a deliberation", "Progress", "Exports"}
 
 
@@ -61,7 +61,7 @@ def titles(at: AppTest) -> list[str]:
 
 def sign_in_with_form(username: str, password: str) -> AppTest:
     at = visit()
-    run(at.switch_page("pages/sign_in.py"))
+    run(at.switch_page("views/sign_in.py"))
     assert titles(at) == ["Staff sign-in"]
     at.text_input[0].input(username)
     at.text_input[1].input(password)
@@ -95,7 +95,7 @@ def test_an_anonymous_visitor_sees_the_welcome_page_and_staff_sign_in_only(store
     assert titles(at) == ["Values Workbench"]
     assert not at.sidebar.button  # no "Sign out"
     cannot_open(at, FACILITATOR_PAGES + RESEARCHER_PAGES)
-    run(at.switch_page("pages/sign_in.py"))
+    run(at.switch_page("views/sign_in.py"))
     assert titles(at) == ["Staff sign-in"]
     assert [t.label for t in at.text_input] == ["Username", "Password"]
 
@@ -107,11 +107,11 @@ def test_a_facilitator_signs_in_sees_facilitator_pages_and_signs_out(store):
     assert at.session_state["staff_user_id"] == store.user("fran")["id"]
     token = at.session_state[auth.WEB_TOKEN_KEY]
     assert auth.session_user(store, token).role == "facilitator"
-    run(at.switch_page("pages/facilitator_progress.py"))
+    run(at.switch_page("views/facilitator_progress.py"))
     assert titles(at) == ["Progress"]
     cannot_open(at, RESEARCHER_PAGES)
     with pytest.raises(ValueError):
-        at.switch_page("pages/sign_in.py")  # signed in: no sign-in page in the menu
+        at.switch_page("views/sign_in.py")  # signed in: no sign-in page in the menu
 
     at.sidebar.button[0].click()  # "Sign out"
     run(at)
@@ -130,7 +130,7 @@ def test_a_researcher_sees_researcher_pages_and_not_facilitator_ones(store):
     # A browser session still pointing at a facilitator page, now holding a researcher's session,
     # gets the researcher's landing page, never the facilitator page.
     at = signed_in("fran")
-    run(at.switch_page("pages/facilitator_progress.py"))
+    run(at.switch_page("views/facilitator_progress.py"))
     assert titles(at) == ["Progress"]
     at.session_state[auth.WEB_TOKEN_KEY] = auth.sign_in(store, "rhea", PASSWORD["rhea"]).token
     run(at)
@@ -141,7 +141,7 @@ def test_a_researcher_sees_researcher_pages_and_not_facilitator_ones(store):
 def test_an_invite_link_never_opens_a_staff_page(store, staff_session_too):
     (_, token), = store.create_invites("demo", 1)
     at = signed_in("fran")
-    run(at.switch_page("pages/facilitator_progress.py"))
+    run(at.switch_page("views/facilitator_progress.py"))
     assert titles(at) == ["Progress"]
     if not staff_session_too:
         del at.session_state[auth.WEB_TOKEN_KEY]
@@ -192,22 +192,22 @@ def test_an_expired_session_goes_back_to_sign_in_with_a_notice(store):
 
 def test_a_fresh_server_does_not_open_a_staff_page_by_its_file_name(store):
     # Before any st.navigation call (a server's first run; every AppTest run), Streamlit's legacy
-    # pages-directory mode can run pages/facilitator_setup.py directly for the URL /facilitator_setup.
+    # pages-directory mode can run views/facilitator_setup.py directly for the URL /facilitator_setup.
     at = AppTest.from_file(APP, default_timeout=60)
-    run(at.switch_page("pages/facilitator_setup.py"))
+    run(at.switch_page("views/facilitator_setup.py"))
     assert not STAFF_TITLES & set(titles(at))
 
 
 @pytest.mark.parametrize("page, role, title", [
-    ("pages/facilitator_setup.py", "fran", "Set up a deliberation"),
-    ("pages/facilitator_progress.py", "fran", "Progress"),
-    ("pages/researcher_exports.py", "rhea", "Exports"),
+    ("views/facilitator_setup.py", "fran", "Set up a deliberation"),
+    ("views/facilitator_progress.py", "fran", "Progress"),
+    ("views/researcher_exports.py", "rhea", "Exports"),
 ])
 def test_every_staff_page_checks_the_role_itself(store, page, role, title):
     other = {"fran": "rhea", "rhea": "fran"}[role]
 
     def open_page(username: str | None, **query) -> list[str]:
-        at = AppTest.from_file(str(config.ROOT / page), default_timeout=60)
+        at = AppTest.from_file(str(config.APP.parent / page), default_timeout=60)
         if username:
             at.session_state[auth.WEB_TOKEN_KEY] = auth.sign_in(store, username, PASSWORD[username]).token
         for k, v in query.items():

@@ -31,7 +31,7 @@ from workbench.models import (
 )
 from workbench.store import Store, open_store
 
-APP = str(config.ROOT / "app.py")
+APP = str(config.APP)
 SCRIPT = "<script>alert(1)</script>"
 IMG = "<img src=x onerror=alert(2)>"
 TITLE = f"{SCRIPT} {IMG}"
@@ -202,7 +202,7 @@ def staff(world, monkeypatch):
 
 
 def test_moderation_shows_markup_as_data_and_text(staff):
-    at = staff("fran", "facilitator pass 1", "pages/facilitator_moderation.py")
+    at = staff("fran", "facilitator pass 1", "views/facilitator_moderation.py")
     grids = [frame.value for frame in at.dataframe]
     assert any(TITLE in set(grid.get("title", [])) for grid in grids), "cards are listed in a data grid"
     assert PROPOSED in [t.value for t in at.text], "a proposed context is shown with st.text"
@@ -210,7 +210,7 @@ def test_moderation_shows_markup_as_data_and_text(staff):
 
 
 def test_exports_page_renders_a_datasheet_without_card_text(staff):
-    at = staff("rhea", "researcher pass 1", "pages/researcher_exports.py")
+    at = staff("rhea", "researcher pass 1", "views/researcher_exports.py")
     next(b for b in at.button if b.label == "Prepare the export").click().run()
     assert not at.exception, at.exception
     sheet = [m for m in at.markdown if "Values Workbench export" in m.value]

@@ -50,7 +50,7 @@ def test_staff_sign_in_through_an_openid_connect_provider(sso_db, tmp_path):
         secrets_file = tmp_path / "secrets.toml"
         secrets_file.write_text(secrets_toml(provider, app_url, label=LABEL))
         env = {"WORKBENCH_DB": str(sso_db), "WORKBENCH_LLM_BASE_URL": None}
-        with (streamlit_server(config.ROOT / "app.py", env=env, port=port,
+        with (streamlit_server(config.APP, env=env, port=port,
                                options=["--secrets.files", str(secrets_file)]) as url,
               chromium() as browser):
             page = browser.new_page(viewport={"width": 1300, "height": 900})

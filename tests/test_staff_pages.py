@@ -34,7 +34,7 @@ def button(at, label):
 
 
 def test_setup_reports_bad_yaml_by_field_and_saves_good_yaml(store):
-    at = facilitator(store, "pages/facilitator_setup.py")
+    at = facilitator(store, "views/facilitator_setup.py")
     at.text_area[0].input("id: Not A Slug\ntitle: x\nconsent: c\nquestions: []\n")
     button(at, "Save the deliberation").click().run()
     assert any("definition: id:" in e.value and "questions:" in e.value for e in at.error)
@@ -47,7 +47,7 @@ def test_setup_reports_bad_yaml_by_field_and_saves_good_yaml(store):
 
 
 def test_setup_creates_and_revokes_invite_links(store):
-    at = facilitator(store, "pages/facilitator_setup.py")
+    at = facilitator(store, "views/facilitator_setup.py")
     at.number_input[0].set_value(3)
     button(at, "Create invite links").click().run()
     links = at.dataframe[0].value
@@ -60,14 +60,14 @@ def test_setup_creates_and_revokes_invite_links(store):
 
 
 def test_progress_shows_the_deliberation_live(store):
-    at = facilitator(store, "pages/facilitator_progress.py")
+    at = facilitator(store, "views/facilitator_progress.py")
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Participants"] == "60" and metrics["Values cards"] == "60"
     assert metrics["Wiser-than answers"] == "180"
 
 
 def test_moderation_hides_a_card_and_logs_it(store):
-    at = facilitator(store, "pages/facilitator_moderation.py")
+    at = facilitator(store, "views/facilitator_moderation.py")
     card = int(store.cards("demo").iloc[0]["id"])
     hide = next(s for s in at.selectbox if s.label == "Card to hide")
     hide.select(card)
@@ -83,7 +83,7 @@ def test_moderation_merges_values_and_the_merge_survives_dedup(store):
     from workbench import analyses
     from workbench.embed import Embedder
 
-    at = facilitator(store, "pages/facilitator_moderation.py")
+    at = facilitator(store, "views/facilitator_moderation.py")
     values = store.canonical_values("demo", question_id="demo/riot")
     a, b = int(values.iloc[0]["id"]), int(values.iloc[1]["id"])
     next(m for m in at.multiselect if m.label.startswith("Merge these")).set_value([a, b])
@@ -105,7 +105,7 @@ def test_moderation_merges_values_and_the_merge_survives_dedup(store):
 
 
 def test_graph_page_shows_the_graph_with_group_ranks(store):
-    at = facilitator(store, "pages/moral_graph.py")
+    at = facilitator(store, "views/moral_graph.py")
     default_edges = {m.label: int(m.value) for m in at.metric}["Wiser-than edges"]
     at.radio[0].set_value("mge").run()
     metrics = {m.label: int(m.value) for m in at.metric}
@@ -116,7 +116,7 @@ def test_graph_page_shows_the_graph_with_group_ranks(store):
 
 
 def test_disagreement_runs_stores_and_reopens(store):
-    at = facilitator(store, "pages/disagreement.py")
+    at = facilitator(store, "views/disagreement.py")
     assert any("Run the analyses" in i.value for i in at.info)
     # Across all questions nobody reaches Polis's participation threshold (each votes on their own
     # question's values): the page says so and still shows the preference fits.
@@ -142,12 +142,12 @@ def test_disagreement_runs_stores_and_reopens(store):
     fit = store.run(int(runs["id"].max()))["result"]["fit"]
     assert fit["bootstrap"]["n_boot"] == 50 and fit["bootstrap"]["by"] == "political_leaning"
     assert set(fit["bootstrap"]["groups"]) == set(fit["groups"])
-    again = facilitator(store, "pages/disagreement.py")  # a new session reopens the stored run
+    again = facilitator(store, "views/disagreement.py")  # a new session reopens the stored run
     assert "Opinion groups (from agree / disagree votes)" in [h.value for h in again.header]
 
 
 def test_researcher_prepares_a_documented_export(store):
-    at = staff_page(store, "rhea", "researcher pass 1", "pages/researcher_exports.py")
+    at = staff_page(store, "rhea", "researcher pass 1", "views/researcher_exports.py")
     button(at, "Prepare the export").click().run()
     assert not at.exception, at.exception
     assert any("Values Workbench export" in m.value for m in at.markdown)
@@ -156,7 +156,7 @@ def test_researcher_prepares_a_documented_export(store):
 
 @pytest.mark.model
 def test_moderation_clusters_cards_with_a_progress_bar(store):
-    at = facilitator(store, "pages/facilitator_moderation.py")
+    at = facilitator(store, "views/facilitator_moderation.py")
     button(at, "Cluster cards into canonical values").click().run()
     assert not at.exception, at.exception
     assert any("60 cards →" in s.value and "60 embedded" in s.value for s in at.success)
@@ -171,6 +171,6 @@ def test_progress_shows_failed_runs_and_interviewer_failures(store):
     store.record_message(interview, "error", "timeout: the language model did not answer within 30 s")
     run = store.start_run("dedup", {}, deliberation_id="demo")
     store.finish_run(run, error="ConnectionError: embedding server went away")
-    at = facilitator(store, "pages/facilitator_progress.py")
+    at = facilitator(store, "views/facilitator_progress.py")
     warnings = " ".join(w.value for w in at.warning)
     assert "1 analysis run(s) failed" in warnings and "LLM interviewer failed 1 time(s)" in warnings

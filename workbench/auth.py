@@ -114,7 +114,7 @@ class SignInPolicy:
 POLICY = SignInPolicy()
 
 #: Where the web app keeps a staff session (keys of Streamlit's session state, shared by app.py and
-#: pages/sign_in.py): the token, "go to the landing page on the next run", a notice for the sign-in page.
+#: views/sign_in.py): the token, "go to the landing page on the next run", a notice for the sign-in page.
 WEB_TOKEN_KEY = "staff_token"
 WEB_LANDING_KEY = "staff_go_to_landing"
 WEB_NOTICE_KEY = "staff_sign_in_notice"
@@ -134,16 +134,16 @@ class StaffPage:
 #: Roles do not nest: a researcher sees no facilitator page and a facilitator no researcher page.
 PAGES_BY_ROLE: dict[str, tuple[StaffPage, ...]] = {
     "facilitator": (
-        StaffPage("pages/facilitator_setup.py", "Set up", "🛠️", "facilitator-setup"),
-        StaffPage("pages/facilitator_progress.py", "Progress", "📈", "facilitator-progress"),
-        StaffPage("pages/facilitator_moderation.py", "Moderation", "🧹", "facilitator-moderation"),
-        StaffPage("pages/moral_graph.py", "Moral graph", "🕸️", "moral-graph"),
-        StaffPage("pages/disagreement.py", "Disagreement", "⚖️", "disagreement"),
+        StaffPage("views/facilitator_setup.py", "Set up", "🛠️", "facilitator-setup"),
+        StaffPage("views/facilitator_progress.py", "Progress", "📈", "facilitator-progress"),
+        StaffPage("views/facilitator_moderation.py", "Moderation", "🧹", "facilitator-moderation"),
+        StaffPage("views/moral_graph.py", "Moral graph", "🕸️", "moral-graph"),
+        StaffPage("views/disagreement.py", "Disagreement", "⚖️", "disagreement"),
     ),
     "researcher": (
-        StaffPage("pages/researcher_exports.py", "Exports", "📦", "researcher-exports"),
-        StaffPage("pages/moral_graph.py", "Moral graph", "🕸️", "moral-graph"),
-        StaffPage("pages/disagreement.py", "Disagreement", "⚖️", "disagreement"),
+        StaffPage("views/researcher_exports.py", "Exports", "📦", "researcher-exports"),
+        StaffPage("views/moral_graph.py", "Moral graph", "🕸️", "moral-graph"),
+        StaffPage("views/disagreement.py", "Disagreement", "⚖️", "disagreement"),
     ),
 }
 
@@ -179,7 +179,7 @@ def staff_page_user(store: Store, page_path: str | Path, *, token: str | None,
     if user is None:
         return None
     target = Path(page_path).resolve()
-    allowed = any((config.ROOT / page.path).resolve() == target for page in user.pages)
+    allowed = any((config.APP.parent / page.path).resolve() == target for page in user.pages)
     return user if allowed else None
 
 

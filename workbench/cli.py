@@ -106,7 +106,7 @@ def serve(db: DbOption = None,
     """Start the web app (Streamlit)."""
     env = dict(os.environ, WORKBENCH_DB=str(config.db_path(db)))
     env.setdefault("WORKBENCH_BASE_URL", f"http://{host}:{port}")
-    cmd = [sys.executable, "-m", "streamlit", "run", str(config.ROOT / "app.py"), "--server.address", host,
+    cmd = [sys.executable, "-m", "streamlit", "run", str(config.APP), "--server.address", host,
            "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"]
     raise typer.Exit(subprocess.call(cmd, env=env, cwd=config.ROOT))  # cwd: .streamlit/config.toml
 

@@ -8,15 +8,20 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / "data"
-DEFAULT_DB = DATA / "workbench.duckdb"
+#: The installed package: everything the app needs at run time lives in it (it works from a wheel).
+PACKAGE = Path(__file__).resolve().parent
+#: The source checkout (tests and benchmarks only; an installed wheel has no checkout).
+ROOT = PACKAGE.parent
+DATA = PACKAGE / "data"
+SCHEMAS = PACKAGE / "schemas"
+APP = PACKAGE / "webapp" / "main.py"
+DEFAULT_DB = Path("data") / "workbench.duckdb"  # relative to the working directory
 DEMO_DELIBERATION = DATA / "demo.yaml"
 DEMO_ID = "demo"
 
 
 def db_path(override: str | os.PathLike | None = None) -> Path:
-    """`--db PATH` wins, then WORKBENCH_DB, then data/workbench.duckdb."""
+    """`--db PATH` wins, then WORKBENCH_DB, then data/workbench.duckdb (in the working directory)."""
     if override:
         return Path(override)
     env = os.environ.get("WORKBENCH_DB")

@@ -22,10 +22,10 @@ import jsonschema
 import numpy as np
 import pandas as pd
 
-from . import analyses
+from . import analyses, config
 from .store import Store
 
-SCHEMAS = Path(__file__).resolve().parents[1] / "schemas" / "export"
+SCHEMAS = config.SCHEMAS / "export"
 TABLES = ("cards", "canonical-values", "wiser-answers", "endorsements", "comparisons", "participants",
           "preference-pairs")
 WHATS = (*TABLES, "graph", "polis", "all")

@@ -62,7 +62,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -74,6 +73,8 @@ import scipy.sparse.linalg as spla
 from scipy.special import expit, logsumexp
 from scipy.stats import norm
 
+from . import config
+
 DEFAULT_ALPHA = 0.1
 """Prior precision of θ for pooled fits: θ ~ N(0, 10), weak next to a few comparisons per item."""
 
@@ -83,7 +84,7 @@ DEFAULT_SHRINKAGE = 1.0
 DENSE_MAX_ITEMS = 5000
 """Above this many items the Newton step uses sparse CG and intervals use the Hessian diagonal."""
 
-FIT_SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "fit.schema.json"
+FIT_SCHEMA_PATH = config.SCHEMAS / "fit.schema.json"
 
 REQUIRED_COLUMNS = ("participant_id", "item_a", "item_b", "winner")
 WISER_COLUMNS = ("participant_id", "from_id", "to_id", "context", "answer", "created_at")

@@ -20,7 +20,9 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
+from .. import config
+
+SCHEMAS = config.SCHEMAS
 
 
 class StoreError(RuntimeError):

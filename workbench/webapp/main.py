@@ -45,7 +45,7 @@ if visitor.kind == "participant":
         # Open sign-up: swap the join link for the participant's own resumable invite link.
         st.query_params.clear()
         st.query_params["invite"] = visitor.new_token
-    pages = [st.Page("pages/participant.py", title="Your values", icon="🧭", url_path="participate", default=True)]
+    pages = [st.Page("views/participant.py", title="Your values", icon="🧭", url_path="participate", default=True)]
 elif visitor.kind == "denied":
     st.session_state.pop("participant_id", None)
     st.error(visitor.message)
@@ -75,8 +75,8 @@ else:
     # The signed-in user's id, for pages that log who did what (store.record_audit's actor).
     st.session_state["staff_user_id"] = None if user is None else user.id
     if user is None:
-        sign_in_page = st.Page("pages/sign_in.py", title="Staff sign-in", icon="🔑", url_path="sign-in")
-        pages = [st.Page("pages/home.py", title="Welcome", icon="🏠", default=True), sign_in_page]
+        sign_in_page = st.Page("views/sign_in.py", title="Staff sign-in", icon="🔑", url_path="sign-in")
+        pages = [st.Page("views/home.py", title="Welcome", icon="🏠", default=True), sign_in_page]
         landing = sign_in_page if SIGN_IN_NOTICE in st.session_state else pages[0]
     else:
         pages = {user.role.title(): [staff_page(p) for p in user.pages]}
