@@ -9,6 +9,10 @@
 - The embedding model fails part-way through `deduplicate`: what was embedded stays cached, and the
   next run embeds only the rest.
 - Participants proposing the same new context at the same moment must all have their cards saved.
+- The killed writer's write-ahead log is then damaged (cut short, overwritten, a checksum broken): the
+  store and `workbench serve` refuse to open it instead of silently losing acknowledged writes, and
+  `workbench recover` keeps every whole commit. `workbench backup` makes a verified copy; a clean exit
+  leaves no log behind.
 (The LLM endpoint failing mid-interview is covered by tests/test_llm_app.py.)
 No timing assertions: waits are generous bounds, never measurements.
 """
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -27,17 +32,21 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pytest
 from browser import free_port, require_chromium
 from streamlit.testing.v1 import AppTest
+from typer.testing import CliRunner
 
 from workbench import analyses, config
+from workbench.cli import app
 from workbench.deliberation import load_deliberation
 from workbench.demo import load_world, simulate
 from workbench.embed import Embedder
 from workbench.models import ValuesCardIn, validated
 from workbench.store import Store
+from workbench.store.durability import DamagedDatabase
 
 APP = config.APP
 QUESTION = "demo/homework"
@@ -49,7 +58,9 @@ ACKS_BEFORE_KILL = 60
 WRITER = r"""
 import json, sys
 from workbench.models import ComparisonIn, EndorsementIn, ValuesCardIn, WiserAnswerIn, validated
+from workbench.cli import app
 from workbench.store import Store
+from workbench.store.durability import DamagedDatabase
 
 path, setup = sys.argv[1], json.loads(sys.argv[2])
 store = Store(path)
@@ -178,6 +189,181 @@ def test_after_the_crash_a_participant_resumes_at_the_step_they_reached(killed_w
     progress = " ".join(str(p.proto.text) for p in at.get("progress"))
     assert "Step 3 of 8: Choose a question" in progress
     assert [r.label for r in at.radio] == ["Question"]
+
+
+# -- a damaged write-ahead log, recovery, backups ----------------------------------------------------
+
+FLUSH_ENTRY_END = bytes([0x64, 0x00, 0x64, 0xFF, 0xFF])  # DuckDB's flush entry ends each commit in the log
+
+
+def _cut_mid_entry(data: bytes) -> bytes:
+    """Half the log, cut inside an entry (not just after a commit, which no reader could tell from a
+    log that was simply shorter)."""
+    cut = len(data) // 2
+    while data[cut - len(FLUSH_ENTRY_END):cut] == FLUSH_ENTRY_END:
+        cut -= 1
+    return data[:cut]
+
+
+def _broken_checksum(data: bytes) -> bytes:
+    """The last byte of the entry before the final flush entry (16-byte frame + 5-byte payload) flipped."""
+    at = len(data) - 21 - 1
+    return data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1:]
+
+
+#: (how the log is damaged, whether DuckDB on its own opens the file without some committed writes)
+LOG_DAMAGE = {
+    "the last byte lost": (lambda data: data[:-1], True),
+    "cut in the middle of an entry": (_cut_mid_entry, True),
+    "garbage over its header": (lambda data: b"\xa5" * 32 + data[32:], True),
+    "garbage appended": (lambda data: data + b"\xa5" * 100, False),
+}
+#: Where the writer's rows are (table, participant column): what a lost commit would lack.
+WRITER_ROWS = (("values_cards", "author_id"), ("wiser_answers", "participant_id"),
+               ("endorsements", "participant_id"), ("comparisons", "participant_id"))
+
+
+def _damage(path: Path, how) -> bytes:
+    wal = Path(f"{path}.wal")
+    damaged = how(wal.read_bytes())
+    wal.write_bytes(damaged)
+    return damaged
+
+
+def _rows_duckdb_alone_opens(path: Path, wal: bytes, pid: int, folder: Path) -> int:
+    """The writer's rows DuckDB replays on its own from a copy of the file with this log."""
+    folder.mkdir()
+    (folder / "copy.duckdb").write_bytes(path.read_bytes())
+    (folder / "copy.duckdb.wal").write_bytes(wal)
+    con = duckdb.connect(str(folder / "copy.duckdb"), read_only=True)
+    try:
+        return sum(con.execute(f"SELECT count(*) FROM {table} WHERE {column} = ?", [pid]).fetchall()[0][0]
+                   for table, column in WRITER_ROWS)
+    finally:
+        con.close()
+
+
+def _acked(acked, kind: str) -> set[int]:
+    return {int(a[1]) for a in acked if a[0] == kind}
+
+
+@pytest.mark.parametrize("damage", list(LOG_DAMAGE))
+def test_a_log_duckdb_would_silently_cut_short_stops_the_store_from_opening(killed_writer, tmp_path, damage):
+    path, pid, *_ = killed_writer
+    how, duckdb_loses_commits = LOG_DAMAGE[damage]
+    whole = _rows_duckdb_alone_opens(path, Path(f"{path}.wal").read_bytes(), pid, tmp_path / "whole")
+    damaged = _damage(path, how)
+    # DuckDB on its own opens the damaged copy without a word, and without the commits after the damage.
+    assert (_rows_duckdb_alone_opens(path, damaged, pid, tmp_path / "alone") < whole) == duckdb_loses_commits
+
+    with pytest.raises(DamagedDatabase) as refused:
+        Store(path)
+    message = str(refused.value)
+    assert f"{path}.wal is damaged" in message and "Nothing was changed" in message
+    assert f"workbench recover --db {path}" in message and "workbench backup" in message
+    assert Path(f"{path}.wal").read_bytes() == damaged, "a refused open leaves the log as it was"
+
+
+def test_a_log_entry_failing_its_checksum_stops_the_store_with_what_to_do(killed_writer):
+    path, *_ = killed_writer
+    damaged = _damage(path, _broken_checksum)
+    with pytest.raises(DamagedDatabase, match=r"refuses its write-ahead log .*checksum.*workbench recover --db"):
+        Store(path)
+    assert Path(f"{path}.wal").read_bytes() == damaged
+
+
+@pytest.mark.parametrize("how", [_broken_checksum, _cut_mid_entry])
+@pytest.mark.timeout(240)
+def test_serve_refuses_to_start_on_a_database_that_does_not_open_cleanly(killed_writer, how):
+    path, *_ = killed_writer
+    _damage(path, how)
+    env = {k: v for k, v in os.environ.items() if k != "WORKBENCH_DB"}
+    serve = subprocess.Popen([sys.executable, "-m", "workbench.cli", "serve", "--db", str(path), "--port",
+                              str(free_port())], cwd=config.ROOT, env=env, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = serve.communicate(timeout=120)  # a bound on a refusal, never a measurement
+    except subprocess.TimeoutExpired:
+        os.killpg(serve.pid, signal.SIGKILL)
+        serve.communicate()
+        pytest.fail("workbench serve started on a database whose log is damaged")
+    assert serve.returncode == 2, (out, err)
+    assert "write-ahead log" in err and f"workbench recover --db {path}" in err, err
+
+
+@pytest.mark.parametrize("how", [lambda data: data[:-1], _broken_checksum])
+def test_recover_keeps_every_whole_commit_and_a_copy_of_the_damaged_log(killed_writer, how):
+    path, pid, _, acked, _ = killed_writer
+    damaged = _damage(path, how)
+    result = CliRunner().invoke(app, ["recover", "--db", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "every whole commit before the damage" in result.output and "what came after is lost" in result.output
+    copies = list(path.parent.glob(f"{path.name}.wal.damaged-*"))
+    assert len(copies) == 1 and copies[0].read_bytes() == damaged
+    assert not Path(f"{path}.wal").exists(), "what was kept is folded into the file"
+    store = Store(path)
+    try:
+        for kind, ids in (("card", store.cards("demo", include_hidden=True).query("author_id == @pid")["id"]),
+                          ("compare", store.comparisons("demo", include_ties=True)
+                           .query("workbench_participant_id == @pid")["id"])):
+            missing = _acked(acked, kind) - set(map(int, ids))
+            assert len(missing) <= 1, f"{kind}: only the damaged last commit may be lost, not {missing}"
+    finally:
+        store.close()
+    again = CliRunner().invoke(app, ["recover", "--db", str(path)])
+    assert again.exit_code == 0 and "nothing to recover" in again.output
+
+
+def test_backup_is_a_verified_copy_holding_every_acknowledged_write(killed_writer, tmp_path):
+    path, pid, _, acked, _ = killed_writer
+    (tmp_path / "saved").mkdir()
+    result = CliRunner().invoke(app, ["backup", "--db", str(path), "--to", str(tmp_path / "saved")])
+    assert result.exit_code == 0, result.output
+    copy, = (tmp_path / "saved").iterdir()  # a folder gets killed-YYYYmmddTHHMMSSZ.duckdb
+    assert re.fullmatch(r"killed-\d{8}T\d{6}Z\.duckdb", copy.name)
+    assert "verified by reopening it" in result.output and str(copy) in result.output
+    assert not Path(f"{copy}.wal").exists(), "the copy stands alone: no log to replay"
+    con = duckdb.connect(str(copy), read_only=True)
+    try:
+        cards = {r[0] for r in con.execute("SELECT id FROM values_cards WHERE author_id = ?", [pid]).fetchall()}
+        assert _acked(acked, "card") <= cards
+    finally:
+        con.close()
+    again = CliRunner().invoke(app, ["backup", "--db", str(path), "--to", str(copy)])
+    assert again.exit_code == 2 and "already exists" in again.output
+
+
+def test_backup_refuses_while_another_process_has_the_database(tmp_path):
+    path = tmp_path / "served.duckdb"
+    demo_store(path).close()
+    holder = subprocess.Popen([sys.executable, "-c", "import sys; from workbench.store import Store;"
+                               " s = Store(sys.argv[1]); print('open', flush=True); sys.stdin.read()", str(path)],
+                              cwd=config.ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        result = CliRunner().invoke(app, ["backup", "--db", str(path), "--to", str(tmp_path / "b.duckdb")])
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=60)
+    assert result.exit_code == 2 and "lock" in result.output, result.output
+    assert list(tmp_path.iterdir()) == [path], "nothing half-written"
+
+
+def test_a_clean_exit_folds_the_log_into_the_file(tmp_path):
+    path = tmp_path / "clean.duckdb"
+    demo_store(path).close()
+    script = ("import sys; from workbench.store import open_store;"
+              " print(open_store(sys.argv[1]).create_invites('demo', 1)[0][0])")
+    made = subprocess.run([sys.executable, "-c", script, str(path)], cwd=config.ROOT, capture_output=True,
+                          text=True, check=True)
+    assert not Path(f"{path}.wal").exists()
+    alone = tmp_path / "alone.duckdb"
+    alone.write_bytes(path.read_bytes())  # the file without any log
+    store = Store(alone)
+    try:
+        assert store.participant(int(made.stdout))["deliberation_id"] == "demo"
+    finally:
+        store.close()
 
 
 # -- the real server killed mid-flow ------------------------------------------------------------

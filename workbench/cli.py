@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 
 from . import config
+from .errors import WorkbenchError
 from .models import InputError
 from .store import NotFound, Store, StoreError
 
@@ -34,7 +35,7 @@ def _store(db: Path | None) -> Store:
     path = config.db_path(db)
     try:
         return Store(path)
-    except StoreError as exc:
+    except (StoreError, WorkbenchError) as exc:
         raise _fail(str(exc)) from None
 
 
@@ -104,11 +105,45 @@ def serve(db: DbOption = None,
           port: Annotated[int, typer.Option(help="port")] = 8501,
           host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1") -> None:
     """Start the web app (Streamlit)."""
+    _store(db).close()  # a database that does not open cleanly stops here, not on every page
     env = dict(os.environ, WORKBENCH_DB=str(config.db_path(db)))
     env.setdefault("WORKBENCH_BASE_URL", f"http://{host}:{port}")
     cmd = [sys.executable, "-m", "streamlit", "run", str(config.APP), "--server.address", host,
            "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"]
     raise typer.Exit(subprocess.call(cmd, env=env, cwd=config.ROOT))  # cwd: .streamlit/config.toml
+
+
+@app.command()
+def backup(db: DbOption = None,
+           to: Annotated[Path | None, typer.Option("--to", help="the copy's file name, or a folder for it"
+                                                   " (default: backups/NAME-TIME.duckdb beside the database)")]
+           = None) -> None:
+    """Write a verified copy of the database (stop `workbench serve` first: one process per file)."""
+    with _store(db) as store:
+        try:
+            made = store.backup(to)
+        except WorkbenchError as exc:
+            raise _fail(str(exc)) from None
+    typer.echo(f"backup of {store.path} written to {made.path} ({made.tables} tables, {made.rows} rows,"
+               f" {made.size / 1e6:.1f} MB) and verified by reopening it")
+
+
+@app.command()
+def recover(db: DbOption = None) -> None:
+    """Open a database whose write-ahead log is damaged, keeping every whole commit the log holds."""
+    from .store.durability import recover as recover_logs
+
+    path = config.db_path(db)
+    try:
+        done = recover_logs(path)
+    except WorkbenchError as exc:
+        raise _fail(str(exc)) from None
+    _store(db).close()  # replays what is left of the log and folds it into the file
+    if not done:
+        typer.echo(f"{path} opens cleanly: nothing to recover")
+    for r in done:
+        typer.echo(f"{r.log}: kept {r.kept_bytes} of {r.size} bytes (every whole commit before the damage);"
+                   f" what came after is lost. The damaged log is kept as {r.copy}")
 
 
 import_app = typer.Typer(help="Import data gathered elsewhere (idempotent: a second import adds nothing).",

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from .. import config
+from . import durability
 
 SCHEMAS = config.SCHEMAS
 
@@ -78,10 +79,13 @@ class StoreCore:
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            durability.refuse_damaged_log(self.path)  # DuckDB would open it short of acknowledged writes
         try:
             self._con = duckdb.connect(self.path, read_only=read_only)
         except duckdb.Error as exc:
-            raise StoreError(f"cannot open the database {self.path}: {exc}") from exc
+            raise durability.opening_error(self.path, exc) or StoreError(
+                f"cannot open the database {self.path}: {exc}") from exc
+        self._read_only, self._closed = read_only, False
         self._lock = threading.Lock()  # guards migrations only; units of work run concurrently
         if not read_only:
             self.migrate()
@@ -89,7 +93,30 @@ class StoreCore:
     # -- lifecycle --------------------------------------------------------------------------
 
     def close(self) -> None:
+        """Fold the write-ahead log into the file, then close: a clean exit leaves no log to replay."""
+        if self._closed:
+            return
+        self._closed = True
+        if not self._read_only:
+            try:
+                self.checkpoint()
+            except duckdb.Error:  # a unit of work still running: DuckDB checkpoints at close when it can
+                pass
         self._con.close()
+
+    def checkpoint(self) -> None:
+        with self._cursor() as cur:
+            cur.execute("CHECKPOINT").fetchall()
+
+    def backup(self, target: str | Path | None = None) -> durability.Backup:
+        """A copy of the database at `target` (a file, or a folder; default `backups/` beside it),
+        made after a CHECKPOINT and verified by reopening it. Only while no other process has the file."""
+        name = durability.default_backup_path(self.path)
+        target = name if target is None else Path(target)
+        if target.is_dir():
+            target = target / name.name
+        self.checkpoint()
+        return durability.copy_checkpointed(self.path, target, lambda: durability.table_contents(self._con))
 
     def __enter__(self):
         return self
