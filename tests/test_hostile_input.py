@@ -234,7 +234,7 @@ def _import_mge(store: Store, folder: Path) -> str | None:
         bundle = mge_bundle(read_mge_dump(folder), deliberation_id="mge-hostile")
     except (MgeFormatError, InputError) as exc:
         return str(exc)
-    store.import_bundle(bundle)
+    store.import_bundle(bundle, merge=True)  # each example adds to the one deliberation
     return None
 
 
@@ -336,7 +336,7 @@ def _import_polis(store: Store, folder: Path) -> str | None:
         bundle = polis_bundle(read_polis_export(folder), deliberation_id="polis-hostile")
     except (PolisFormatError, InputError) as exc:
         return str(exc)
-    store.import_bundle(bundle)
+    store.import_bundle(bundle, merge=True)  # each example adds to the one deliberation
     return None
 
 
@@ -410,7 +410,7 @@ def _import_comparisons(store: Store, path: Path) -> str | None:
         bundle = comparisons_bundle(path, deliberation_id="comparisons-hostile")
     except (ComparisonFormatError, InputError) as exc:
         return str(exc)
-    store.import_bundle(bundle)
+    store.import_bundle(bundle, merge=True)  # each example adds to the one deliberation
     return None
 
 

@@ -34,7 +34,7 @@ def mge_db(tmp_path_factory):
 
 
 def test_mge_import_counts_and_idempotence(mge_db, shared_datasets):
-    again = invoke("import", "mge", shared_datasets / "mge-dft", "--db", mge_db)
+    again = invoke("import", "mge", shared_datasets / "mge-dft", "--db", mge_db, "--merge")
     assert "nothing new" in again
     with Store(mge_db) as s:
         assert len(s.cards("mge-dft")) == 625  # quality 'ok'
@@ -91,7 +91,7 @@ def test_polis_import_then_groups_match_polis(conversation, at_least, tmp_path, 
     db = tmp_path / "p.duckdb"
     folder = shared_datasets / "polis" / conversation
     invoke("import", "polis", folder, "--db", db)
-    assert "nothing new" in invoke("import", "polis", folder, "--db", db)
+    assert "nothing new" in invoke("import", "polis", folder, "--db", db, "--merge")
     invoke("groups", "--db", db, "--out", tmp_path / "g.csv")
     ours = pd.read_csv(tmp_path / "g.csv", dtype={"source_id": str})
     theirs = pd.read_csv(folder / "participants-votes.csv", usecols=["participant", "group-id"], dtype=str)
@@ -119,7 +119,7 @@ def test_comparisons_import_fit_and_bad_rows(tmp_path):
     pd.DataFrame(rows).to_csv(path, index=False)
     db = tmp_path / "c.duckdb"
     assert "40 participants" in invoke("import", "comparisons", path, "--db", db)
-    assert "nothing new" in invoke("import", "comparisons", path, "--db", db)
+    assert "nothing new" in invoke("import", "comparisons", path, "--db", db, "--merge")
     assert "bootstrap intervals from 30 replicates" in invoke(
         "fit", "--db", db, "--by", "camp", "--bootstrap", "30", "--out", tmp_path / "fit.json")
     fit = json.loads((tmp_path / "fit.json").read_text())
@@ -148,3 +148,66 @@ def test_comparisons_import_fit_and_bad_rows(tmp_path):
     assert result.exit_code == 2 and "bad.csv, row 2" in result.output
     with Store(tmp_path / "b.duckdb") as s:
         assert s.deliberations().empty
+
+
+# -- importing into a deliberation that exists ------------------------------------------------------
+
+
+def _comparisons_file(folder):
+    path = folder / "judgements.csv"
+    path.write_text("participant_id,item_a,item_b,winner,context\nx1,v1,v2,a,When asked\nx2,v2,v3,b,When asked\n")
+    return path
+
+
+def _polis_folder(folder):
+    folder = folder / "conversation"
+    folder.mkdir()
+    (folder / "comments.csv").write_text("timestamp,comment-id,author-id,moderated,comment-body\n"
+                                         "1500000000000,0,1,1,Pay should be livable\n")
+    (folder / "votes.csv").write_text("timestamp,comment-id,voter-id,vote\n1500000002000,0,1,1\n")
+    (folder / "participants-votes.csv").write_text("participant,group-id,0\n1,0,1\n")
+    (folder / "summary.csv").write_text("topic,A Polis conversation\n")
+    return folder
+
+
+def _mge_folder(folder):
+    from test_mge_io import _minimal_dump, _write
+
+    folder = folder / "dump"
+    folder.mkdir()
+    return _write(folder, _minimal_dump())
+
+
+SOURCES = {"comparisons": _comparisons_file, "polis": _polis_folder, "mge": _mge_folder}
+
+
+@pytest.mark.parametrize("kind", list(SOURCES))
+def test_import_as_an_existing_deliberation_is_refused_unless_merge_and_a_merge_changes_no_setting(kind, tmp_path):
+    from workbench.participation import resolve_visitor
+
+    db = tmp_path / "live.duckdb"
+    invoke("demo", "--db", db, "--participants", 5, "--invites", 0)
+    source = SOURCES[kind](tmp_path)
+    with Store(db) as s:
+        before, questions = s.deliberation("demo"), s.questions("demo")
+        counts = {t: s._rows(f"SELECT count(*) FROM {t}")[0][0] for t in ("participants", "comparisons",
+                                                                         "endorsements", "values_cards")}
+    assert before["open_signup"] and before["licence"] == "CC BY 4.0"
+
+    refused = runner.invoke(app, ["import", kind, str(source), "--as", "demo", "--db", str(db)])
+    assert refused.exit_code == 2
+    line, = refused.output.strip().splitlines()
+    assert "deliberation 'demo' already exists" in line and "--merge" in line and "nothing was imported" in line
+    with Store(db) as s:
+        assert s.deliberation("demo") == before
+        assert {t: s._rows(f"SELECT count(*) FROM {t}")[0][0] for t in counts} == counts
+
+    merged = invoke("import", kind, source, "--as", "demo", "--merge", "--db", db)
+    assert "into 'demo'" in merged
+    with Store(db) as s:
+        assert s.deliberation("demo") == before, "title, licence, source, open sign-up stay as they were"
+        assert s.questions("demo").head(len(questions)).equals(questions), "the demo's questions are untouched"
+        assert s._rows("SELECT count(*) FROM participants")[0][0] > counts["participants"]
+        # A live join link keeps working.
+        assert resolve_visitor(s, {"join": "demo"}).kind == "participant"
+    assert "nothing new" in invoke("import", kind, source, "--as", "demo", "--merge", "--db", db)

@@ -106,7 +106,7 @@ def test_the_wiser_round_tells_the_llm_story_when_one_is_configured(at_interview
     from workbench.demo import load_world, simulate
 
     store, pid, token, fake = at_interview
-    store.import_bundle(simulate(demo_spec, load_world(config.DATA / "demo_values.yaml"), 9, seed=1))
+    store.import_bundle(simulate(demo_spec, load_world(config.DATA / "demo_values.yaml"), 9, seed=1), merge=True)
     interview = int(store.current_interview(pid)["id"])
     card = validated(ValuesCardIn, {
         "title": "Listening Before Pushing", "description": "Hearing the refusal first.",

@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 
 from . import config
-from .errors import WorkbenchError
+from .errors import Conflict, WorkbenchError
 from .models import InputError
 from .store import NotFound, Store, StoreError
 
@@ -69,7 +69,7 @@ def demo(db: DbOption = None,
     world = load_world(config.DATA / "demo_values.yaml")
     bundle = simulate(spec, world, participants, seed=seed)
     with _store(db) as store:
-        added = store.import_bundle(bundle)
+        added = store.import_bundle(bundle, merge=True)  # a second run adds nothing and keeps its settings
         typer.echo(f"demo deliberation {spec.id!r} in {store.path}: " +
                    ", ".join(f"{v} {k}" for k, v in added.items() if v))
         _print_invites(store.create_invites(spec.id, invites) if invites else [])
@@ -146,7 +146,8 @@ def recover(db: DbOption = None) -> None:
                    f" what came after is lost. The damaged log is kept as {r.copy}")
 
 
-import_app = typer.Typer(help="Import data gathered elsewhere (idempotent: a second import adds nothing).",
+import_app = typer.Typer(help="Import data gathered elsewhere into a new deliberation, or with --merge into an existing"
+                              " one (its settings unchanged; importing the same data twice adds nothing).",
                          no_args_is_help=True)
 app.add_typer(import_app, name="import")
 
@@ -154,8 +155,12 @@ DeliberationOption = Annotated[str | None, typer.Option("--deliberation", "-d",
                                help="deliberation id (default: the only one in the database)")]
 
 
+MergeOption = Annotated[bool, typer.Option("--merge", help="add to the deliberation if it exists, keeping its"
+                                           " settings (title, licence, source, open sign-up)")]
+
+
 def _import(source: Path, deliberation_id: str, make_bundle, errors: tuple[type[Exception], ...],
-            db: Path | None) -> None:
+            db: Path | None, merge: bool) -> None:
     """Read `source` into a bundle (a format error exits with its message; nothing is written), then
     write it in one transaction and report what was new."""
     try:
@@ -163,9 +168,13 @@ def _import(source: Path, deliberation_id: str, make_bundle, errors: tuple[type[
     except (*errors, InputError) as exc:
         raise _fail(str(exc)) from None
     with _store(db) as store:
-        added = store.import_bundle(bundle)
+        try:
+            added = store.import_bundle(bundle, merge=merge)
+        except Conflict as exc:
+            raise _fail(f"{exc}; nothing was imported. Add --merge to add this data to it without changing its"
+                        " settings, or choose another id with --as") from None
     counts = ", ".join(f"{v} {k}" for k, v in added.items() if v) or "nothing new (already imported)"
-    typer.echo(f"imported {source} as {deliberation_id!r}: {counts}")
+    typer.echo(f"imported {source} {'into' if merge else 'as'} {deliberation_id!r}: {counts}")
 
 
 def _slug(name: str, default: str) -> str:
@@ -178,24 +187,26 @@ def _slug(name: str, default: str) -> str:
 @import_app.command("mge")
 def import_mge(folder: Annotated[Path, typer.Argument(help="folder of the MGE study dump (JSON files)")],
                db: DbOption = None,
-               as_id: Annotated[str, typer.Option("--as", help="deliberation id to import into")] = "mge-dft") -> None:
+               as_id: Annotated[str, typer.Option("--as", help="deliberation id to import into")] = "mge-dft",
+               merge: MergeOption = False) -> None:
     """Import the Moral Graph Elicitation study dump (cases, contexts, cards, canonical values, answers)."""
     from .io.mge import MgeFormatError, mge_bundle, read_mge_dump
 
-    _import(folder, as_id, lambda: mge_bundle(read_mge_dump(folder), deliberation_id=as_id), (MgeFormatError,), db)
+    _import(folder, as_id, lambda: mge_bundle(read_mge_dump(folder), deliberation_id=as_id), (MgeFormatError,), db,
+            merge)
 
 
 @import_app.command("polis")
 def import_polis(folder: Annotated[Path, typer.Argument(help="folder of a Polis export (comments.csv, votes.csv, ...)")],
                  db: DbOption = None,
                  as_id: Annotated[str | None, typer.Option("--as", help="deliberation id (default: folder name)")] = None,
-                 ) -> None:
+                 merge: MergeOption = False) -> None:
     """Import a Polis conversation export: comments as statements, every vote, Polis's group ids."""
     from .io.polis import PolisFormatError, polis_bundle, read_polis_export
 
     deliberation_id = as_id or _slug(folder.resolve().name, "polis")
     _import(folder, deliberation_id, lambda: polis_bundle(read_polis_export(folder), deliberation_id=deliberation_id),
-            (PolisFormatError,), db)
+            (PolisFormatError,), db, merge)
 
 
 @import_app.command("comparisons")
@@ -203,13 +214,13 @@ def import_comparisons(file: Annotated[Path, typer.Argument(help="CSV or Parquet
                                                             "winner (a|b); optional context, prompt, weight, attr_*")],
                        db: DbOption = None,
                        as_id: Annotated[str | None, typer.Option("--as", help="deliberation id (default: file name)")]
-                       = None) -> None:
+                       = None, merge: MergeOption = False) -> None:
     """Import pairwise comparisons (a bad row stops the import with its row number; nothing is written)."""
     from .io.comparisons import ComparisonFormatError, comparisons_bundle
 
     deliberation_id = as_id or _slug(file.stem, "comparisons")
     _import(file, deliberation_id, lambda: comparisons_bundle(file, deliberation_id=deliberation_id),
-            (ComparisonFormatError,), db)
+            (ComparisonFormatError,), db, merge)
 
 
 @app.command()

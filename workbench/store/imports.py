@@ -3,13 +3,18 @@
 Rows are matched on the ids the source used: participants and cards by `source_id`, events by
 `source_key`, contexts by name, questions by slug. What is already there is skipped, so a second
 import of the same data adds nothing; an error anywhere rolls the whole import back.
+An import never rewrites a deliberation that exists: it is refused (`Conflict`) unless the caller
+asks to merge, and a merge adds data, questions and contexts but changes no setting (title,
+licence, consent, open sign-up, rounds) and no existing question.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
+from ..errors import Conflict
 from ..io.bundle import ImportBundle
+from ..models import DeliberationSpec
 from .core import StoreCore, utcnow
 
 
@@ -23,8 +28,12 @@ def _fill_times(frame: pd.DataFrame, now) -> pd.DataFrame:
 
 
 class ImportStore(StoreCore):
-    def import_bundle(self, bundle: ImportBundle) -> dict[str, int]:
-        """Write what the bundle holds that the store lacks; returns rows added per kind."""
+    def import_bundle(self, bundle: ImportBundle, *, merge: bool = False) -> dict[str, int]:
+        """Write what the bundle holds that the store lacks; returns rows added per kind.
+
+        Into a deliberation that already exists only with `merge`, and then without changing its
+        settings; otherwise `Conflict` names what exists, and nothing is written.
+        """
         now = utcnow()
         frames = {name: _fill_times(frame, now) for name, frame in bundle.frames().items()}
         delib = bundle.spec.id
@@ -32,7 +41,16 @@ class ImportStore(StoreCore):
 
         def work(cur):
             added: dict[str, int] = {}
-            self._save_deliberation(cur, bundle.spec, source=bundle.source, now=now)
+            existing = cur.execute(
+                "SELECT title, source, (SELECT count(*) FROM participants WHERE deliberation_id = $d)"
+                " FROM deliberations WHERE id = $d", {"d": delib}).fetchall()
+            if existing and not merge:
+                title, was, people = existing[0]
+                raise Conflict(f"deliberation {delib!r} already exists ({title!r}, {was}, {people} participants)")
+            if existing:
+                self._add_missing_questions(cur, bundle.spec, now=now)
+            else:
+                self._save_deliberation(cur, bundle.spec, source=bundle.source, now=now)
             # Contexts beyond the spec's (e.g. proposed ones, or those only used by imported rows).
             for row in frames["contexts"].itertuples(index=False):
                 cid = self._ensure_context(cur, delib, row.name, now=now, status=row.status or "approved")
@@ -141,3 +159,21 @@ class ImportStore(StoreCore):
             return added
 
         return self._write(work)
+
+    def _add_missing_questions(self, cur, spec: DeliberationSpec, *, now) -> None:
+        """The spec's questions the deliberation lacks (after its own), and every context the spec
+        names; existing questions keep their title, prompt, position and contexts."""
+        have = {slug for slug, in cur.execute("SELECT slug FROM questions WHERE deliberation_id = ?",
+                                               [spec.id]).fetchall()}
+        position = cur.execute("SELECT coalesce(max(position) + 1, 0) FROM questions WHERE deliberation_id = ?",
+                               [spec.id]).fetchall()[0][0]
+        for q in spec.questions:
+            contexts = [self._ensure_context(cur, spec.id, name, now=now) for name in q.contexts]
+            if q.slug in have:
+                continue
+            qid = f"{spec.id}/{q.slug}"
+            cur.execute("INSERT INTO questions (id, deliberation_id, slug, title, prompt, position)"
+                        " VALUES (?, ?, ?, ?, ?, ?)", [qid, spec.id, q.slug, q.title, q.prompt, position])
+            position += 1
+            for context_id in contexts:
+                cur.execute("INSERT INTO question_contexts VALUES (?, ?) ON CONFLICT DO NOTHING", [qid, context_id])
