@@ -447,6 +447,40 @@ def test_a_server_killed_mid_flow_resumes_the_participant_after_a_restart(tmp_pa
             page.close()
 
 
+@pytest.mark.browser
+@pytest.mark.timeout(240)
+def test_a_server_stopped_with_sigterm_folds_the_log_into_the_file(tmp_path):
+    """A clean stop checkpoints: the database is one file again, holding the last participant's step."""
+    require_chromium()
+    from browser import chromium
+
+    path = tmp_path / "stopped.duckdb"
+    store = demo_store(path)
+    try:
+        (pid, token), = store.create_invites("demo", 1)
+    finally:
+        store.close()
+    assert not Path(f"{path}.wal").exists()
+    with chromium() as browser, server(free_port(), path) as process:
+        page = browser.new_page()
+        page.set_default_timeout(30_000)
+        page.goto(f"http://127.0.0.1:{process.args[process.args.index('--server.port') + 1]}/?invite={token}")
+        page.get_by_text("I have read this and agree to take part").click()
+        page.get_by_role("button", name="Continue", exact=True).click()
+        page.get_by_text("Step 2 of 8: About you").wait_for()
+        assert Path(f"{path}.wal").stat().st_size > 0, "the consent is in the log, not yet in the file"
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+    assert not Path(f"{path}.wal").exists(), "a clean stop leaves no log to replay"
+    alone = tmp_path / "alone.duckdb"
+    alone.write_bytes(path.read_bytes())
+    store = Store(alone)
+    try:
+        assert [s["step"] for s in store.steps(pid)] == ["consent"]
+    finally:
+        store.close()
+
+
 # -- the embedding model failing part-way ---------------------------------------------------------
 
 

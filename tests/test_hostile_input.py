@@ -8,6 +8,10 @@ raises its own error (`InputError`, `CardShapeError`, `MgeFormatError`, `PolisFo
 `ComparisonFormatError`) whose message names the field, or the file, row and column — never a
 KeyError, TypeError or a database error. A failed import leaves every table as it was.
 
+The size limits (`workbench.models`: definition size, nesting and counts; import file size, rows and
+JSON nesting; id length and characters) are properties too: any size is accepted within the limit or
+refused naming the file or field, before the input is parsed where the limit allows.
+
 Also here: guessing invite tokens. Refused links are paused longer and longer (the computed pause is
 asserted, not wall time), logged without the token, and no token or token hash appears in the logs of
 a whole participant walk or in any export file.
@@ -32,11 +36,12 @@ from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
 from test_mge_io import _minimal_dump
 
-from workbench import config, exports
+from workbench import config, exports, models
 from workbench.cardcheck import CardCheck, CardShapeError, check_card, check_policy
 from workbench.deliberation import parse_deliberation
+from workbench.io import limits
 from workbench.io.bundle import ImportBundle
-from workbench.io.comparisons import ComparisonFormatError, comparisons_bundle
+from workbench.io.comparisons import ComparisonFormatError, comparisons_bundle, read_comparisons
 from workbench.io.mge import MgeFormatError, mge_bundle, read_mge_dump
 from workbench.io.polis import PolisFormatError, polis_bundle, read_polis_export
 from workbench.models import (
@@ -434,6 +439,10 @@ def test_comparisons_file_with_one_bad_cell_names_file_and_row(store, tmp_path_f
     if error is not None:
         assert table_counts(store) == before
         assert error.startswith(f"{path}, row {row}: ") or "unreadable file" in error, error
+        return
+    comparisons, _ = read_comparisons(path)
+    for column in ("participant_id", "item_a", "item_b"):  # what was accepted obeys the id limits
+        assert all(0 < len(v) <= models.ID_MAX and not CONTROL.search(v) for v in comparisons[column])
 
 
 @HYPOTHESIS
@@ -487,6 +496,232 @@ def test_a_bundle_that_fails_inside_the_store_writes_nothing(store, demo_spec):
     with pytest.raises(Exception):  # noqa: B017 - DuckDB's conversion error; importers never send this
         store.import_bundle(bundle)
     assert table_counts(store) == before
+
+
+# -- size limits -------------------------------------------------------------------------------------
+
+
+def _definition(questions: int = 1, contexts: int = 1, demographics: int = 0, options: int = 1) -> str:
+    """A definition with these counts (the first question and demographic carry the long lists)."""
+    return yaml.safe_dump({
+        **DELIBERATION,
+        "questions": [{"slug": f"q{i}", "title": "Q", "prompt": "P?",
+                       "contexts": [f"When {j}" for j in range(contexts if i == 0 else 1)]} for i in range(questions)],
+        "demographics": [{"key": f"d{i}", "label": "L", "options": [f"o{j}" for j in range(options if i == 0 else 1)]}
+                         for i in range(demographics)]})
+
+
+#: (count, its limit, the field an error names)
+COUNT_LIMITS = {"questions": (models.QUESTIONS_MAX, "questions"),
+                "contexts": (models.CONTEXTS_PER_QUESTION_MAX, "questions[0].contexts"),
+                "demographics": (models.DEMOGRAPHICS_MAX, "demographics"),
+                "options": (models.OPTIONS_MAX, "demographics[0].options")}
+
+
+@pytest.mark.parametrize("count", list(COUNT_LIMITS))
+def test_a_definition_beyond_a_count_limit_is_refused_naming_the_field(count):
+    limit, field = COUNT_LIMITS[count]
+    counts = {"demographics": 1, count: limit}
+    assert parse_deliberation(_definition(**counts), where="big.yaml")
+    with pytest.raises(InputError, match=rf"^big.yaml: {re.escape(field)}: List should have at most {limit} items"):
+        parse_deliberation(_definition(**{**counts, count: limit + 1}), where="big.yaml")
+
+
+@HYPOTHESIS
+@given(questions=st.integers(1, 130), contexts=st.integers(1, 260), demographics=st.integers(0, 40),
+       options=st.integers(1, 300))
+def test_definitions_of_any_size_are_accepted_within_the_limits_or_refused_naming_the_count(questions, contexts,
+                                                                                           demographics, options):
+    counts = {"questions": questions, "contexts": contexts, "demographics": demographics, "options": options}
+    over = [c for c, n in counts.items() if n > COUNT_LIMITS[c][0] and (c != "options" or demographics)]
+    try:
+        spec = parse_deliberation(_definition(**counts), where="upload.yaml")
+    except InputError as exc:
+        assert over, str(exc)
+        assert any(f"{COUNT_LIMITS[c][1]}: List should have at most" in str(exc) for c in over), str(exc)
+        return
+    assert not over
+    assert len(spec.questions) == questions and len(spec.questions[0].contexts) == contexts
+
+
+def _nested(depth: int, shape: str) -> str:
+    if shape == "flow list":
+        return "[" * depth + "1" + "]" * depth
+    if shape == "flow mapping":
+        return "{a: " * depth + "1" + "}" * depth
+    return "".join(f"{'  ' * i}a:\n" for i in range(depth)) + "  " * depth + "1\n"
+
+
+@HYPOTHESIS
+@given(depth=st.integers(0, 30) | st.integers(0, 100_000), shape=st.sampled_from(["flow list", "flow mapping",
+                                                                                "block mapping"]),
+       where=st.sampled_from(["title", "questions", "extra"]))
+def test_yaml_nested_to_any_depth_is_refused_naming_the_definition_never_a_recursion_error(depth, shape, where):
+    text = yaml.safe_dump(DELIBERATION) + f"{where}:\n" + "\n".join(
+        "  " + line for line in _nested(depth, shape).splitlines()) + "\n"
+    if len(text) > models.DEFINITION_MAX_BYTES:
+        text = text[:models.DEFINITION_MAX_BYTES]  # the size limit is tested below; here the nesting
+    with pytest.raises(InputError) as refused:  # the nested value is never a valid title, list or key
+        parse_deliberation(text, where="deep.yaml")
+    assert str(refused.value).startswith("deep.yaml: "), str(refused.value)
+    if depth + 1 > models.DEFINITION_MAX_NESTING:
+        assert "nested deeper than" in str(refused.value) or "not valid YAML" in str(refused.value)
+
+
+def test_a_definition_too_large_or_standing_for_too_many_values_is_refused_before_it_is_built(tmp_path):
+    from workbench.deliberation import load_deliberation
+
+    padded = "# " + "x" * models.DEFINITION_MAX_BYTES + "\n" + yaml.safe_dump(DELIBERATION)
+    with pytest.raises(InputError, match=r"^big.yaml: the definition is larger than 1,000,000 bytes"):
+        parse_deliberation(padded, where="big.yaml")
+    (tmp_path / "big.yaml").write_text(padded)
+    with pytest.raises(InputError, match=r"big.yaml: the file is larger than 1,000,000 bytes"):
+        load_deliberation(tmp_path / "big.yaml")
+    # Nine lines standing for 10**9 contexts ("billion laughs"): refused while reading the events.
+    bomb = "laugh0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+        f"laugh{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]\n" for i in range(1, 9))
+    with pytest.raises(InputError, match=r"more than 200,000 values \(YAML aliases counted"):
+        parse_deliberation(yaml.safe_dump(DELIBERATION) + bomb, where="bomb.yaml")
+    shared = yaml.safe_dump({**DELIBERATION, "questions": [{**DELIBERATION["questions"][0], "slug": s}
+                                                           for s in "abc"]})
+    assert len(parse_deliberation(shared).questions) == 3, "a few aliases (as yaml.safe_dump writes) are fine"
+
+
+@pytest.mark.parametrize("depth", [models.IMPORT_JSON_MAX_NESTING - 2, models.IMPORT_JSON_MAX_NESTING + 1, 10_000,
+                                   100_000])
+def test_deeply_nested_json_in_an_mge_dump_is_a_format_error_naming_the_file(store, tmp_path, depth):
+    tables = _minimal_dump()
+    tables["edge.json"][0]["note"] = json.loads("[" * min(depth, 500) + "]" * min(depth, 500))
+    folder = _write_dump(tmp_path, tables)
+    if depth > 500:  # deeper than Python's JSON writer goes: write the brackets by hand
+        text = (folder / "edge.json").read_text()
+        (folder / "edge.json").write_text(text.replace('"note": ' + "[" * 500 + "]" * 500,
+                                                       '"note": ' + "[" * depth + "]" * depth))
+    before = table_counts(store)
+    error = _import_mge(store, folder)
+    if depth + 2 <= models.IMPORT_JSON_MAX_NESTING:  # the file's array and the row's object count too
+        assert error is None, error  # an unknown field is ignored, however it nests
+        return
+    assert error == (f"edge.json: nested {depth + 2} levels deep; the workbench reads JSON nested at most"
+                     f" {models.IMPORT_JSON_MAX_NESTING} levels")
+    assert table_counts(store) == before
+
+
+@HYPOTHESIS
+@given(file=st.sampled_from(MGE_FILES), data=st.data(), depth=st.integers(0, 60) | st.integers(0, 50_000))
+def test_mge_json_nested_to_any_depth_is_imported_or_names_the_file(store, tmp_path_factory, file, data, depth):
+    tables = _minimal_dump()
+    row = data.draw(st.integers(0, len(tables[file]) - 1), label="row")
+    field = data.draw(st.sampled_from([*sorted(tables[file][row]), "extra"]), label="field")
+    tables[file][row][field] = "__nested__"
+    folder = _write_dump(tmp_path_factory.mktemp("mge"), tables)
+    text = (folder / file).read_text()
+    (folder / file).write_text(text.replace('"__nested__"', "[" * depth + "1" + "]" * depth))
+    before = table_counts(store)
+    error = _import_mge(store, folder)
+    if error is not None:
+        assert error.startswith(file) or "row" in error or error.startswith("deliberation"), error
+        assert table_counts(store) == before
+    if depth + 2 > models.IMPORT_JSON_MAX_NESTING:
+        assert error is not None and error.startswith(f"{file}: nested {depth + 2} levels deep"), error
+
+
+@pytest.mark.parametrize("column", ["participant_id", "item_a", "item_b"])
+@pytest.mark.parametrize("bad", ["v\x00", "\x00", "a\x1bb", "x" * (models.ID_MAX + 1)])
+def test_comparisons_ids_with_nul_bytes_or_beyond_the_limit_are_refused_naming_file_row_and_column(
+        store, tmp_path, column, bad):
+    rows = json.loads(json.dumps(COMPARISONS))
+    rows[2][rows[0].index(column)] = bad
+    path = _write_csv(tmp_path / "judgements.csv", rows)
+    before = table_counts(store)
+    error = _import_comparisons(store, path)
+    reason = "contains control characters" if len(bad) <= models.ID_MAX else "is longer than 200 characters"
+    assert error == f"{path}, row 2: {column} {reason}"
+    assert table_counts(store) == before
+
+
+def test_polis_ids_with_control_characters_are_refused_naming_file_row_and_column(store, tmp_path):
+    tables = json.loads(json.dumps(POLIS))
+    tables["votes.csv"][2][2] = "1\x00"
+    error = _import_polis(store, _write_polis(tmp_path, tables))
+    assert error is not None and "votes.csv, row 2, column 'voter-id'" in error and "control characters" in error
+
+
+def _comparisons_rows(n: int) -> list[list[str]]:
+    return [COMPARISONS[0][:4]] + [[f"p{i}", "v1", "v2", "a"] for i in range(n)]
+
+
+def _polis_rows(n: int) -> dict:
+    """The small export with `n` votes (its other files have 2 rows each)."""
+    tables = json.loads(json.dumps(POLIS))
+    tables["votes.csv"] = [tables["votes.csv"][0]] + [["1500000002000", "0", str(i % 2 + 1), "1"] for i in range(n)]
+    return tables
+
+
+@HYPOTHESIS
+@given(rows=st.integers(1, 40), limit=st.integers(3, 30), kind=st.sampled_from(["csv", "parquet", "polis", "mge"]))
+def test_import_files_beyond_the_row_limit_are_refused_before_they_are_parsed(store, tmp_path_factory, monkeypatch,
+                                                                             rows, limit, kind):
+    monkeypatch.setattr(limits, "IMPORT_ROWS_MAX", limit)
+    read_csv = pd.read_csv
+    parsed = []
+    monkeypatch.setattr(pd, "read_csv", lambda *a, **k: parsed.append(a) or read_csv(*a, **k))
+    folder = tmp_path_factory.mktemp("rows")
+    if kind == "csv":
+        path = _write_csv(folder / "judgements.csv", _comparisons_rows(rows))
+        error, name = _import_comparisons(store, path), str(path)
+    elif kind == "parquet":
+        path = folder / "judgements.parquet"
+        pd.DataFrame(_comparisons_rows(rows)[1:], columns=COMPARISONS[0][:4]).to_parquet(path)
+        error, name = _import_comparisons(store, path), str(path)
+    elif kind == "polis":
+        error, name = _import_polis(store, _write_polis(folder, _polis_rows(rows))), str(folder / "votes.csv")
+    else:
+        tables = _minimal_dump()
+        tables["vote.json"] = [{**tables["vote.json"][0], "id": i + 1} for i in range(rows)]
+        error, name = _import_mge(store, _write_dump(folder, tables)), "vote.json"
+    if rows <= limit:
+        assert error is None, error
+        return
+    assert error is not None and error.startswith(name) and f"at most {limit:,} rows per file" in error, error
+    if kind in ("csv", "polis"):
+        assert not any(str(a[0]) == name for a in parsed), "a file over the limit is refused before pandas reads it"
+
+
+@pytest.mark.parametrize("kind", ["comparisons", "polis", "mge", "definition"])
+def test_files_beyond_the_size_limit_are_refused_by_their_size_alone(store, tmp_path, monkeypatch, kind):
+    monkeypatch.setattr(limits, "IMPORT_FILE_MAX_BYTES", 100)
+    if kind == "comparisons":
+        path = _write_csv(tmp_path / "judgements.csv", _comparisons_rows(20))
+        assert _import_comparisons(store, path) == (f"{path}: the file is {path.stat().st_size} bytes; the workbench"
+                                                    " imports files of at most 100 bytes")
+    elif kind == "polis":
+        error = _import_polis(store, _write_polis(tmp_path, POLIS))
+        assert error.startswith(str(tmp_path / "comments.csv")) and "files of at most" in error
+    elif kind == "mge":
+        error = _import_mge(store, _write_dump(tmp_path, _minimal_dump()))
+        assert any(error.startswith(f"{f}: the file is") for f in MGE_FILES) and "files of at most" in error
+    else:  # the real limit: a file's size is checked before it is read
+        from workbench.deliberation import load_deliberation
+
+        path = tmp_path / "big.yaml"
+        with path.open("wb") as f:
+            f.truncate(models.DEFINITION_MAX_BYTES + 1)  # a sparse file of NUL bytes: never valid, never read
+        with pytest.raises(InputError, match="the file is larger than"):
+            load_deliberation(path)
+
+
+def test_the_limits_are_documented_where_facilitators_and_researchers_read_them():
+    readme = (config.ROOT / "README.md").read_text()
+    for text in (models.__doc__, readme):
+        for phrase in ("1 MB", "nested at most 10 levels", "200,000 values", "100 questions",
+                       "200 contexts per question", "30 demographic questions", "250 options", "256 MB",
+                       "5,000,000", "nested at most 32 levels", "200 characters"):
+            assert phrase in text, phrase
+    assert (models.DEFINITION_MAX_BYTES, models.DEFINITION_MAX_NESTING, models.DEFINITION_MAX_VALUES,
+            models.QUESTIONS_MAX, models.CONTEXTS_PER_QUESTION_MAX, models.DEMOGRAPHICS_MAX, models.OPTIONS_MAX,
+            models.IMPORT_FILE_MAX_BYTES, models.IMPORT_ROWS_MAX, models.IMPORT_JSON_MAX_NESTING, models.ID_MAX) == (
+        1_000_000, 10, 200_000, 100, 200, 30, 250, 256 * 2**20, 5_000_000, 32, 200)
 
 
 # -- guessing invite tokens ---------------------------------------------------------------------------

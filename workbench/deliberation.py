@@ -1,6 +1,10 @@
 """Deliberation definitions: read a YAML file into a validated `DeliberationSpec`.
 
-Never writes anything; `store.save_deliberation(spec)` does that.
+A definition is refused before it is parsed when it is larger than `DEFINITION_MAX_BYTES`, and
+before any value is built when it nests deeper than `DEFINITION_MAX_NESTING` or holds more than
+`DEFINITION_MAX_VALUES` values once YAML aliases are expanded (a few lines of aliases can stand for
+billions); the model then checks the counts (questions, contexts, demographics, options). Never writes anything;
+`store.save_deliberation(spec)` does that.
 """
 
 from __future__ import annotations
@@ -9,26 +13,77 @@ from pathlib import Path
 
 import yaml
 
-from .models import DeliberationSpec, InputError, validated
+from .models import (
+    DEFINITION_MAX_BYTES,
+    DEFINITION_MAX_NESTING,
+    DEFINITION_MAX_VALUES,
+    DeliberationSpec,
+    InputError,
+    validated,
+)
+
+# libyaml's parser where it is installed (a 1 MB definition: about 1 s instead of 6 s).
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def load_deliberation(path: str | Path) -> DeliberationSpec:
     path = Path(path)
     try:
+        if path.stat().st_size > DEFINITION_MAX_BYTES:
+            raise InputError(f"{path}: the file is larger than {DEFINITION_MAX_BYTES:,} bytes; a deliberation"
+                             " definition is far smaller")
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise InputError(f"{path}: cannot read the file ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     return parse_deliberation(text, where=str(path))
 
 
 def parse_deliberation(text: str, *, where: str = "deliberation") -> DeliberationSpec:
     try:
-        data = yaml.safe_load(text)
+        size = len(text.encode("utf-8")) if len(text) <= DEFINITION_MAX_BYTES else len(text)
+    except UnicodeEncodeError as exc:
+        raise InputError(f"{where}: not valid Unicode text (a lone surrogate at character {exc.start})") from None
+    if size > DEFINITION_MAX_BYTES:
+        raise InputError(f"{where}: the definition is larger than {DEFINITION_MAX_BYTES:,} bytes; a deliberation"
+                         " definition is far smaller")
+    try:
+        _check_shape(text, where)
+        data = yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader, chosen above
     except yaml.YAMLError as exc:
         raise InputError(f"{where}: not valid YAML ({exc})") from None
     if not isinstance(data, dict):
         raise InputError(f"{where}: expected a mapping with id, title, consent and questions")
     return validated(DeliberationSpec, data, where=where)
+
+
+def _check_shape(text: str, where: str) -> None:
+    """Walk the YAML events (no value is built yet): refuse deep nesting, and more values than
+    `DEFINITION_MAX_VALUES` once aliases are expanded (a few lines of aliases can stand for billions)."""
+    sizes: dict[str, int] = {}  # anchor -> values it stands for
+    open_collections: list[list] = [[0, None]]  # [values so far, anchor] per open collection
+    for event in yaml.parse(text, Loader=_LOADER):
+        if isinstance(event, yaml.CollectionStartEvent):
+            open_collections.append([1, event.anchor])
+            if len(open_collections) - 1 > DEFINITION_MAX_NESTING:
+                raise InputError(f"{where}: line {event.start_mark.line + 1}: nested deeper than"
+                                 f" {DEFINITION_MAX_NESTING} levels; a definition needs 5")
+            continue
+        if isinstance(event, yaml.CollectionEndEvent):
+            values, anchor = open_collections.pop()
+        elif isinstance(event, yaml.AliasEvent):
+            values, anchor = sizes.get(event.anchor, 1), None
+        elif isinstance(event, yaml.ScalarEvent):
+            values, anchor = 1, event.anchor
+        else:
+            continue
+        if anchor is not None:
+            sizes[anchor] = values
+        open_collections[-1][0] += values
+        if open_collections[0][0] + sum(c[0] for c in open_collections[1:]) > DEFINITION_MAX_VALUES:
+            raise InputError(f"{where}: line {event.start_mark.line + 1}: more than {DEFINITION_MAX_VALUES:,} values"
+                             " (YAML aliases counted as what they stand for)")
 
 
 def deliberation_document(deliberation: dict, questions, contexts_by_question: dict[str, list[str]]) -> str:

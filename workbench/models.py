@@ -7,6 +7,18 @@ This module must never touch the database or Streamlit: it only says what is val
 Text limits (characters, after trimming surrounding whitespace):
 title 80, description 600, each attentional policy 200, 2-10 policies, comment 1000,
 attribute key 64 / value 200, context name 120, question prompt 1000.
+
+Size limits, so that no definition or import can take minutes or gigabytes (a YAML definition with
+100,000 questions once took 181 s and 805 MB). Each is refused early, with an error naming the file
+or field, before the bulk of the input is parsed where the limit allows:
+- a deliberation definition (YAML): at most 1 MB (`DEFINITION_MAX_BYTES`), nested at most 10 levels
+  (the format needs 5), at most 200,000 values with YAML aliases expanded (the largest definition
+  within the counts below has about 60,000); at most 100 questions, 200 contexts per question,
+  30 demographic questions and 250 options per demographic question (a country list fits);
+- an imported file (an MGE dump's JSON file, a Polis CSV, a comparisons CSV or Parquet): at most
+  256 MB (`IMPORT_FILE_MAX_BYTES`, over 100 times the largest real export we know) and 5,000,000 data
+  rows (`IMPORT_ROWS_MAX`); an MGE JSON file nested at most 32 levels (the study's nest 3);
+- ids in imported files (participants, items, comments): at most 200 characters, no control characters.
 """
 
 from __future__ import annotations
@@ -41,6 +53,17 @@ ATTRIBUTE_VALUE_MAX = 200
 CONTEXT_MAX = 120
 PROMPT_MAX = 1000
 FREE_TEXT_MAX = 4000
+ID_MAX = 200
+QUESTIONS_MAX = 100
+CONTEXTS_PER_QUESTION_MAX = 200
+DEMOGRAPHICS_MAX = 30
+OPTIONS_MAX = 250
+DEFINITION_MAX_BYTES = 1_000_000
+DEFINITION_MAX_NESTING = 10
+DEFINITION_MAX_VALUES = 200_000
+IMPORT_FILE_MAX_BYTES = 256 * 2**20
+IMPORT_ROWS_MAX = 5_000_000
+IMPORT_JSON_MAX_NESTING = 32
 
 WiserAnswerKind = Literal["upgrade", "no_upgrade", "not_sure"]
 Vote = Literal["agree", "disagree", "pass"]
@@ -109,7 +132,7 @@ class _Model(BaseModel):
 class DemographicQuestion(_Model):
     key: Slug
     label: _text(200)
-    options: list[_text(100)] = Field(min_length=1)
+    options: list[_text(100)] = Field(min_length=1, max_length=OPTIONS_MAX)
     required: bool = False
 
     @model_validator(mode="after")
@@ -123,7 +146,7 @@ class QuestionSpec(_Model):
     slug: Slug
     title: _text(120)
     prompt: _text(PROMPT_MAX)
-    contexts: list[ContextName] = Field(min_length=1)
+    contexts: list[ContextName] = Field(min_length=1, max_length=CONTEXTS_PER_QUESTION_MAX)
 
 
 class Rounds(_Model):
@@ -142,8 +165,8 @@ class DeliberationSpec(_Model):
     licence: _text(200, 0) = ""
     open_signup: bool = False
     rounds: Rounds = Rounds()
-    demographics: list[DemographicQuestion] = Field(default_factory=list)
-    questions: list[QuestionSpec] = Field(min_length=1)
+    demographics: list[DemographicQuestion] = Field(default_factory=list, max_length=DEMOGRAPHICS_MAX)
+    questions: list[QuestionSpec] = Field(min_length=1, max_length=QUESTIONS_MAX)
 
     @model_validator(mode="after")
     def _unique(self) -> DeliberationSpec:

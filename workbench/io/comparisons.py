@@ -9,6 +9,11 @@ or fit anything. Every problem raises ``ComparisonFormatError`` naming the file,
 
 Attributes: an empty ``attr_*`` cell means "not given" and never conflicts; two different non-empty
 values for one participant do. Ids and attribute values are read as text (``007`` stays ``007``).
+
+Limits (`workbench.models`): a file of at most 256 MB and 5,000,000 rows, counted before it is
+parsed; ids (participant, items) of at most 200 characters, attribute names of 64 and values of
+200, prompts of 1000, contexts of 120; no control characters in any of them (tab and newline are
+allowed in prompts); at most 200 distinct contexts (they become the question's contexts).
 """
 
 from __future__ import annotations
@@ -20,7 +25,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..models import CONTEXT_MAX
+from ..models import (
+    ATTRIBUTE_KEY_MAX,
+    ATTRIBUTE_VALUE_MAX,
+    CONTEXT_MAX,
+    CONTEXTS_PER_QUESTION_MAX,
+    ID_MAX,
+    PROMPT_MAX,
+)
+from .limits import shown, too_large, too_many_lines, too_many_rows
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 REQUIRED = ("participant_id", "item_a", "item_b", "winner")
@@ -42,9 +55,17 @@ class ComparisonFormatError(ValueError):
 def _read_table(path: Path) -> pd.DataFrame:
     suffix = path.suffix.lower()
     try:
+        if problem := too_large(path):
+            raise ComparisonFormatError(path, problem)
         if suffix in (".parquet", ".pq"):
+            import pyarrow.parquet as pq
+
+            if problem := too_many_rows(pq.ParquetFile(path).metadata.num_rows):
+                raise ComparisonFormatError(path, problem)
             frame = pd.read_parquet(path)
         elif suffix in (".csv", ".txt", ""):
+            if problem := too_many_lines(path):
+                raise ComparisonFormatError(path, problem)
             # Everything as text, and "NA"/"null" stay strings: only truly empty cells are missing.
             frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8")
         else:
@@ -61,6 +82,20 @@ def _read_table(path: Path) -> pd.DataFrame:
         raise ComparisonFormatError(path, f"unreadable file ({type(exc).__name__}: {exc})") from None
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame
+
+
+def _first(mask, path: Path, reason: str) -> None:
+    """Raise naming the first row where `mask` holds (rows are 1-based)."""
+    mask = np.asarray(mask, dtype=bool)
+    if mask.any():
+        raise ComparisonFormatError(path, reason, row=int(np.flatnonzero(mask)[0]) + 1)
+
+
+def _check_text(values: pd.Series, path: Path, column: str, limit: int, *, controls: re.Pattern = _CONTROL) -> None:
+    """Text a deliberation keeps and shows: free of control characters and within its limit."""
+    text = values.map(lambda v: v if isinstance(v, str) else "")
+    _first(text.map(lambda v: bool(controls.search(v))), path, f"{column} contains control characters")
+    _first(text.str.len() > limit, path, f"{column} is longer than {limit} characters")
 
 
 def _text(values: pd.Series) -> pd.Series:
@@ -90,29 +125,31 @@ def read_comparisons(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         raise ComparisonFormatError(path, "empty file (a header but no data rows)")
     attr_columns = [c for c in frame.columns if c.startswith(ATTRIBUTE_PREFIX)]
     bare = [c[len(ATTRIBUTE_PREFIX):] for c in attr_columns]
-    if any(name == "" for name in bare) or "participant_id" in bare or len(set(bare)) != len(bare):
-        raise ComparisonFormatError(path, f"bad attribute column names: {', '.join(attr_columns)}")
+    if any(name == "" for name in bare) or "participant_id" in bare or len(set(bare)) != len(bare) or any(
+            _CONTROL.search(name) or len(name) > ATTRIBUTE_KEY_MAX for name in bare):
+        raise ComparisonFormatError(path, f"bad attribute column names: {shown(', '.join(attr_columns))} (distinct,"
+                                          f" at most {ATTRIBUTE_KEY_MAX} characters after {ATTRIBUTE_PREFIX!r},"
+                                          " no control characters)")
 
     out = pd.DataFrame(index=frame.index)
     for column in ("participant_id", "item_a", "item_b"):
         values = _text(frame[column])
-        empty = values.isna().to_numpy()
-        if empty.any():
-            raise ComparisonFormatError(path, f"empty {column}", row=int(np.flatnonzero(empty)[0]) + 1)
+        _first(values.isna(), path, f"empty {column}")
+        _check_text(values, path, column, ID_MAX)  # ids are shown on pages and exported; NUL is no id
         out[column] = values.astype(object)
 
     winner = _text(frame["winner"]).map(lambda v: v.lower() if v is not None else None)
     bad = ~winner.isin(["a", "b"]).to_numpy()
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise ComparisonFormatError(path, f"winner is {frame['winner'].iloc[row]!r}; expected 'a' or 'b'",
+        raise ComparisonFormatError(path, f"winner is {shown(frame['winner'].iloc[row])}; expected 'a' or 'b'",
                                     row=row + 1)
     out["winner"] = winner.astype(object)
 
     same = (out["item_a"] == out["item_b"]).to_numpy()
     if same.any():
         row = int(np.flatnonzero(same)[0])
-        raise ComparisonFormatError(path, f"item_a and item_b are the same item ({out['item_a'].iloc[row]!r})",
+        raise ComparisonFormatError(path, f"item_a and item_b are the same item ({shown(out['item_a'].iloc[row])})",
                                     row=row + 1)
 
     out["context"] = _text(frame["context"]) if "context" in frame.columns else None
@@ -137,16 +174,18 @@ def read_comparisons(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         bad = ~np.isfinite(weight) | (weight < 0)
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            raise ComparisonFormatError(path, f"weight is {raw.iloc[row]!r}; expected a number ≥ 0", row=row + 1)
+            raise ComparisonFormatError(path, f"weight is {shown(raw.iloc[row])}; expected a number ≥ 0", row=row + 1)
         out["weight"] = weight
     else:
         out["weight"] = 1.0
     if "prompt" in frame.columns:
         out["prompt"] = _text(frame["prompt"]).astype(object)
+        _check_text(out["prompt"], path, "prompt", PROMPT_MAX, controls=re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]"))
 
     attributes = pd.DataFrame({"participant_id": pd.unique(out["participant_id"])})
     for column, name in zip(attr_columns, bare, strict=True):
         values = _text(frame[column])
+        _check_text(values, path, column, ATTRIBUTE_VALUE_MAX)
         known = pd.DataFrame({"participant_id": out["participant_id"], "value": values}).dropna()
         first = known.drop_duplicates("participant_id")
         lookup = first.set_index("participant_id")["value"]
@@ -157,7 +196,8 @@ def read_comparisons(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
             pid = out["participant_id"].iloc[row]
             raise ComparisonFormatError(
                 path,
-                f"participant {pid!r} has {column}={values.iloc[row]!r} here but {lookup[pid]!r} on an earlier row",
+                f"participant {shown(pid)} has {column}={shown(values.iloc[row])} here but {shown(lookup[pid])} on an"
+                " earlier row",
                 row=row + 1,
             )
         attributes[name] = attributes["participant_id"].map(lookup).astype(object)
@@ -185,6 +225,9 @@ def comparisons_bundle(path: str | Path, *, deliberation_id: str):
     comparisons, attributes = read_comparisons(path)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
     contexts = sorted({c for c in comparisons["context"] if isinstance(c, str) and c.strip()}) or ["In this study"]
+    if len(contexts) > CONTEXTS_PER_QUESTION_MAX:
+        raise ComparisonFormatError(path, f"{len(contexts)} distinct contexts; a question takes at most"
+                                          f" {CONTEXTS_PER_QUESTION_MAX}")
     spec = validated(DeliberationSpec, {
         "id": deliberation_id, "title": f"Comparisons imported from {path.name}"[:200],
         "consent": "Imported data: participants consented where the comparisons were collected.",

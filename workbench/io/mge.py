@@ -32,6 +32,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .limits import shown, too_deep, too_large, too_many_rows
+
 WISER_ANSWERS = ("upgrade", "no_upgrade", "not_sure")
 CARD_QUALITIES = ("ok", "invalid")
 
@@ -208,12 +210,21 @@ def _read_table(path: Path, fields: Sequence[_Field]) -> pd.DataFrame:
     name = path.name
     if not path.is_file():
         raise MgeFormatError(f"{name}: file not found in {path.parent}")
+    if problem := too_large(path):
+        raise MgeFormatError(f"{name}: {problem}")
+    data = path.read_bytes()
+    if problem := too_deep(data):  # before parsing: Python's JSON reader recurses once per level
+        raise MgeFormatError(f"{name}: {problem}")
     try:
-        rows = json.loads(path.read_text(encoding="utf-8"))
+        rows = json.loads(data.decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise MgeFormatError(f"{name}: not valid JSON ({exc})") from exc
+    except RecursionError:  # nesting the bracket count above misread (e.g. in a broken string)
+        raise MgeFormatError(f"{name}: nested too deeply to read") from None
     if not isinstance(rows, list):
         raise MgeFormatError(f"{name}: expected a JSON array of objects, got {type(rows).__name__}")
+    if problem := too_many_rows(len(rows)):
+        raise MgeFormatError(f"{name}: {problem}")
 
     columns: dict[str, list[Any]] = {f.column: [] for f in fields}
     for i, row in enumerate(rows):
@@ -237,21 +248,21 @@ def _checked_value(value: Any, f: _Field, where: str) -> Any:
     if f.kind == "int":
         # bool is a subclass of int in Python; a true/false id is a broken export, not an id.
         if isinstance(value, bool) or not isinstance(value, int):
-            raise MgeFormatError(f"{where}: expected an integer, got {value!r}")
+            raise MgeFormatError(f"{where}: expected an integer, got {shown(value)}")
         if not -(2**63) <= value < 2**63:  # DuckDB and numpy keep ids in 64 bits
             raise MgeFormatError(f"{where}: integer {value} is out of range (64-bit)")
         return value
     if f.kind == "str":
         if not isinstance(value, str):
-            raise MgeFormatError(f"{where}: expected a string, got {value!r}")
+            raise MgeFormatError(f"{where}: expected a string, got {shown(value)}")
         return _unicode(value, where)
     if f.kind == "enum":
         if value not in f.choices:
-            raise MgeFormatError(f"{where}: {value!r} is not one of {', '.join(f.choices)}")
+            raise MgeFormatError(f"{where}: {shown(value)} is not one of {', '.join(f.choices)}")
         return value
     if f.kind == "str_list":
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise MgeFormatError(f"{where}: expected a list of strings, got {value!r}")
+            raise MgeFormatError(f"{where}: expected a list of strings, got {shown(value)}")
         return [_unicode(v, f"{where}[{i}]") for i, v in enumerate(value)]
     if f.kind == "timestamp":
         return _utc_naive(value, where)
@@ -270,23 +281,23 @@ def _unicode(value: str, where: str) -> str:
 def _utc_naive(value: Any, where: str) -> datetime:
     """ISO 8601 with a zone ('...Z' in the dump) -> naive UTC, the workbench's one time convention."""
     if not isinstance(value, str):
-        raise MgeFormatError(f"{where}: expected an ISO 8601 timestamp string, got {value!r}")
+        raise MgeFormatError(f"{where}: expected an ISO 8601 timestamp string, got {shown(value)}")
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         parsed = None
     except OverflowError:  # far-out offsets near year 1 or 9999
-        raise MgeFormatError(f"{where}: {value!r} is outside the dates a timestamp can hold") from None
+        raise MgeFormatError(f"{where}: {shown(value)} is outside the dates a timestamp can hold") from None
     if parsed is None or parsed.tzinfo is None or "T" not in value:
         # A zone-less time is ambiguous; the dump always says Z, so refuse rather than guess.
         raise MgeFormatError(
-            f"{where}: {value!r} is not an ISO 8601 timestamp with a time zone "
+            f"{where}: {shown(value)} is not an ISO 8601 timestamp with a time zone "
             "(e.g. '2023-09-19T11:54:18.065Z')"
         )
     try:
         return parsed.astimezone(UTC).replace(tzinfo=None)
     except OverflowError:  # e.g. 9999-12-31T23:00-14:00 is past year 9999 in UTC
-        raise MgeFormatError(f"{where}: {value!r} is outside the dates a timestamp can hold") from None
+        raise MgeFormatError(f"{where}: {shown(value)} is outside the dates a timestamp can hold") from None
 
 
 def _column(values: list[Any], f: _Field) -> Any:
@@ -309,14 +320,15 @@ def _check_unique(table: pd.DataFrame, file: str) -> None:
     dup = table["id"].duplicated()
     if dup.any():
         i = int(np.flatnonzero(dup.to_numpy())[0])
-        raise MgeFormatError(f"{file} row {i} field 'id': duplicate id {_plain(table['id'].iloc[i])!r}")
+        raise MgeFormatError(f"{file} row {i} field 'id': duplicate id {shown(_plain(table['id'].iloc[i]))}")
 
 
 def _check_refs(table: pd.DataFrame, file: str, column: str, field: str, known: set, what: str) -> None:
     bad = ~table[column].isin(known)
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise MgeFormatError(f"{file} row {i} field '{field}': {_plain(table[column].iloc[i])!r} is not a known {what}")
+        raise MgeFormatError(f"{file} row {i} field '{field}': {shown(_plain(table[column].iloc[i]))} is not a known"
+                             f" {what}")
 
 
 def _plain(v: Any) -> Any:
@@ -342,8 +354,11 @@ def mge_bundle(dump: MgeDump, *, deliberation_id: str = MGE_DELIBERATION):
     - demographics → participant attributes (lists joined with ", "); signup type → `signup_type`.
     """
     from ..io.bundle import ImportBundle
-    from ..models import DeliberationSpec, InputError, QuestionSpec, validated
+    from ..models import QUESTIONS_MAX, DeliberationSpec, InputError, QuestionSpec, validated
 
+    if len(dump.questions) > QUESTIONS_MAX:
+        raise MgeFormatError(f"case.json: {len(dump.questions)} cases; a deliberation takes at most {QUESTIONS_MAX}"
+                             " questions")
     ctx_by_question = dump.contexts_on_questions.groupby("question_id")["context"].apply(sorted).to_dict()
     if dump.questions.empty or dump.contexts.empty:
         raise MgeFormatError("case.json, context.json: the workbench needs at least one case and one context")

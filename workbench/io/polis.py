@@ -22,6 +22,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..models import ID_MAX
+from .limits import shown, too_large, too_many_lines
+
 COMMENTS_FILE = "comments.csv"
 VOTES_FILE = "votes.csv"
 PARTICIPANTS_FILE = "participants-votes.csv"
@@ -72,6 +75,8 @@ def latest_votes(votes: pd.DataFrame) -> pd.DataFrame:
 def _read_table(path: Path, required: tuple[str, ...]) -> pd.DataFrame:
     if not path.is_file():
         raise PolisFormatError(f"{path}: file not found")
+    if problem := too_large(path) or too_many_lines(path):
+        raise PolisFormatError(f"{path}: {problem}")
     try:
         table = pd.read_csv(path, dtype=str, keep_default_na=False)
     except pd.errors.EmptyDataError:
@@ -94,7 +99,7 @@ def _bad(path: Path, table: pd.DataFrame, mask: np.ndarray, column: str, expecte
     if mask.any():
         row = int(np.flatnonzero(mask)[0])
         raise PolisFormatError(
-            f"{path}, row {row + 1}, column '{column}': {table[column].iloc[row]!r} is not {expected}"
+            f"{path}, row {row + 1}, column '{column}': {shown(table[column].iloc[row])} is not {expected}"
         )
 
 
@@ -121,6 +126,8 @@ def _timestamps(path: Path, table: pd.DataFrame, column: str = "timestamp") -> p
 def _ids(path: Path, table: pd.DataFrame, column: str, *, unique: bool = False) -> pd.Series:
     ids = table[column].str.strip()
     _bad(path, table, (ids == "").to_numpy(), column, "a non-empty id")
+    _bad(path, table, ids.str.contains(_CONTROL).to_numpy(dtype=bool), column, "an id without control characters")
+    _bad(path, table, (ids.str.len() > ID_MAX).to_numpy(), column, f"an id of at most {ID_MAX} characters")
     # Ids are integers in Polis; keep them as text but normalise "12.0" style spellings.
     ids = ids.str.replace(r"\.0$", "", regex=True)
     if unique:  # a comment or participant listed twice would be imported twice and its votes counted twice
@@ -174,6 +181,8 @@ def _read_participants(path: Path) -> pd.DataFrame:
 def _read_topic(folder: Path) -> str:
     path = folder / SUMMARY_FILE
     if path.is_file():
+        if problem := too_large(path):
+            raise PolisFormatError(f"{path}: {problem}")
         try:
             with path.open(newline="", encoding="utf-8") as handle:
                 for number, row in enumerate(csv.reader(handle), start=1):
