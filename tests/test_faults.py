@@ -252,7 +252,7 @@ def test_a_log_duckdb_would_silently_cut_short_stops_the_store_from_opening(kill
     path, pid, *_ = killed_writer
     how, duckdb_loses_commits = LOG_DAMAGE[damage]
     whole = _rows_duckdb_alone_opens(path, Path(f"{path}.wal").read_bytes(), pid, tmp_path / "whole")
-    damaged = _damage(path, how)
+    damaged, file = _damage(path, how), path.read_bytes()
     # DuckDB on its own opens the damaged copy without a word, and without the commits after the damage.
     assert (_rows_duckdb_alone_opens(path, damaged, pid, tmp_path / "alone") < whole) == duckdb_loses_commits
 
@@ -262,14 +262,15 @@ def test_a_log_duckdb_would_silently_cut_short_stops_the_store_from_opening(kill
     assert f"{path}.wal is damaged" in message and "Nothing was changed" in message
     assert f"workbench recover --db {path}" in message and "workbench backup" in message
     assert Path(f"{path}.wal").read_bytes() == damaged, "a refused open leaves the log as it was"
+    assert path.read_bytes() == file, "...and the file"
 
 
 def test_a_log_entry_failing_its_checksum_stops_the_store_with_what_to_do(killed_writer):
     path, *_ = killed_writer
-    damaged = _damage(path, _broken_checksum)
+    damaged, file = _damage(path, _broken_checksum), path.read_bytes()
     with pytest.raises(DamagedDatabase, match=r"refuses its write-ahead log .*checksum.*workbench recover --db"):
         Store(path)
-    assert Path(f"{path}.wal").read_bytes() == damaged
+    assert Path(f"{path}.wal").read_bytes() == damaged and path.read_bytes() == file
 
 
 @pytest.mark.parametrize("how", [_broken_checksum, _cut_mid_entry])

@@ -799,6 +799,25 @@ def test_a_refused_link_is_logged_without_the_token(invited, caplog):
     for secret in (revoked, hash_token(revoked), revoked[:8], token):
         assert secret not in logged
     assert store._rows("SELECT count(*) FROM invite_refusals")[0][0] == 2
+    stored = _database_text(store)
+    assert "x" * 500 not in stored and hash_token("x" * 500) not in stored, "a refused token is not stored"
+
+
+def test_the_app_counts_refused_links_by_the_browser_session_that_asked(demo_db, caplog):
+    """The running app passes Streamlit's session id to the refusal count (AppTest's sessions all have
+    the id "test session id"; a real browser gets a new one per page load)."""
+    from workbench.store.security import client_hash
+
+    caplog.set_level(logging.WARNING, logger="workbench.participation")
+    at = AppTest.from_file(str(config.APP), default_timeout=60)
+    at.query_params["invite"] = "not-a-token"
+    for _ in range(2):
+        at.run()
+        assert [e.value for e in at.error] == [INVALID_LINK]
+    hashes = [r[0] for r in demo_db._rows("SELECT client_hash FROM invite_refusals ORDER BY id")]
+    assert hashes == [client_hash("test session id")] * 2
+    counted = [r.getMessage() for r in caplog.records if "invite link refused" in r.getMessage()]
+    assert [m.split("overall, ")[1].split(" from")[0] for m in counted] == ["1", "2"], counted
 
 
 def _database_text(store: Store) -> str:
