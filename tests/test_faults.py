@@ -397,6 +397,23 @@ def server(port: int, db: Path):
         process.wait(timeout=10)
 
 
+def invited_demo(path: Path) -> tuple[int, str]:
+    """A demo database at `path` with one invited participant, closed so a server can open it."""
+    store = demo_store(path)
+    try:
+        (pid, token), = store.create_invites("demo", 1)
+    finally:
+        store.close()
+    return pid, token
+
+
+def consent(page) -> None:
+    """Step 1 of the participant flow in the browser: agree and continue."""
+    page.get_by_text("I have read this and agree to take part").click()
+    page.get_by_role("button", name="Continue", exact=True).click()
+    page.get_by_text("Step 2 of 8: About you").wait_for()
+
+
 @pytest.mark.browser
 @pytest.mark.timeout(240)
 def test_a_server_killed_mid_flow_resumes_the_participant_after_a_restart(tmp_path):
@@ -404,11 +421,7 @@ def test_a_server_killed_mid_flow_resumes_the_participant_after_a_restart(tmp_pa
     from browser import chromium
 
     path = tmp_path / "server.duckdb"
-    store = demo_store(path)
-    try:
-        (pid, token), = store.create_invites("demo", 1)
-    finally:
-        store.close()
+    pid, token = invited_demo(path)
     port = free_port()
     wait_ms = 30_000
     with chromium() as browser:
@@ -417,9 +430,7 @@ def test_a_server_killed_mid_flow_resumes_the_participant_after_a_restart(tmp_pa
             page.set_default_timeout(wait_ms)
             page.goto(f"http://127.0.0.1:{port}/?invite={token}")
             page.get_by_text("Step 1 of 8: Welcome").wait_for()
-            page.get_by_text("I have read this and agree to take part").click()
-            page.get_by_role("button", name="Continue", exact=True).click()
-            page.get_by_text("Step 2 of 8: About you").wait_for()
+            consent(page)
             for label, option in (("Your age", "45-59"), ("Your political leaning", "Centre")):
                 page.get_by_role("combobox", name=label).click()
                 page.get_by_role("option", name=option, exact=True).click()
@@ -455,20 +466,14 @@ def test_a_server_stopped_with_sigterm_folds_the_log_into_the_file(tmp_path):
     require_chromium()
     from browser import chromium
 
-    path = tmp_path / "stopped.duckdb"
-    store = demo_store(path)
-    try:
-        (pid, token), = store.create_invites("demo", 1)
-    finally:
-        store.close()
+    path, port = tmp_path / "stopped.duckdb", free_port()
+    pid, token = invited_demo(path)
     assert not Path(f"{path}.wal").exists()
-    with chromium() as browser, server(free_port(), path) as process:
+    with chromium() as browser, server(port, path) as process:
         page = browser.new_page()
         page.set_default_timeout(30_000)
-        page.goto(f"http://127.0.0.1:{process.args[process.args.index('--server.port') + 1]}/?invite={token}")
-        page.get_by_text("I have read this and agree to take part").click()
-        page.get_by_role("button", name="Continue", exact=True).click()
-        page.get_by_text("Step 2 of 8: About you").wait_for()
+        page.goto(f"http://127.0.0.1:{port}/?invite={token}")
+        consent(page)
         assert Path(f"{path}.wal").stat().st_size > 0, "the consent is in the log, not yet in the file"
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=60)
