@@ -1,0 +1,308 @@
+"""Polis's conversation update (`conversation.clj`) and a replay of a vote history in its cadence.
+
+One update, as Polis's math worker runs it on each batch of new votes:
+1. the votes go into the raw rating matrix (participants and statements numbered in order of first
+   vote); moderated-out and meta statements are zeroed in the rating matrix for everyone;
+2. `in conversation`: a participant enters once they have min(7, n_statements) votes (moderated-out
+   votes count) and never leaves; while fewer than 15 are in, the most active others are added;
+3. PCA by power iteration on the column-mean-imputed rating matrix, each component started from the
+   last update's; participants projected from the votes they cast, scaled by sqrt(n_statements/n_votes);
+4. base clusters: k-means (k = 100, up to 101 steps) of the in-conversation participants, started
+   from the last update's base clusters;
+5. group clusterings for k = 2..min(5, 2 + n_base // 12): weighted k-means of the base-cluster
+   centres, each k started from the last update's clustering for that k; the silhouette of each;
+6. the group-k smoother: the k with the best silhouette replaces the shown k only after it has been
+   best `GROUP_K_BUFFER` (4) updates in a row; until a k has been shown, the best one is shown.
+The worker polls for new votes every second (`POLL_INTERVAL_MS`) and runs one update on all votes
+that arrived since, so `replay_conversation` cuts the time-ordered vote history into one-second
+windows and runs an update per non-empty window; `single_shot` runs one update on the latest votes,
+which is what Polis does for a conversation computed from scratch.
+
+Deviations, all on purpose and small: ties in `in conversation`'s greedy top-15 go to the earlier
+participant (Polis: hash order); the first PCA start is drawn from a seeded generator (Polis:
+unseeded); we iterate on the Gram matrix (same product, see `pca`). A worker restart (which in Polis
+forgets the per-k group clusterings and the smoother) cannot be known from an export and is not
+replayed; nor are subgroups, which do not change anyone's group.
+Pure: arrays in, a frozen `ConversationMath` out; no SQL, no files, no Streamlit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .clusters import KMEANS_MAX_ITERS, Clustering, kmeans, silhouette
+from .pca import PCA_ITERS, principal_components, sparsity_aware_projection
+
+# conversation.clj base-conv-update-graph defaults
+BASE_K = 100
+BASE_ITERS = 100
+MAX_K = 5
+GROUP_K_BUFFER = 4
+MIN_VOTES = 7  # in-conv: min(7, n-cmts) votes
+GREEDY_N = 15  # in-conv: top up to 15 participants
+POLL_INTERVAL_MS = 1000  # components/config.clj :poller :votes :polling-interval
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class KSmoother:
+    """conversation.clj :group-k-smoother state."""
+
+    last_k: int | None = None
+    last_k_count: int = 0
+    smoothed_k: int | None = None
+
+    def next(self, this_k: int, buffer: int = GROUP_K_BUFFER) -> KSmoother:
+        """The smoother after an update whose best-silhouette k is `this_k`."""
+        count = self.last_k_count + 1 if self.last_k is not None and this_k == self.last_k else 1
+        smoothed = this_k if count >= buffer else (self.smoothed_k if self.smoothed_k is not None else this_k)
+        return KSmoother(last_k=this_k, last_k_count=count, smoothed_k=smoothed)
+
+
+def best_k(silhouettes: dict[int, float]) -> int:
+    """Clojure's (apply max-key silhouettes ks): the later k wins ties; NaN never wins over a number."""
+    ks = list(silhouettes)
+    best = ks[0]
+    for k in ks[1:]:
+        if silhouettes[k] >= silhouettes[best] or np.isnan(silhouettes[best]) and not np.isnan(silhouettes[k]):
+            best = k
+    return best
+
+
+def max_group_k(n_base: int, max_k: int = MAX_K) -> int:
+    """conversation.clj max-k-fn: min(max-k, 2 + n_base // 12)."""
+    return min(max_k, 2 + n_base // 12)
+
+
+@dataclass(frozen=True)
+class ConversationMath:
+    """Polis's math state after the last update.
+
+    participants / statements: ids in Polis's row / column order (first vote).
+    raw: latest vote per participant x statement (NaN: not seen); rating: raw with moderated-out
+    statements zeroed for everyone (what PCA and repness read). n_votes: votes per participant in
+    raw (what `in conversation` counts). projection: x, y per participant (everyone, not only those
+    in the conversation). base: base clusters, `member` per in-conversation participant (in row
+    order). groups: group clusters over base-cluster ids (`member` per base cluster in base.ids
+    order). group_of: Polis's group id per participant (-1: not in the conversation).
+    silhouettes: per k tried in the last update. k_history: (update number, vote time, best k,
+    shown k) whenever either changed.
+    """
+
+    participants: tuple[str, ...]
+    statements: tuple[str, ...]
+    moderated: np.ndarray
+    raw: np.ndarray
+    rating: np.ndarray
+    n_votes: np.ndarray
+    in_conversation: np.ndarray
+    projection: np.ndarray
+    components: np.ndarray
+    center: np.ndarray
+    base: Clustering
+    groups: Clustering
+    group_of: np.ndarray
+    k: int
+    silhouettes: dict[int, float]
+    smoother: KSmoother
+    updates: int
+    k_history: tuple[tuple[int, int | None, int, int], ...] = ()
+    params: dict[str, object] = field(default_factory=dict)
+
+    def group_series(self) -> pd.Series:
+        """participant id -> Polis group id (-1 outside the conversation)."""
+        return pd.Series(self.group_of, index=pd.Index(self.participants, name="participant_id"), name="group")
+
+
+class _Worker:
+    """One conversation's mutable math state during a replay (private: results leave as ConversationMath)."""
+
+    def __init__(self, n_rows: int, n_cols: int, moderated: np.ndarray, known: np.ndarray, seed: int) -> None:
+        self.raw = np.full((n_rows, n_cols), np.nan)
+        self.centred = np.zeros((n_rows, n_cols))  # A: vote - column mean where voted, else 0
+        self.gram = np.zeros((n_cols, n_cols))
+        self.col_sum = np.zeros(n_cols)
+        self.col_count = np.zeros(n_cols)
+        self.row_count = np.zeros(n_rows, dtype=int)  # raw votes per participant
+        self.row_count_kept = np.zeros(n_rows, dtype=int)  # ... on statements not moderated out
+        self.moderated = moderated
+        self.known = known
+        self.in_conv = np.zeros(n_rows, dtype=bool)
+        self.n_rows = 0
+        self.n_cols = 0
+        self.rng = np.random.default_rng(seed)
+        self.components: np.ndarray | None = None
+        self.base: Clustering | None = None
+        self.base_of = np.full(n_rows, -1)
+        self.group_clusterings: dict[int, Clustering] = {}
+        self.smoother = KSmoother()
+        self.silhouettes: dict[int, float] = {}
+        self.projection = np.zeros((n_rows, 2))
+        self.updates = 0
+        self.k_history: list[tuple[int, int | None, int, int]] = []
+
+    def apply(self, rows: np.ndarray, cols: np.ndarray, votes: np.ndarray) -> np.ndarray:
+        """Write a batch of votes (one per cell, latest already chosen); return the changed columns."""
+        old = self.raw[rows, cols]
+        fresh = np.isnan(old)
+        self.raw[rows, cols] = votes
+        np.add.at(self.row_count, rows[fresh], 1)
+        kept = fresh & ~self.moderated[cols]
+        np.add.at(self.row_count_kept, rows[kept], 1)
+        np.add.at(self.col_count, cols[fresh], 1)
+        np.add.at(self.col_sum, cols, votes - np.where(fresh, 0.0, old))
+        self.n_rows = max(self.n_rows, int(rows.max()) + 1)
+        self.n_cols = max(self.n_cols, int(cols.max()) + 1)
+        changed = np.unique(cols)
+        return changed[~self.moderated[changed]]  # a zeroed column stays 0 - 0 for everyone
+
+    def refresh_gram(self, changed: np.ndarray) -> None:
+        n, m = self.n_rows, self.n_cols
+        if not len(changed):
+            return
+        raw = self.raw[:n, changed]
+        mean = self.col_sum[changed] / self.col_count[changed]
+        self.centred[:n, changed] = np.where(np.isnan(raw), 0.0, raw - mean)
+        block = self.centred[:n, changed].T @ self.centred[:n, :m]
+        self.gram[changed, :m] = block
+        self.gram[:m, changed] = block.T
+
+    def update(self, rows: np.ndarray, cols: np.ndarray, votes: np.ndarray, when: int | None) -> None:
+        self.refresh_gram(self.apply(rows, cols, votes))
+        n, m = self.n_rows, self.n_cols
+        self.components = principal_components(self.gram[:m, :m], n, previous=self.components, rng=self.rng)
+        n_voted = self.row_count_kept[:n] + int(self.moderated[:m].sum())
+        self.projection[:n] = sparsity_aware_projection(self.centred[:n, :m], n_voted, self.components)
+        self._in_conversation(n, m)
+        self._cluster(n, when)
+        self.updates += 1
+
+    def _in_conversation(self, n: int, m: int) -> None:
+        counts = self.row_count[:n]
+        inc = self.in_conv[:n]
+        inc |= (counts >= min(MIN_VOTES, m)) | self.known[:n]
+        short = GREEDY_N - int(inc.sum())
+        if short > 0:
+            others = np.flatnonzero(~inc)
+            top = others[np.argsort(-counts[others], kind="stable")[:short]]
+            inc[top] = True
+
+    def _cluster(self, n: int, when: int | None) -> None:
+        rows = np.flatnonzero(self.in_conv[:n])
+        if not len(rows):
+            return
+        points = self.projection[rows]
+        self.base = kmeans(points, BASE_K, names=rows, last=self.base, max_iters=BASE_ITERS)
+        self.base_of[rows] = self.base.member
+        centers, sizes = self.base.centers, self.base.sizes().astype(float)
+        distances = np.sqrt(((centers[:, None] - centers[None]) ** 2).sum(-1))
+        clusterings: dict[int, Clustering] = {}
+        silhouettes: dict[int, float] = {}
+        for k in range(2, max_group_k(len(centers)) + 1):
+            clustering = kmeans(centers, k, names=self.base.ids, weights=sizes, last=self.group_clusterings.get(k),
+                                max_iters=KMEANS_MAX_ITERS)
+            clusterings[k] = clustering
+            silhouettes[k] = silhouette(distances, np.searchsorted(clustering.ids, clustering.member), len(clustering.ids))
+        self.group_clusterings = clusterings
+        self.silhouettes = silhouettes
+        this_k = best_k(silhouettes)
+        before = self.smoother
+        self.smoother = before.next(this_k)
+        if (before.last_k, before.smoothed_k) != (self.smoother.last_k, self.smoother.smoothed_k):
+            self.k_history.append((self.updates, when, this_k, int(self.smoother.smoothed_k)))
+
+
+_EMPTY = Clustering(np.zeros(0, int), np.zeros((0, 2)), np.zeros(0, int), np.zeros(0, int))
+
+
+def _numbered(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Codes in order of first appearance, and the distinct values in that order."""
+    codes, uniques = pd.factorize(values, sort=False)
+    return codes, np.asarray(uniques, dtype=object)
+
+
+def _run(stream: pd.DataFrame, batches: np.ndarray, *, moderated_out: Iterable[str], known: Iterable[str],
+         seed: int, mode: str, progress: Progress | None) -> ConversationMath:
+    rows, participants = _numbered(stream["participant_id"].astype(str))
+    cols, statements = _numbered(stream["statement_id"].astype(str))
+    moderated = np.isin(statements, np.asarray(sorted({str(s) for s in moderated_out}), dtype=object))
+    known_rows = np.isin(participants, np.asarray(sorted({str(p) for p in known}), dtype=object))
+    worker = _Worker(len(participants), len(statements), moderated, known_rows, seed)
+    votes = stream["vote"].to_numpy(dtype=float)
+    times = stream["time"].to_numpy() if "time" in stream else None
+    starts = np.flatnonzero(np.r_[True, batches[1:] != batches[:-1]]) if len(batches) else np.zeros(0, int)
+    ends = np.r_[starts[1:], len(batches)]
+    for i, (s, e) in enumerate(zip(starts, ends, strict=True)):
+        r, c, v = rows[s:e], cols[s:e], votes[s:e]
+        if e - s > 1:  # within a batch the latest vote on a cell wins
+            last = ~pd.Series(r * len(statements) + c).duplicated(keep="last").to_numpy()
+            r, c, v = r[last], c[last], v[last]
+        worker.update(r, c, v, int(times[e - 1]) if times is not None else None)
+        if progress is not None:
+            progress(i + 1, len(starts))
+    return _result(worker, participants, statements, mode=mode, seed=seed)
+
+
+def _result(worker: _Worker, participants: np.ndarray, statements: np.ndarray, *, mode: str,
+            seed: int) -> ConversationMath:
+    n, m = worker.n_rows, worker.n_cols
+    raw = worker.raw[:n, :m].copy()
+    rating = raw.copy()
+    rating[:, worker.moderated[:m]] = 0.0
+    k = int(worker.smoother.smoothed_k) if worker.smoother.smoothed_k is not None else 0
+    groups = worker.group_clusterings.get(k)
+    if groups is None and worker.group_clusterings:  # the shown k no longer fits the base clusters
+        k = best_k(worker.silhouettes)
+        groups = worker.group_clusterings[k]
+    base = worker.base if worker.base is not None else _EMPTY
+    group_of = np.full(n, -1)
+    if groups is not None:
+        rows = np.flatnonzero(worker.in_conv[:n])
+        group_of[rows] = groups.carried_over(worker.base_of[rows])
+    else:
+        groups = _EMPTY
+    center = np.where(worker.col_count[:m] > 0, worker.col_sum[:m] / np.maximum(worker.col_count[:m], 1), 0.0)
+    center[worker.moderated[:m]] = 0.0
+    comps = worker.components if worker.components is not None else np.zeros((0, m))
+    return ConversationMath(
+        participants=tuple(str(p) for p in participants), statements=tuple(str(s) for s in statements),
+        moderated=worker.moderated[:m].copy(), raw=raw, rating=rating, n_votes=worker.row_count[:n].copy(),
+        in_conversation=worker.in_conv[:n].copy(), projection=worker.projection[:n].copy(), components=comps,
+        center=center, base=base, groups=groups, group_of=group_of, k=k if groups is not None and len(groups.ids) else 0,
+        silhouettes=dict(worker.silhouettes), smoother=worker.smoother, updates=worker.updates,
+        k_history=tuple(worker.k_history),
+        params={"mode": mode, "seed": seed, "base_k": BASE_K, "max_k": MAX_K, "group_k_buffer": GROUP_K_BUFFER,
+                "pca_iters": PCA_ITERS, "poll_interval_ms": POLL_INTERVAL_MS if mode == "replay" else None})
+
+
+def single_shot(votes: pd.DataFrame, *, moderated_out: Iterable[str] = (), known_in_conversation: Iterable[str] = (),
+                seed: int = 0) -> ConversationMath:
+    """One Polis update on a conversation computed from scratch.
+
+    votes: participant_id, statement_id, vote (+1 agree, -1 disagree, 0 pass), one row per cell (the
+    latest vote), in the order Polis would have seen them (that order numbers the participants, and
+    k-means starts from the first distinct points). known_in_conversation: participants Polis has
+    already let into the conversation (its in-conv set outlives rule changes; an export's non-blank
+    group-id says who they are)."""
+    stream = votes.loc[:, ["participant_id", "statement_id", "vote"]]
+    return _run(stream, np.zeros(len(stream), dtype=int), moderated_out=moderated_out,
+                known=known_in_conversation, seed=seed, mode="single-shot", progress=None)
+
+
+def replay_conversation(history: pd.DataFrame, *, moderated_out: Iterable[str] = (),
+                        known_in_conversation: Iterable[str] = (), seed: int = 0,
+                        poll_interval_ms: int = POLL_INTERVAL_MS, progress: Progress | None = None) -> ConversationMath:
+    """Polis's math replayed over a vote history, one update per polling window with votes.
+
+    history: every vote event (re-votes included): participant_id, statement_id, vote, time
+    (milliseconds since the epoch). Events are taken in time order (file order among equal times)."""
+    stream = history.loc[:, ["participant_id", "statement_id", "vote", "time"]]
+    stream = stream.iloc[np.argsort(stream["time"].to_numpy(), kind="stable")].reset_index(drop=True)
+    batches = stream["time"].to_numpy(dtype=np.int64) // int(poll_interval_ms)
+    return _run(stream, batches, moderated_out=moderated_out, known=known_in_conversation, seed=seed,
+                mode="replay", progress=progress)

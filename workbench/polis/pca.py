@@ -1,0 +1,85 @@
+"""Polis's PCA (`pca.clj`): power iteration with warm starts, deflation, sparsity-aware projection.
+
+Polis finds two principal components of the column-mean-imputed vote matrix by power iteration:
+at most `iters` + 1 products, stopping early when the length of the product vector repeats
+exactly; a component starts from the previous run's component (padded with 1s for statements that
+arrived since) or, the first time, from a random vector. The second component is found on the data
+with the first factored out (Gram-Schmidt). Polis iterates on the data rows (sum of (row . v) row);
+we iterate on the Gram matrix G = A'A of the centred, imputed data, which is the same product and lets
+a replay update G one changed column at a time instead of rebuilding it for every batch of votes.
+Pure numpy; never reads or writes anything outside its arguments.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+PCA_ITERS = 100  # conversation.clj :pca-iters
+
+
+def power_iteration(gram: np.ndarray, start: np.ndarray, iters: int = PCA_ITERS) -> np.ndarray:
+    """The dominant eigenvector of `gram` by Polis's power iteration from `start`.
+
+    As in pca.clj: up to `iters` + 1 products; stop when the product's length equals the previous
+    one exactly; a zero product stays zero (vectorz's normalise leaves a zero vector alone)."""
+    vector = start
+    last = 0.0
+    for remaining in range(iters, -1, -1):
+        product = gram @ vector
+        eigval = float(np.sqrt(product @ product))
+        normed = product / eigval if eigval > 0 else product
+        if remaining == 0 or eigval == last:
+            return normed
+        vector, last = normed, eigval
+    return vector  # pragma: no cover - the loop always returns
+
+
+def deflated(gram: np.ndarray, component: np.ndarray) -> np.ndarray:
+    """G for the data with `component` factored out of every row (pca.clj factor-matrix):
+    (I - pp')G(I - pp'), left alone when the component is zero."""
+    norm2 = float(component @ component)
+    if norm2 == 0:
+        return gram
+    p = component / np.sqrt(norm2)
+    gp = gram @ p
+    return gram - np.outer(p, gp) - np.outer(gp, p) + np.outer(p, p) * float(p @ gp)
+
+
+def principal_components(gram: np.ndarray, n_rows: int, *, previous: np.ndarray | None,
+                         rng: np.random.Generator, n_comps: int = 2, iters: int = PCA_ITERS) -> np.ndarray:
+    """Polis's `powerit-pca` on the Gram matrix of `n_rows` centred data rows.
+
+    previous: last run's components (n_comps x m_prev, m_prev <= m) or None. Returns
+    min(n_comps, n_rows, m) components, one per row. A previous component that is all zeros counts
+    as none (wrapped-pca), and then, as on the first run, the start is uniform random."""
+    m = gram.shape[0]
+    wanted = min(n_comps, n_rows, m)
+    comps = []
+    data = gram
+    for i in range(wanted):
+        start = None
+        if previous is not None and i < len(previous) and np.any(previous[i]):
+            old = previous[i]
+            start = np.concatenate([old, np.ones(m - len(old))]) if len(old) < m else old[:m]
+        if start is None:
+            start = rng.random(m)
+        pc = power_iteration(data, start, iters)
+        comps.append(pc)
+        if i + 1 < wanted:
+            data = deflated(data, pc)
+    return np.asarray(comps).reshape(len(comps), m)
+
+
+def sparsity_aware_projection(centred: np.ndarray, n_voted: np.ndarray, components: np.ndarray) -> np.ndarray:
+    """Participants' coordinates (pca.clj sparsity-aware-project-ptpts).
+
+    centred: participants x statements, vote minus the statement's mean where the participant voted,
+    0 elsewhere (so only cast votes count). n_voted: votes each participant cast, counting every
+    zeroed (moderated-out) statement as Polis's rating matrix does. The projection is pushed out by
+    sqrt(n_statements / max(n_voted, 1)). With fewer than two components Polis's zip of the votes
+    with a missing component is empty, so every participant sits at the origin; so here."""
+    n, m = centred.shape
+    if len(components) < 2:
+        return np.zeros((n, 2))
+    scale = np.sqrt(m / np.maximum(n_voted, 1))
+    return (centred @ components[:2].T) * scale[:, None]
