@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from . import moralgraph
+from .errors import NotEnoughData, WorkbenchError
 from .store import NotFound, Store
 
 Progress = Callable[[int, int], None]
@@ -79,50 +80,90 @@ def moral_graph(store: Store, deliberation_id: str, *, mode: str = "default", un
 
 
 def opinion_groups(store: Store, deliberation_id: str, *, question_id: str | None = None, until=None,
-                   seed: int = 0, record: bool = False):
-    """Polis-style opinion groups from the latest endorsements (workbench.groups).
+                   seed: int = 0, replay: bool | None = None, record: bool = False, progress: Progress | None = None):
+    """Polis's opinion groups and report from the endorsements (workbench.groups, workbench.polis).
 
-    Votes on hidden (moderated-out) statements are passed in and zeroed, as Polis does: they
-    still count toward each participant's participation, but carry no opinion.
+    Every vote event goes in, in the order cast: with a vote history the conversation is replayed in
+    Polis's update cadence (`replay`, the default where votes carry distinct times), else Polis's
+    math runs once. Votes on hidden (moderated-out) statements are passed in and zeroed, as Polis
+    does. Participants an imported Polis export placed in a group (`polis_group`) count as already in
+    the conversation, as Polis's persisted in-conv set makes them. Ids are the source's where every
+    row has one (Polis's comment and participant ids), so the report names statements as Polis does.
     Returns (OpinionGroups, per-participant frame with participant_id, source_id, group).
     """
     from .groups import opinion_groups as run
 
-    votes = store.endorsements(deliberation_id, until=until, question_id=question_id, include_hidden=True)
+    votes = store.endorsements(deliberation_id, until=until, question_id=question_id, include_hidden=True,
+                               latest=False)
     if votes.empty:
-        raise NotFound(f"deliberation {deliberation_id!r} has no endorsements to find opinion groups in")
-    # The pipeline numbers participants and statements in order of first appearance and its k-means
-    # starts from the first points, as Polis's does. Polis exports list votes by statement id, then
-    # participant id; feeding the votes in that order (by the ids the source used, where every row
-    # has one) is what reproduces Polis's own groups (benchmarks/RESULTS.md).
+        raise NotEnoughData(f"deliberation {deliberation_id!r} has no agree / disagree / pass votes to find opinion"
+                            " groups in")
     votes = votes.assign(participant_key=_source_keys(votes["participant_id"], votes["source_id"]),
                          statement_key=_source_keys(votes["statement_id"], votes["statement_source_id"]))
-    votes = votes.sort_values(["statement_key", "participant_key"], kind="stable")
+    # Time order; on equal times (an export without timestamps) by participant, then statement id,
+    # which is the order Polis numbers them in (ids are handed out as people and comments arrive).
+    votes = votes.assign(_p=_padded(votes["participant_key"]), _s=_padded(votes["statement_key"]))
+    votes = votes.sort_values(["created_at", "_p", "_s"], kind="stable")
     hidden = set(votes.loc[votes["hidden"], "statement_key"])
-    result = run(votes[["participant_key", "statement_key", "vote"]].set_axis(
-        ["participant_id", "statement_id", "vote"], axis=1), seed=seed, moderated_out=hidden)
+    attrs = store.attributes(deliberation_id)
+    known: set[str] = set()
+    if "polis_group" in attrs.columns:
+        keyed = dict(zip(votes["participant_id"], votes["participant_key"], strict=False))
+        known = {keyed[p] for p in attrs.loc[attrs["polis_group"].notna(), "participant_id"] if p in keyed}
+    table = votes[["participant_key", "statement_key", "vote", "created_at"]].set_axis(
+        ["participant_id", "statement_id", "vote", "created_at"], axis=1).reset_index(drop=True)
+    result = run(table, seed=seed, moderated_out=hidden, in_conversation=known, replay=replay, progress=progress)
     ids = votes.drop_duplicates("participant_key").set_index("participant_key")
-    table = result.participants[["participant_id", "group"]].rename(columns={"participant_id": "key"})
-    table.insert(0, "participant_id", table["key"].map(ids["participant_id"]).astype(int))
-    table.insert(1, "source_id", table["key"].map(ids["source_id"]))
-    table = table.drop(columns="key")
+    frame = result.participants[["participant_id", "group"]].rename(columns={"participant_id": "key"})
+    frame.insert(0, "participant_id", frame["key"].map(ids["participant_id"]).astype(int))
+    frame.insert(1, "source_id", frame["key"].map(ids["source_id"]))
+    frame = frame.drop(columns="key")
     if record:
         run_id = store.start_run("groups", {"question_id": question_id, "until": str(until) if until else None,
-                                            "seed": seed}, deliberation_id=deliberation_id)
-        store.finish_run(run_id, result={"k": int(result.k), "participants": table.to_dict("records"),
+                                            "seed": seed, "method": result.method}, deliberation_id=deliberation_id)
+        store.finish_run(run_id, result={"k": int(result.k), "method": result.method,
+                                         "participants": frame.to_dict("records"),
                                          "silhouette": {str(k): v for k, v in result.silhouette.items()}})
-    return result, table
+    return result, frame
+
+
+def statement_titles(store: Store, deliberation_id: str) -> dict[str, str]:
+    """Statement key (as `opinion_groups` names statements) -> the text a reader knows it by."""
+    titles: dict[str, str] = {}
+    values = value_table(store, deliberation_id)
+    for vid, source, title in zip(values["id"], values["source_id"], values["title"], strict=True):
+        titles[f"v{vid}"] = title
+        if source is not None and not pd.isna(source):
+            titles[str(source)] = title
+    for kind in ("statement", "card"):
+        cards = store.cards(deliberation_id, kind=kind, include_hidden=True)
+        for cid, source, text in zip(cards["id"], cards["source_id"], cards["description"].fillna(cards["title"]),
+                                     strict=True):
+            titles[f"c{cid}"] = text
+            if source is not None and not pd.isna(source):
+                titles.setdefault(str(source), text)
+    return titles
+
+
+def polis_report_json(store: Store, deliberation_id: str, groups) -> dict:
+    """Polis's report on `groups` (from `opinion_groups`) as JSON (schemas/polis_report.schema.json)."""
+    report = groups.report.to_json(statement_titles(store, deliberation_id))
+    return {"deliberation": deliberation_id, "method": groups.method, "updates": int(groups.params["updates"]),
+            "silhouette": {str(k): (None if v != v else float(v)) for k, v in groups.silhouette.items()}, **report}
 
 
 def _source_keys(ids: pd.Series, source_ids: pd.Series) -> pd.Series:
-    """Source ids as keys when every row has one, numerically zero-padded so they sort as numbers."""
+    """Source ids as keys when every row has one (Polis's ids), else the workbench's."""
     if source_ids.notna().all() and len(source_ids):
-        text = source_ids.astype(str)
-        if text.str.isdigit().all():
-            width = int(text.str.len().max())
-            return text.str.zfill(width)
-        return text
+        return source_ids.astype(str)
     return ids.astype(str)
+
+
+def _padded(keys: pd.Series) -> pd.Series:
+    """Keys that sort as numbers where they are numbers (zero-padded), else as text."""
+    if len(keys) and keys.str.isdigit().all():
+        return keys.str.zfill(int(keys.str.len().max()))
+    return keys
 
 
 class StoreEmbeddingCache:
@@ -336,9 +377,8 @@ def disagreement_report(store: Store, deliberation_id: str, *, question_id: str 
         heat = votes.groupby(["group", "statement_id"])["vote"].agg(
             agree=lambda v: float((v == 1).mean()), votes="size").reset_index()
         report["heat"] = heat.assign(group=heat["group"].astype(int)).to_dict("records")
-        report["consensus"] = groups.consensus.head(10).assign(
-            statement_id=lambda f: f["statement_id"].astype(str)).to_dict("records")
-    except (NotFound, ValueError) as exc:
+        report["polis_report"] = polis_report_json(store, deliberation_id, groups)
+    except (NotFound, ValueError, WorkbenchError) as exc:
         report["opinion_groups_error"] = str(exc)
     tick(100, steps)
     try:

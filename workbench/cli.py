@@ -354,22 +354,46 @@ def groups(out: Annotated[Path, typer.Option("--out", help="CSV: participant_id,
            db: DbOption = None, deliberation: DeliberationOption = None,
            question: Annotated[str | None, typer.Option(help="only this question (id or slug)")] = None,
            until: Annotated[str | None, typer.Option(help="only votes cast before this time")] = None,
-           seed: Annotated[int, typer.Option(help="random seed")] = 0) -> None:
-    """Find opinion groups from agree/disagree/pass votes (Polis's pipeline) and write one row per participant."""
+           replay: Annotated[bool | None, typer.Option(
+               "--replay/--single-shot", help="replay the vote history in Polis's update cadence (default when the"
+               " votes carry their times), or run Polis's math once on the latest votes")] = None,
+           report: Annotated[Path | None, typer.Option(
+               "--report", help="also write Polis's report (representative statements per group, consensus,"
+                                " group-informed consensus) as JSON (schemas/polis_report.schema.json)")] = None,
+           seed: Annotated[int, typer.Option(help="random seed (Polis's first PCA start)")] = 0) -> None:
+    """Find opinion groups from agree/disagree/pass votes (a port of Polis's math) and write one row per participant."""
+    import json
+
+    from tqdm import tqdm
+
     from . import analyses
+    from .errors import WorkbenchError
 
     with _store(db) as store:
         try:
             did = analyses.resolve_deliberation(store, deliberation)
-            result, table = analyses.opinion_groups(store, did, question_id=_question_id(did, question),
-                                                    until=until, seed=seed, record=True)
-        except (NotFound, ValueError, StoreError) as exc:
+            with tqdm(total=0, unit="update", desc="replaying votes", disable=None, leave=False) as bar:
+                def progress(done: int, total: int) -> None:
+                    bar.total = total
+                    bar.update(done - bar.n)
+
+                result, table = analyses.opinion_groups(store, did, question_id=_question_id(did, question),
+                                                        until=until, seed=seed, replay=replay, record=True,
+                                                        progress=progress)
+            body = analyses.polis_report_json(store, did, result) if report is not None else None
+        except (NotFound, ValueError, StoreError, WorkbenchError) as exc:
             raise _fail(str(exc)) from None
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False)
     sizes = table[table["group"] >= 0]["group"].value_counts().sort_index()
+    how = (f"replayed in {result.params['updates']} updates" if result.method == "replay"
+           else "one update (no vote history)")
     typer.echo(f"{result.k} opinion groups in {did!r} ({', '.join(f'group {g}: {n}' for g, n in sizes.items())};"
-               f" {int((table['group'] < 0).sum())} below the participation threshold) -> {out}")
+               f" {int((table['group'] < 0).sum())} not in the conversation; {how}) -> {out}")
+    if report is not None:
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text(json.dumps(body, indent=2, ensure_ascii=False))
+        typer.echo(f"Polis's report -> {report}")
 
 
 # -- staff accounts ---------------------------------------------------------------------------

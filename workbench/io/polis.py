@@ -1,8 +1,11 @@
-"""Read a Polis conversation export folder (comments.csv, votes.csv, participants-votes.csv, summary.csv).
+"""Read a Polis conversation export folder (comments.csv, participants-votes.csv, and where present
+votes.csv and summary.csv).
 
 Pure reading: files in, a frozen `PolisExport` of typed DataFrames out. It keeps the FULL vote history
 as events (Polis exports every re-vote; "latest wins" is computed by `latest_votes`, never by
-dropping rows here). It must never write anything, open the store or a database, or guess: any
+dropping rows here). A partial export without votes.csv is read too: its votes come from the
+participant x comment matrix in participants-votes.csv (the latest vote per cell, no times), so it
+has no vote history. It must never write anything, open the store or a database, or guess: any
 malformed value raises `PolisFormatError` naming the file, the 1-based data row (or the header) and
 the column.
 
@@ -22,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..errors import FormatError
 from ..models import ID_MAX
 from .limits import shown, too_large, too_many_lines
 
@@ -33,12 +37,14 @@ SUMMARY_FILE = "summary.csv"
 _COMMENT_COLUMNS = ("timestamp", "comment-id", "author-id", "moderated", "comment-body")
 _VOTE_COLUMNS = ("timestamp", "comment-id", "voter-id", "vote")
 _PARTICIPANT_COLUMNS = ("participant", "group-id")
+# participants-votes.csv columns before the one-per-comment vote columns
+_PARTICIPANT_SUMMARY = {"participant", "xid", "group-id", "n-comments", "n-votes", "n-agree", "n-disagree"}
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
-class PolisFormatError(ValueError):
+class PolisFormatError(FormatError):
     """A Polis export file is missing, empty or malformed; the message names file, row and column."""
 
 
@@ -49,7 +55,8 @@ class PolisExport:
     comments: comment_id, author_id, body, moderated (1/0/-1), is_meta (bool; False when the export
         has no is-meta column), created_at (UTC, naive).
     votes: the full vote history, one row per vote event in file order: participant_id, comment_id,
-        vote (+1/-1/0), created_at.
+        vote (+1/-1/0), created_at. Without votes.csv: the latest vote per cell from
+        participants-votes.csv, created_at NaT, and `has_history` False.
     participants: participant_id, polis_group (str, None when Polis did not cluster them).
     """
 
@@ -57,6 +64,7 @@ class PolisExport:
     comments: pd.DataFrame
     votes: pd.DataFrame
     participants: pd.DataFrame
+    has_history: bool = True
 
     def moderated_out(self) -> set[str]:
         """Comment ids Polis leaves out of the analysis: rejected by a moderator, or meta."""
@@ -166,16 +174,32 @@ def _read_votes(path: Path) -> pd.DataFrame:
     )
 
 
-def _read_participants(path: Path) -> pd.DataFrame:
+def _read_participants(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(participant_id + polis_group, the matrix's votes as participant_id, comment_id, vote)."""
     table = _read_table(path, _PARTICIPANT_COLUMNS)
     group = table["group-id"].str.strip()
     numeric = pd.to_numeric(group.where(group != ""), errors="coerce")
     not_int = numeric.isna() | ~np.isfinite(numeric) | (numeric.abs() >= 2**53) | (numeric != numeric.round())
     _bad(path, table, ((group != "") & not_int).to_numpy(), "group-id", "blank or an integer group id")
     polis_group = [None if g == "" else str(int(float(g))) for g in group]
-    return pd.DataFrame(
-        {"participant_id": _ids(path, table, "participant", unique=True), "polis_group": pd.Series(polis_group, dtype=object)}
-    )
+    pids = _ids(path, table, "participant", unique=True)
+    people = pd.DataFrame({"participant_id": pids, "polis_group": pd.Series(polis_group, dtype=object)})
+    columns = [c for c in table.columns if c.strip() not in _PARTICIPANT_SUMMARY]
+    for column in columns:
+        if not re.fullmatch(r"\d+", column.strip()):
+            raise PolisFormatError(f"{path}, header: column {column!r} is neither a participant field nor a comment id")
+    frames = []
+    for column in columns:
+        cells = table[column].str.strip()
+        cast = cells.where(cells != "")
+        values = pd.to_numeric(cast, errors="coerce")
+        _bad(path, table, (cast.notna() & ~values.isin([-1, 0, 1])).to_numpy(), column, "blank, -1, 0 or 1")
+        voted = values.notna().to_numpy()
+        frames.append(pd.DataFrame({"participant_id": pids[voted].to_numpy(), "comment_id": column.strip(),
+                                    "vote": values[voted].astype("int64").to_numpy()}))
+    matrix = (pd.concat(frames, ignore_index=True) if frames
+              else pd.DataFrame({"participant_id": [], "comment_id": [], "vote": []}))
+    return people, matrix
 
 
 def _read_topic(folder: Path) -> str:
@@ -197,17 +221,28 @@ def _read_topic(folder: Path) -> str:
 
 
 def read_polis_export(folder: Path) -> PolisExport:
-    """Read one Polis export folder. summary.csv is optional (topic falls back to the folder name);
-    comments.csv, votes.csv and participants-votes.csv are required."""
+    """Read one Polis export folder. comments.csv and participants-votes.csv are required; votes.csv
+    (the vote history) and summary.csv (the topic; else the folder name) are read where present.
+    Without votes.csv the votes are the participants-votes.csv matrix, which must then name only
+    comments that comments.csv lists."""
     folder = Path(folder)
     if not folder.is_dir():
         raise PolisFormatError(f"{folder}: not a folder")
-    return PolisExport(
-        topic=_read_topic(folder),
-        comments=_read_comments(folder / COMMENTS_FILE),
-        votes=_read_votes(folder / VOTES_FILE),
-        participants=_read_participants(folder / PARTICIPANTS_FILE),
-    )
+    comments = _read_comments(folder / COMMENTS_FILE)
+    participants, matrix = _read_participants(folder / PARTICIPANTS_FILE)
+    votes_path = folder / VOTES_FILE
+    if votes_path.exists():
+        votes = _read_votes(votes_path)
+    else:
+        unknown = sorted(set(matrix["comment_id"]) - set(comments["comment_id"]), key=lambda c: (len(c), c))
+        if unknown:
+            raise PolisFormatError(f"{folder / PARTICIPANTS_FILE}, header: comment column(s) {unknown[:5]} are not in"
+                                   f" {folder / COMMENTS_FILE} (and there is no {VOTES_FILE} to say what they are)")
+        if matrix.empty:
+            raise PolisFormatError(f"{folder / PARTICIPANTS_FILE}: no votes in the matrix, and no {VOTES_FILE}")
+        votes = matrix.assign(created_at=pd.Series(pd.NaT, index=matrix.index, dtype="datetime64[ns]"))
+    return PolisExport(topic=_read_topic(folder), comments=comments, votes=votes, participants=participants,
+                       has_history=votes_path.exists())
 
 
 # --- into the workbench -------------------------------------------------------------------------
@@ -228,7 +263,8 @@ def polis_bundle(export: PolisExport, *, deliberation_id: str):
     topic = (export.topic or deliberation_id).strip()[:120] or deliberation_id
     spec = validated(DeliberationSpec, {
         "id": deliberation_id, "title": topic[:200],
-        "description": "Imported from a Polis export (comments, votes, participants-votes).",
+        "description": "Imported from a Polis export (comments, votes, participants-votes)." if export.has_history
+        else "Imported from a partial Polis export (comments and the participants-votes matrix; no vote history).",
         "consent": "Imported data: participants took part in the original Polis conversation.",
         "licence": "As the Polis export states (Polis open data is CC BY 4.0).",
         "questions": [{"slug": "conversation", "title": topic[:120], "prompt": topic,
@@ -252,8 +288,10 @@ def polis_bundle(export: PolisExport, *, deliberation_id: str):
     attributes = pd.DataFrame({"participant": groups["participant_id"], "key": "polis_group",
                                "value": groups["polis_group"].astype(str)})
     votes = export.votes.reset_index(drop=True)
+    # Vote events are keyed by their row in votes.csv; a matrix vote (no votes.csv) by its cell.
+    prefix = "vote:" + votes.index.astype(str) if export.has_history else pd.Series("matrix", index=votes.index)
     endorsements = pd.DataFrame({
-        "source_key": "vote:" + votes.index.astype(str) + ":" + votes["participant_id"] + ":" + votes["comment_id"],
+        "source_key": prefix + ":" + votes["participant_id"] + ":" + votes["comment_id"],
         "participant": votes["participant_id"], "canonical": None, "card": votes["comment_id"],
         "card_kind": "statement", "question": "conversation",
         "vote": votes["vote"].map({1: "agree", -1: "disagree", 0: "pass"}), "created_at": votes["created_at"]})
