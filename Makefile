@@ -48,6 +48,7 @@ clean:
 
 # Speed and quality measurements (several minutes: the dedup benchmark embeds 625 cards 6 times).
 bench: install
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python benchmarks/bench_graph.py
 	$(BIN)/python benchmarks/bench_polis_groups.py
 	$(BIN)/python benchmarks/bench_prefs.py

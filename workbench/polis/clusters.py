@@ -90,8 +90,9 @@ def _clean_start(points: np.ndarray, weights: np.ndarray, member: np.ndarray, la
     centers = _centers_of(points, weights, member, ids)
     # uniqify-clusters: merge clusters whose centres are identical (the larger one's id survives;
     # on equal sizes the later one's, as Clojure's max-key returns the last of equals).
-    keys = [c.tobytes() for c in centers]
-    if len(set(keys)) < len(keys):
+    ordered = centers[np.lexsort((centers[:, 1], centers[:, 0]))]
+    if len(ordered) > 1 and np.any(np.all(ordered[1:] == ordered[:-1], axis=1)):
+        keys = [c.tobytes() for c in centers]
         kept: list[int] = []
         seen: dict[bytes, int] = {}
         for cid, key in zip(ids.tolist(), keys, strict=True):
@@ -169,9 +170,8 @@ def silhouette(distances: np.ndarray, labels: np.ndarray, k: int | None = None) 
     k = int(labels.max()) + 1 if k is None else k
     if k < 2:
         return float("nan")
-    onehot = np.zeros((len(labels), k))
-    onehot[np.arange(len(labels)), labels] = 1.0
-    counts = onehot.sum(axis=0)
+    onehot = np.eye(k)[labels]
+    counts = np.bincount(labels, minlength=k).astype(float)
     sums = distances @ onehot
     idx = np.arange(len(labels))
     own_count = counts[labels]

@@ -17,15 +17,22 @@ import numpy as np
 PCA_ITERS = 100  # conversation.clj :pca-iters
 
 
-def power_iteration(gram: np.ndarray, start: np.ndarray, iters: int = PCA_ITERS) -> np.ndarray:
+def power_iteration(gram: np.ndarray, start: np.ndarray, iters: int = PCA_ITERS,
+                    factored: np.ndarray | None = None) -> np.ndarray:
     """The dominant eigenvector of `gram` by Polis's power iteration from `start`.
 
     As in pca.clj: up to `iters` + 1 products; stop when the product's length equals the previous
-    one exactly; a zero product stays zero (vectorz's normalise leaves a zero vector alone)."""
+    one exactly; a zero product stays zero (vectorz's normalise leaves a zero vector alone).
+    factored: a unit vector already factored out of the data (pca.clj factor-matrix); the product
+    is then (I - ff')G(I - ff')v, without building the deflated matrix."""
     vector = start
     last = 0.0
     for remaining in range(iters, -1, -1):
-        product = gram @ vector
+        if factored is None:
+            product = gram @ vector
+        else:
+            product = gram @ (vector - factored * (factored @ vector))
+            product -= factored * (factored @ product)
         eigval = float(np.sqrt(product @ product))
         normed = product / eigval if eigval > 0 else product
         if remaining == 0 or eigval == last:
@@ -54,8 +61,7 @@ def principal_components(gram: np.ndarray, n_rows: int, *, previous: np.ndarray 
     as none (wrapped-pca), and then, as on the first run, the start is uniform random."""
     m = gram.shape[0]
     wanted = min(n_comps, n_rows, m)
-    comps = []
-    data = gram
+    comps: list[np.ndarray] = []
     for i in range(wanted):
         start = None
         if previous is not None and i < len(previous) and np.any(previous[i]):
@@ -63,10 +69,10 @@ def principal_components(gram: np.ndarray, n_rows: int, *, previous: np.ndarray 
             start = np.concatenate([old, np.ones(m - len(old))]) if len(old) < m else old[:m]
         if start is None:
             start = rng.random(m)
-        pc = power_iteration(data, start, iters)
-        comps.append(pc)
-        if i + 1 < wanted:
-            data = deflated(data, pc)
+        factored = None
+        if comps and float(comps[-1] @ comps[-1]) > 0:  # a zero component factors nothing out
+            factored = comps[-1] / np.sqrt(float(comps[-1] @ comps[-1]))
+        comps.append(power_iteration(gram, start, iters, factored))
     return np.asarray(comps).reshape(len(comps), m)
 
 
