@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from workbench.errors import FormatError
 from workbench.io.polis import PolisFormatError, latest_votes, read_polis_export
 
 COMMENTS = (
@@ -75,7 +76,7 @@ def test_latest_vote_wins_and_ties_go_to_the_later_row() -> None:
 @pytest.mark.parametrize(
     ("overrides", "expected"),
     [
-        ({"votes": None}, ["votes.csv", "not found"]),
+        ({"participants_votes": None}, ["participants-votes.csv", "not found"]),
         ({"comments": ""}, ["comments.csv", "empty"]),
         ({"votes": "timestamp,datetime,comment-id,voter-id\n1403054214196,x,0,0\n"},
          ["votes.csv", "header", "vote"]),
@@ -90,11 +91,9 @@ def test_latest_vote_wins_and_ties_go_to_the_later_row() -> None:
 )
 def test_bad_input_names_file_row_and_column(tmp_path: Path, overrides: dict, expected: list[str]) -> None:
     folder = write_export(tmp_path / "bad", **overrides)
-    if overrides.get("votes", "") is None:
-        (folder / "votes.csv").unlink(missing_ok=True)
     with pytest.raises(PolisFormatError) as info:
         read_polis_export(folder)
-    assert isinstance(info.value, ValueError)
+    assert isinstance(info.value, FormatError)
     for part in expected:
         assert part in str(info.value)
 
@@ -136,3 +135,31 @@ def test_latest_votes_match_polis_own_participant_matrix(shared_datasets: Path) 
     both = ours.notna().to_numpy() | theirs.notna().to_numpy()
     assert both.sum() > 2000
     assert np.array_equal(ours.to_numpy()[both], theirs.to_numpy()[both])
+
+
+def test_partial_export_reads_votes_from_the_matrix(tmp_path: Path) -> None:
+    folder = write_export(tmp_path / "partial", votes=None, summary=None)
+    export = read_polis_export(folder)
+    assert not export.has_history and export.topic == "partial"
+    assert sorted(map(tuple, export.votes[["participant_id", "comment_id", "vote"]].to_numpy().tolist())) == [
+        ("0", "0", 1), ("0", "1", -1), ("1", "0", 0)]
+    assert export.votes["created_at"].isna().all()
+    assert export.participants.set_index("participant_id")["polis_group"].to_dict() == {"0": "0", "1": None}
+
+
+@pytest.mark.parametrize(
+    ("participants", "expected"),
+    [
+        (PARTICIPANTS.replace("1,-1\n", "1,2\n"), ["participants-votes.csv", "row 1", "'1'", "blank, -1, 0 or 1"]),
+        (PARTICIPANTS.replace("1,-1\n", "1,yes\n"), ["participants-votes.csv", "row 1", "'1'"]),
+        (PARTICIPANTS.replace(",0,1\n", ",0,note\n"), ["participants-votes.csv", "header", "'note'"]),
+        (PARTICIPANTS.replace(",0,1\n", ",0,7\n"), ["participants-votes.csv", "header", "['7']", "comments.csv"]),
+        ("participant,group-id\n0,0\n", ["participants-votes.csv", "no votes"]),
+    ],
+)
+def test_bad_partial_export_names_file_row_and_column(tmp_path: Path, participants: str, expected: list[str]) -> None:
+    folder = write_export(tmp_path / "bad", votes=None, participants_votes=participants)
+    with pytest.raises(PolisFormatError) as info:
+        read_polis_export(folder)
+    for part in expected:
+        assert part in str(info.value), str(info.value)
