@@ -120,8 +120,19 @@ class PolisReport:
                         "statements": [with_text(asdict(s)) for s in g.statements]} for g in self.groups],
             "consensus": {"agree": [with_text(asdict(s)) for s in self.consensus_agree],
                           "disagree": [with_text(asdict(s)) for s in self.consensus_disagree]},
-            "group_informed_consensus": [with_text(asdict(s)) for s in self.group_informed_consensus],
+            "group_informed_consensus": [
+                with_text({**asdict(s), "agree_share_by_group": {g: (None if v != v else v)  # NaN: no votes
+                                                                  for g, v in s.agree_share_by_group.items()}})
+                for s in self.group_informed_consensus],
         }
+
+
+def in_plain_words(row: dict) -> str:
+    """One representative statement (a `to_json` row) as a sentence a reader can quote."""
+    verb = "agreed" if row["repful"] == "agree" else "disagreed"
+    sure = "a clear difference (90% one-sided z-test)" if row["significant"] else "not a clear difference"
+    return (f"{row['group_share']:.0%} of this group {verb} ({row['n_success']} of {row['n_trials']} who voted),"
+            f" against {row['others_share']:.0%} of everyone else: {sure}.")
 
 
 def group_label(position: int) -> str:

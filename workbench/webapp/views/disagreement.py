@@ -85,6 +85,36 @@ else:
         tooltip=["value", "group", alt.Tooltip("agree", format=".0%"), "votes"]).properties(
         height=max(200, 26 * heat["value"].nunique())), width="stretch")
 
+if report.get("polis_report"):
+    # Polis's report for these groups, computed by workbench.polis (analyses.disagreement_report); drawn only.
+    from workbench.polis.repness import in_plain_words
+
+    polis = report["polis_report"]
+    st.subheader("What sets each group apart (Polis's report)")
+    how = ("replaying the votes in the order they were cast" if polis["method"] == "replay"
+           else "from the latest votes at once (no vote history)")
+    st.caption(f"{polis['n_grouped']} of {polis['n_participants']} participants are in a group; groups found {how}."
+               " Shares count passes as votes.")
+    for group in polis["groups"]:
+        with st.expander(f"Group {group['label']} — {group['size']} participants", expanded=True):
+            for row in group["statements"]:
+                st.markdown(f"**{row['text'] or title(row['statement_id'])}**  \n{in_plain_words(row)}")
+    shared = polis["consensus"]["agree"] + polis["consensus"]["disagree"]
+    if shared:
+        st.markdown("**What most participants share**")
+        st.dataframe(pd.DataFrame({"statement": [r["text"] or title(r["statement_id"]) for r in shared],
+                                   "side": [r["direction"] for r in shared], "share": [r["share"] for r in shared],
+                                   "votes": [r["n_trials"] for r in shared]}),
+                     hide_index=True, width="stretch", column_config={"share": st.column_config.NumberColumn(format="percent")})
+    if polis["group_informed_consensus"]:
+        st.markdown("**Common ground across groups** (group-informed consensus: every group tends to agree)")
+        rows = polis["group_informed_consensus"][:5]
+        st.dataframe(pd.DataFrame({"statement": [r["text"] or title(r["statement_id"]) for r in rows],
+                                   "consensus": [r["gic"] for r in rows],
+                                   **{f"group {g} agrees": [r["agree_share_by_group"].get(g) for r in rows]
+                                      for g in (rows[0]["agree_share_by_group"] if rows else {})}}),
+                     hide_index=True, width="stretch")
+
 st.header("Preferences per group (from comparisons and wiser-than answers)")
 if "fit_error" in report:
     st.info(report["fit_error"])
