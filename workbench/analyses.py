@@ -356,7 +356,8 @@ def disagreement_report(store: Store, deliberation_id: str, *, question_id: str 
     report["titles"] = titles
     tick(0, steps)
     try:
-        groups, table = opinion_groups(store, deliberation_id, question_id=question_id, seed=seed)
+        groups, table = opinion_groups(store, deliberation_id, question_id=question_id, seed=seed,
+                                       progress=lambda done, total: tick(100 * done // max(total, 1), steps))
         people = groups.participants
         if groups.k == 0:
             threshold = groups.params["threshold"]
