@@ -104,7 +104,8 @@ def test_bad_arguments_fail_clearly_and_write_nothing(demo_db, tmp_path):
 
 def test_polis_round_trip_gives_the_same_groups(tmp_path, shared_datasets):
     src = tmp_path / "src.duckdb"
-    run("import", "polis", shared_datasets / "polis" / "scoop-hivemind.taxes", "--db", src, "--as", "taxes")
+    # 15-per-hour-seattle: small enough to replay twice quickly, with 23 comments moderated out.
+    run("import", "polis", shared_datasets / "polis" / "15-per-hour-seattle", "--db", src, "--as", "seattle")
     run("groups", "--db", src, "--out", tmp_path / "g1.csv")
     run("export", "--db", src, "--what", "polis", "--format", "csv", "--out", tmp_path / "polis")
     again = tmp_path / "again.duckdb"
@@ -114,6 +115,10 @@ def test_polis_round_trip_gives_the_same_groups(tmp_path, shared_datasets):
     both = first.merge(second, on="source_id", suffixes=("_first", "_again"))
     assert len(both) == len(first) == len(second)
     assert (both["group_first"] == both["group_again"]).all()
+    polis = pd.read_csv(tmp_path / "polis" / "participants-votes.csv", dtype=str)
+    original = pd.read_csv(shared_datasets / "polis" / "15-per-hour-seattle" / "participants-votes.csv", dtype=str)
+    assert polis.set_index("participant")["group-id"].equals(
+        original.set_index("participant")["group-id"].reindex(polis["participant"]))  # Polis's groups travel
     comments = pd.read_csv(tmp_path / "polis" / "comments.csv")
     assert (comments["moderated"] == -1).sum() > 0  # moderated-out statements travel as Polis marks them
 

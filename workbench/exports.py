@@ -352,7 +352,12 @@ def _write_polis(store, deliberation_id, folder: Path, final_dir, *, question_id
         "vote": vote_rows["vote"].astype(int)})
     matrix = latest.pivot_table(index="participant_id", columns="statement_id", values="vote", aggfunc="last")
     matrix = matrix.reindex(index=people, columns=statements)
-    pv = pd.DataFrame({"participant": [voter[p] for p in people], "group-id": "",
+    # Polis's own groups travel with an imported conversation (they also tell who Polis clustered).
+    attrs = store.attributes(deliberation_id)
+    polis_group = (dict(zip(attrs["participant_id"], attrs["polis_group"], strict=True))
+                   if "polis_group" in attrs.columns else {})
+    pv = pd.DataFrame({"participant": [voter[p] for p in people],
+                       "group-id": [polis_group[p] if pd.notna(polis_group.get(p)) else "" for p in people],
                        "n-comments": 0, "n-votes": matrix.notna().sum(axis=1).to_numpy(),
                        "n-agree": (matrix == 1).sum(axis=1).to_numpy(),
                        "n-disagree": (matrix == -1).sum(axis=1).to_numpy()})
