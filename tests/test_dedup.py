@@ -202,8 +202,10 @@ def test_per_question_keeps_questions_apart() -> None:
 
 def test_threshold_controls_granularity() -> None:
     cards, vectors = make_cards(BASE)
-    assert len(canonical_values(cards, vectors, params=DedupParams(distance_threshold=1.5)).values) == 1
-    assert len(canonical_values(cards, vectors, params=DedupParams(distance_threshold=0.001)).values) == 8
+    coarse, fine = DedupParams(method="embedding", distance_threshold=1.5), DedupParams(method="embedding",
+                                                                                         distance_threshold=0.001)
+    assert len(canonical_values(cards, vectors, params=coarse).values) == 1
+    assert len(canonical_values(cards, vectors, params=fine).values) == 8
 
 
 def test_bad_input_names_the_problem() -> None:

@@ -9,6 +9,7 @@ No SQL here (that is the store's), no Streamlit (that is the pages').
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -181,42 +182,96 @@ class StoreEmbeddingCache:
 
 #: Links a facilitator made by hand: the next clustering must keep these cards where they were put.
 PINNED = ("split", "merge", "manual")
+#: How many of the least-sure candidate merges an LLM is asked about per dedup run, at most.
+LLM_PAIRS = 20
+#: How many candidate merges a dedup run keeps in its result (for the Moderation page and the round).
+KEPT_CANDIDATES = 100
+#: A wiser-than "upgrade" between two values counts as half a participant saying they are different
+#: values (they were told apart); not learned: no data here has answers about values that are candidates.
+WISER_WEIGHT = 0.5
+
+
+@dataclass(frozen=True)
+class DedupRun:
+    """What `deduplicate` did: the clustering, its analysis run, and what it cost."""
+
+    result: Any  # workbench.dedup.Dedup
+    run_id: int
+    embedded: int  # card texts embedded (the rest came from the cache)
+    llm_asked: int = 0  # candidate merges sent to the LLM
+    llm_answered: int = 0
+    llm_error: str | None = None  # why the LLM step stopped early, if it did
 
 
 def deduplicate(store: Store, deliberation_id: str, *, per_question: bool = False,
-                distance_threshold: float | None = None, progress: Progress | None = None, embedder=None):
+                distance_threshold: float | None = None, method: str = "two-stage", model: str | None = None,
+                llm=None, use_llm: bool = True, llm_pairs: int = LLM_PAIRS,
+                progress: Progress | None = None, embedder=None) -> DedupRun:
     """Cluster the deliberation's cards into canonical values and store the result (workbench.dedup).
 
     Re-running embeds only new or edited cards (the cache is keyed by card, model and text hash),
     keeps the ids of values whose members did not change, and keeps every card a facilitator
-    placed by hand (merges, splits) where it was put; renamed values keep their names.
-    Returns (Dedup, run id, number of texts embedded).
+    placed by hand (merges, splits) where it was put; renamed values keep their names. Participants'
+    "same value?" answers, earlier LLM verdicts and wiser-than answers between values are evidence.
+    When an LLM is configured (`llm`, else $WORKBENCH_LLM_*; `use_llm=False` skips it), it is asked
+    about the `llm_pairs` merges the workbench is least sure of that nothing decided yet; its verdicts
+    are stored and decide those merges. If it fails, the run goes on with what the two stages decided
+    and the failure is kept in the run's result.
     """
     from . import dedup
     from .embed import Embedder, card_text
+    from .llm import LlmConfig, LlmInterviewer, LlmUnavailable
 
     cards = store.cards(deliberation_id)
     if cards.empty:
         raise NotFound(f"deliberation {deliberation_id!r} has no active values cards to cluster")
-    embedder = embedder or Embedder()
+    embedder = embedder or Embedder(model=model)
     before = embedder.texts_embedded
-    defaults = dedup.DedupParams()
     params = dedup.DedupParams(
-        distance_threshold=defaults.distance_threshold if distance_threshold is None else distance_threshold,
-        linkage=defaults.linkage, per_question=per_question)
-    run_id = store.start_run("dedup", {"per_question": per_question, "distance_threshold": params.distance_threshold,
-                                       "model": embedder.model_name}, deliberation_id=deliberation_id)
+        method=method, per_question=per_question, merge_model=dedup.merge_model_for(embedder.model_name),
+        distance_threshold=dedup.DedupParams().distance_threshold if distance_threshold is None else distance_threshold)
+    if llm is None and use_llm:
+        config = LlmConfig.from_env()
+        llm = LlmInterviewer(config) if config else None
+    run_id = store.start_run("dedup", {"per_question": per_question, "method": method, "model": embedder.model_name,
+                                       "distance_threshold": params.distance_threshold if method == "embedding" else None,
+                                       "min_same": params.merge_model.min_same if method == "two-stage" else None,
+                                       "llm": getattr(getattr(llm, "config", None), "model", None) if use_llm else None},
+                             deliberation_id=deliberation_id)
+    asked, verdicts, llm_error = 0, [], None
     try:
         texts = pd.DataFrame({"id": cards["id"], "text": [card_text(r) for r in cards.to_dict("records")]})
         # Cards embedded before a failure stay cached: a re-run embeds only the rest.
-        vectors = embedder.embed_cards(texts, StoreEmbeddingCache(store), progress=progress)
+        vectors = embedder.embed_card_parts(texts, StoreEmbeddingCache(store), progress=progress)
         links = store.card_links(deliberation_id)
         links = links[links["card_id"].isin(cards["id"])]
         previous = {int(c): int(v) for c, v in zip(links["card_id"], links["canonical_id"], strict=True)}
         pinned = links[links["provenance"].isin(PINNED)]
         overrides = dedup.Overrides(splits=tuple(dedup.Split(int(c), into=int(v)) for c, v in
                                                  zip(pinned["card_id"], pinned["canonical_id"], strict=True)))
-        result = dedup.canonical_values(cards, vectors, previous=previous, overrides=overrides, params=params)
+
+        def cluster():
+            return dedup.canonical_values(cards, vectors.cards, policy_embeddings=vectors.lines, previous=previous,
+                                          overrides=overrides, params=params,
+                                          judgements=merge_evidence(store, deliberation_id, previous))
+
+        result = cluster()
+        if llm is not None and llm_pairs > 0:
+            judged = store.merge_judgements(deliberation_id)
+            by_id = cards.set_index("id")
+            for candidate in dedup.least_sure(result.candidates, llm_pairs,
+                                              exclude=zip(judged["card_a"], judged["card_b"], strict=True)):
+                asked += 1
+                try:
+                    verdict = llm.same_value(_card_payload(by_id.loc[candidate.card_a]),
+                                             _card_payload(by_id.loc[candidate.card_b]))
+                except LlmUnavailable as exc:
+                    llm_error = f"{exc.kind}: {exc.reason}"  # fall back to the two stages for the rest
+                    break
+                verdicts.append((int(candidate.card_a), int(candidate.card_b), verdict.answer, verdict.reason))
+            if verdicts:
+                store.record_merge_verdicts(deliberation_id, verdicts, model=llm.config.model, run_id=run_id)
+                result = cluster()
         known = set(previous.values())
         written = store.apply_canonical_values(deliberation_id, [
             {"id": v.id if v.id in known else None, "title": v.title, "description": v.description,
@@ -227,8 +282,76 @@ def deduplicate(store: Store, deliberation_id: str, *, per_question: bool = Fals
         store.finish_run(run_id, error=f"{type(exc).__name__}: {exc}")
         raise
     embedded = embedder.texts_embedded - before
-    store.finish_run(run_id, result={"values": len(written), "cards": len(cards), "embedded": embedded})
-    return result, run_id, embedded
+    # Values written as new got their id from the store: candidates name values by those ids.
+    new_ids = {v.id: written[i] for i, v in enumerate(result.values)}
+    kept = [{"card_a": int(c.card_a), "card_b": int(c.card_b), "value_a": int(new_ids.get(c.value_a, c.value_a)),
+             "value_b": int(new_ids.get(c.value_b, c.value_b)), "probability": c.probability, "merged": c.merged,
+             "decided_by": c.decided_by, "margin": c.margin} for c in result.candidates[:KEPT_CANDIDATES]]
+    store.finish_run(run_id, result={"values": len(written), "cards": len(cards), "embedded": embedded,
+                                     "llm": {"asked": asked, "answered": len(verdicts), "error": llm_error},
+                                     "candidates": kept})
+    return DedupRun(result=result, run_id=run_id, embedded=embedded, llm_asked=asked,
+                    llm_answered=len(verdicts), llm_error=llm_error)
+
+
+def _card_payload(card: pd.Series) -> dict:
+    return {"title": card["title"], "description": card["description"], "policies": list(card["policies"])}
+
+
+def merge_evidence(store: Store, deliberation_id: str, previous: dict[int, int]) -> pd.DataFrame:
+    """Evidence about which cards share a value, as `workbench.dedup` takes it: participants' latest
+    "same value?" answers, LLM verdicts, and wiser-than "upgrade" answers between two values (a
+    "different", weight `WISER_WEIGHT`, between the values' first member cards)."""
+    judged = store.merge_judgements(deliberation_id)
+    frames = [judged.assign(weight=1.0)[["card_a", "card_b", "answer", "source", "weight"]]]
+    first_card: dict[int, int] = {}
+    for card, value in sorted(previous.items()):
+        first_card.setdefault(value, card)
+    wiser = store.wiser_answers(deliberation_id, latest=True)
+    wiser = wiser[(wiser["answer"] == "upgrade") & wiser["from_id"].isin(first_card) & wiser["to_id"].isin(first_card)]
+    if not wiser.empty:
+        frames.append(pd.DataFrame({"card_a": wiser["from_id"].map(first_card), "card_b": wiser["to_id"].map(first_card),
+                                    "answer": "different", "source": "wiser", "weight": WISER_WEIGHT}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def merge_questions(store: Store, deliberation_id: str, *, participant_id: int | None = None,
+                    limit: int = 10) -> pd.DataFrame:
+    """The candidate merges of the latest dedup run the workbench is least sure of, with the answers so
+    far: `card_a, title_a, card_b, title_b, value_a, value_b, probability, merged, decided_by, same,
+    different, not_sure, llm, llm_reason`. With `participant_id`, only pairs that participant has not
+    answered yet (what the "Are these two the same value?" round asks next)."""
+    from . import dedup
+
+    runs = store.runs(deliberation_id=deliberation_id, kind="dedup")
+    done = runs[runs["status"] == "done"]
+    columns = ["card_a", "title_a", "card_b", "title_b", "value_a", "value_b", "probability", "merged",
+               "decided_by", "same", "different", "not_sure", "llm", "llm_reason"]
+    if done.empty:
+        return pd.DataFrame(columns=columns)
+    candidates = [dedup.CandidateMerge(**c) for c in (store.run(int(done.iloc[0]["id"]))["result"] or {}).get(
+        "candidates", [])]
+    judged = store.merge_judgements(deliberation_id)
+    answered = judged[(judged["source"] == "participant") & (judged["participant_id"] == participant_id)]
+    chosen = dedup.least_sure(candidates, limit, exclude=zip(answered["card_a"], answered["card_b"], strict=True))
+    if participant_id is None:  # the facilitator's view: also the pairs already decided by answers
+        chosen = sorted(candidates, key=lambda c: (c.decided_by == "model", c.margin))[:limit]
+    titles = dict(zip(*[store.cards(deliberation_id, include_hidden=True)[c] for c in ("id", "title")], strict=True))
+    people = judged[judged["source"] == "participant"]
+    tally = people.groupby(["card_a", "card_b"])["answer"].value_counts().unstack(fill_value=0)
+    llm = judged[judged["source"] == "llm"].drop_duplicates(["card_a", "card_b"], keep="last").set_index(
+        ["card_a", "card_b"])
+    rows = []
+    for c in chosen:
+        key = (c.card_a, c.card_b)
+        counts = tally.loc[key] if key in tally.index else {}
+        rows.append({"card_a": c.card_a, "title_a": titles.get(c.card_a), "card_b": c.card_b,
+                     "title_b": titles.get(c.card_b), "value_a": c.value_a, "value_b": c.value_b,
+                     "probability": c.probability, "merged": c.merged, "decided_by": c.decided_by,
+                     **{a: int(counts.get(a, 0)) for a in ("same", "different", "not_sure")},
+                     "llm": llm.loc[key, "answer"] if key in llm.index else None,
+                     "llm_reason": llm.loc[key, "reason"] if key in llm.index else None})
+    return pd.DataFrame(rows, columns=columns)
 
 
 def groups_by_attribute(store: Store, deliberation_id: str, attribute: str) -> dict[str, set[int]]:

