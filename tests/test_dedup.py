@@ -17,6 +17,7 @@ from workbench.dedup import (
     Rename,
     Split,
     canonical_values,
+    least_sure,
 )
 
 DIM = 16
@@ -226,6 +227,94 @@ def test_bad_input_names_the_problem() -> None:
         DedupParams(distance_threshold=0)
 
 
+# --- evidence: participants' answers and LLM verdicts -------------------------------------------
+
+
+def answers(*rows: tuple) -> pd.DataFrame:
+    """(card_a, card_b, answer[, source]) rows as the judgements frame canonical_values takes."""
+    return pd.DataFrame([{"card_a": r[0], "card_b": r[1], "answer": r[2],
+                          "source": r[3] if len(r) > 3 else "participant"} for r in rows])
+
+
+def test_participants_saying_same_join_two_values_the_model_kept_apart() -> None:
+    cards, vectors = make_cards(BASE)
+    plain = canonical_values(cards, vectors)
+    assert plain.assignment[4] != plain.assignment[6]
+    joined = canonical_values(cards, vectors, judgements=answers((4, 6, "same"), (6, 4, "same"), (4, 6, "not_sure")))
+    assert joined.assignment[4] == joined.assignment[5] == joined.assignment[6]
+    # One "same" against two "different": the majority keeps them apart.
+    outvoted = canonical_values(cards, vectors, judgements=answers((4, 6, "same"), (4, 6, "different"),
+                                                                    (6, 4, "different")))
+    assert outvoted.assignment[4] != outvoted.assignment[6]
+    # "not sure" alone decides nothing.
+    assert canonical_values(cards, vectors, judgements=answers((4, 6, "not_sure"))).assignment == plain.assignment
+
+
+def test_participants_saying_different_split_a_value_between_the_two_cards() -> None:
+    cards, vectors = make_cards(BASE)
+    assert len({canonical_values(cards, vectors).assignment[c] for c in (1, 2, 3)}) == 1
+    split = canonical_values(cards, vectors, judgements=answers((1, 2, "different"), (1, 2, "different")))
+    assert split.assignment[1] != split.assignment[2]
+    assert split.assignment[3] in (split.assignment[1], split.assignment[2])  # each member goes with one of them
+    decided = {(c.card_a, c.card_b): c.decided_by for c in split.candidates}
+    assert set(decided.values()) <= {"model", "participants"}
+
+
+def test_an_llm_verdict_decides_only_where_participants_did_not() -> None:
+    cards, vectors = make_cards(BASE)
+    llm_same = answers((4, 6, "same", "llm"))
+    assert canonical_values(cards, vectors, judgements=llm_same).assignment[4] == \
+        canonical_values(cards, vectors, judgements=llm_same).assignment[6]
+    overruled = pd.concat([llm_same, answers((4, 6, "different"))])
+    result = canonical_values(cards, vectors, judgements=overruled)
+    assert result.assignment[4] != result.assignment[6]
+
+
+def test_answers_keep_ids_stable_across_reruns() -> None:
+    cards, vectors = make_cards(BASE)
+    said = answers((4, 6, "same"))
+    first = canonical_values(cards, vectors, judgements=said)
+    more_cards, more_vectors = make_cards({**BASE, 9: 2})
+    second = canonical_values(more_cards, more_vectors, previous=first.assignment, judgements=said)
+    assert all(second.assignment[c] == v for c, v in first.assignment.items())
+    assert second.assignment[9] == second.assignment[6]
+
+
+def test_bad_judgements_name_the_problem() -> None:
+    cards, vectors = make_cards(BASE)
+    with pytest.raises(DedupInputError, match="answer must be one of"):
+        canonical_values(cards, vectors, judgements=answers((1, 2, "maybe")))
+    with pytest.raises(DedupInputError, match="lacks column"):
+        canonical_values(cards, vectors, judgements=pd.DataFrame({"card_a": [1], "card_b": [2]}))
+
+
+def test_least_sure_orders_by_margin_and_skips_answered_pairs() -> None:
+    cards, vectors = make_cards({**BASE, 9: 0, 10: 1})
+    # The embedding baseline: its affinities (cosines) are never exactly 0 or 1, so every merge is weighed.
+    result = canonical_values(cards, vectors, params=DedupParams(method="embedding"))
+    assert result.candidates, "the linkage's merges are reported as candidates"
+    margins = [c.margin for c in result.candidates]
+    assert margins == sorted(margins)
+    for candidate in result.candidates:
+        assert candidate.merged == (result.assignment[candidate.card_a] == result.assignment[candidate.card_b])
+        assert (candidate.value_a, candidate.value_b) == (result.assignment[candidate.card_a],
+                                                          result.assignment[candidate.card_b])
+    first = least_sure(result.candidates, 2)
+    assert len(first) == 2 and first[0].margin <= first[1].margin
+    skipped = least_sure(result.candidates, 2, exclude=[(first[0].card_b, first[0].card_a)])
+    assert (first[0].card_a, first[0].card_b) not in {(c.card_a, c.card_b) for c in skipped}
+
+
+def test_policy_vectors_change_the_decision_only_through_the_policy_features() -> None:
+    cards, vectors = make_cards(BASE)
+    # Each card's policies embedded as its own vector: the same as giving no policy vectors.
+    as_card = {c: np.stack([v, v]) for c, v in vectors.items()}
+    assert canonical_values(cards, vectors, policy_embeddings=as_card).assignment == \
+        canonical_values(cards, vectors).assignment
+    with pytest.raises(DedupInputError, match="no policy embeddings for card 5"):
+        canonical_values(cards, vectors, policy_embeddings={c: v for c, v in as_card.items() if c != 5})
+
+
 # --- the real model on a handful of real MGE cards ---------------------------------------------
 
 
@@ -259,3 +348,21 @@ def test_real_cards_near_duplicates_together_unrelated_apart(shared_datasets: Pa
     assert result.assignment[352] == result.assignment[483]
     assert len({result.assignment[352], result.assignment[109], result.assignment[646]}) == 3
     assert result.value(result.assignment[352]).title == "Nurturing Discipline"
+
+
+@pytest.mark.model
+def test_real_variants_the_embedding_kept_apart_are_joined_by_what_they_attend_to(shared_datasets: Path) -> None:
+    from workbench.embed import Embedder, InMemoryEmbeddingCache, card_text
+
+    # 586 is the study's "Thorough Evaluation" (91) with two policies added; 114 keeps three of the
+    # four policies of "Truth Seeking" (223), shortened. Their card vectors are at cosine 0.67 and 0.70:
+    # one-stage average linkage at 0.30 keeps 586 apart (and, among all 625 cards, 114 too).
+    cards = mge_cards(shared_datasets, [91, 586, 114, 223, 646, 109])
+    texts = pd.DataFrame({"id": cards["id"], "text": [card_text(row) for _, row in cards.iterrows()]})
+    parts = Embedder().embed_card_parts(texts, InMemoryEmbeddingCache())
+    one_stage = canonical_values(cards, parts.cards, params=DedupParams(method="embedding"))
+    assert one_stage.assignment[586] != one_stage.assignment[91]
+    two_stage = canonical_values(cards, parts.cards, policy_embeddings=parts.lines)
+    assert two_stage.assignment[586] == two_stage.assignment[91]
+    assert two_stage.assignment[114] == two_stage.assignment[223]
+    assert len({two_stage.assignment[c] for c in (91, 114, 646, 109)}) == 4

@@ -80,3 +80,17 @@ def test_rerun_keeps_ids_embeds_only_edited_cards_and_keeps_hand_placements(demo
         assert after[card] == own
         unchanged = [c for c in before.index if c not in (card, edited)]
         assert (after[unchanged] == before[unchanged]).all()
+
+
+def test_dedup_command_names_a_bad_method_or_model(demo_db, tmp_path):
+    with Store(demo_db) as s:
+        links = s.card_links("demo")
+    bad_method = runner.invoke(app, ["dedup", "--db", str(demo_db), "--method", "magic"])
+    assert bad_method.exit_code != 0 and "--method must be 'two-stage' or 'embedding'" in bad_method.output
+    missing = tmp_path / "no-model-here"
+    bad_model = runner.invoke(app, ["dedup", "--db", str(demo_db), "--model", str(missing), "--no-llm"])
+    assert bad_model.exit_code != 0
+    assert f"embedding model folder {str(missing)!r} does not exist" in bad_model.output
+    with Store(demo_db) as s:
+        assert list(s.runs(deliberation_id="demo", kind="dedup")["status"]) == ["failed"]
+        assert s.card_links("demo").equals(links), "a failed run changes no card's value"
