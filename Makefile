@@ -46,7 +46,8 @@ test: install lint
 clean:
 	rm -rf $(VENV) $(DB) $(DB).wal
 
-# Speed and quality measurements (several minutes: the dedup benchmark embeds 625 cards 6 times).
+# Speed and quality measurements (several minutes: the dedup benchmark embeds the 625 MGE cards five
+# times, and twice more with all-mpnet-base-v2 when the '.[mpnet]' extra is installed).
 bench: install
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python benchmarks/bench_graph.py

@@ -378,11 +378,14 @@ def report(v: dict) -> str:
         f"Study: {STUDY_VALUES} values (±15%: {round(STUDY_VALUES * 0.85)}-{round(STUDY_VALUES * 1.15)}). "
         "'uncovered cards grouped': share of uncovered cards that share their value with another card.",
         "",
-        "What each stage adds (held-out): the learned threshold on the card cosine alone re-finds the one-stage "
-        "rule; policy-to-policy matching raises the recall of differing-text pairs (variants of a canonical card "
-        "that reword or drop a policy); attended-to nouns and words add the rest at no loss of precision. The "
-        "answers row is an upper bound for stage 3: it answers the 40 least-sure merges among covered cards "
-        "exactly as the proxy does; real participants or an LLM agree less.",
+        "What each stage adds (held-out, ARI covered · precision/recall of differing pairs · scattered · values):",
+        "",
+        *[f"- {name}: {s['ari']:.3f} · {s['precision']:.2f}/{s['recall']:.2f} · {s['scattered']:.3f} · {s['clusters']}"
+          for name, s, _ in v["rows"] if name.startswith(("one-stage", "two-stage", "**two-stage"))],
+        "",
+        "The answers row is an upper bound for stage 3: the 40 least-sure merges among covered cards answered "
+        "exactly as the proxy says; real participants or an LLM agree less, and the uncovered cards, where the "
+        "real mapping differs most, cannot be asked about this way.",
         "",
         f"Merge decision fitted on the even half in this run: weights {fitted.weights}, intercept "
         f"{fitted.intercept}, min_same {fitted.min_same}; shipped (`workbench.dedup.MERGE_MODELS`): "

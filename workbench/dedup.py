@@ -96,6 +96,8 @@ class MergeModel:
 MERGE_MODELS: dict[str, MergeModel] = {
     "sentence-transformers/all-MiniLM-L6-v2": MergeModel(
         weights=(3.62, 3.44, 5.56, 4.16, 2.93, 3.82), intercept=-9.93, min_same=0.4),
+    "sentence-transformers/all-mpnet-base-v2": MergeModel(
+        weights=(2.9, 2.88, 3.36, 6.32, 4.7, 4.7), intercept=-10.33, min_same=0.1),
 }
 DEFAULT_MERGE_MODEL = MERGE_MODELS["sentence-transformers/all-MiniLM-L6-v2"]
 
@@ -349,13 +351,13 @@ def canonical_values(
 def least_sure(candidates: Sequence[CandidateMerge], limit: int,
                exclude: Iterable[tuple[CardId, CardId]] = ()) -> list[CandidateMerge]:
     """The `limit` candidate merges the model is least sure of (nearest its threshold), skipping the
-    card pairs in `exclude` (e.g. those a participant already answered) and pairs already decided by
-    answers; at most one question per card pair."""
+    card pairs in `exclude` (e.g. those a participant already answered, or every judged pair when
+    choosing what to ask an LLM) and pairs participants already decided; one question per card pair."""
     skip = {_pair(a, b) for a, b in exclude}
     out: list[CandidateMerge] = []
     for candidate in sorted(candidates, key=lambda c: (c.margin, _sort_key(c.card_a), _sort_key(c.card_b))):
         pair = (candidate.card_a, candidate.card_b)
-        if candidate.decided_by != "model" or pair in skip or candidate.card_a == candidate.card_b:
+        if candidate.decided_by == "participants" or pair in skip or candidate.card_a == candidate.card_b:
             continue
         skip.add(pair)
         out.append(candidate)
