@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from workbench import analyses, config
 from workbench.cli import app
 from workbench.demo import load_world, simulate
-from workbench.embed import Embedder
+from workbench.embed import BUNDLED_MODEL_NAME, LINES_SUFFIX, Embedder
 from workbench.store import Store
 
 runner = CliRunner()
@@ -35,7 +35,8 @@ def test_dedup_with_the_real_model_finds_the_simulated_values_and_caches(demo_db
     assert "0 cards embedded" in second.output
     with Store(demo_db) as s:
         found = s.card_links("demo").set_index("card_id")["canonical_id"].sort_index()
-        assert s.embedding_count() == 45
+        assert s.embedding_count(BUNDLED_MODEL_NAME) == 45  # one card vector each
+        assert s.embedding_count(BUNDLED_MODEL_NAME + LINES_SUFFIX) == 45  # and their policy vectors, one row each
         runs = s.runs(deliberation_id="demo", kind="dedup")
     # Cards written from the same simulated value (different titles, different policy subsets)
     # land together, and most keep the id they had.

@@ -137,6 +137,7 @@ def test_the_llm_judges_the_least_sure_merges_and_a_failure_falls_back(store, fa
     assert "http_status" in run.llm_error and "503" in run.llm_error
     assert store.run(run.run_id)["status"] == "done", "an LLM failure does not fail the clustering"
     assert store.run(run.run_id)["result"]["llm"] == {"asked": 3, "answered": 2, "error": run.llm_error}
+    assert "judged 2 of 3 uncertain merges, then failed (http_status" in analyses.dedup_llm_note(store, "demo")
 
     request = fake_llm.requests[0]
     assert request.system_prompt == SAME_VALUE_SYSTEM_PROMPT.format(tool=VERDICT_TOOL_NAME)

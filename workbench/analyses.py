@@ -315,6 +315,19 @@ def merge_evidence(store: Store, deliberation_id: str, previous: dict[int, int])
     return pd.concat(frames, ignore_index=True)
 
 
+def dedup_llm_note(store: Store, deliberation_id: str) -> str | None:
+    """What the LLM did in the latest finished dedup run, when it was asked anything (else None)."""
+    runs = store.runs(deliberation_id=deliberation_id, kind="dedup")
+    done = runs[runs["status"] == "done"]
+    llm = (store.run(int(done.iloc[0]["id"]))["result"] or {}).get("llm") if not done.empty else None
+    if not llm or not llm.get("asked"):
+        return None
+    note = f"In the latest clustering the LLM judged {llm['answered']} of {llm['asked']} uncertain merges"
+    if llm.get("error"):
+        note += f", then failed ({llm['error']}); the rest were decided without it"
+    return note + "."
+
+
 def merge_questions(store: Store, deliberation_id: str, *, participant_id: int | None = None,
                     limit: int = 10) -> pd.DataFrame:
     """The candidate merges of the latest dedup run the workbench is least sure of, with the answers so

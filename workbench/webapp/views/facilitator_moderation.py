@@ -100,6 +100,9 @@ with values_tab:
                    "decide on the next clustering: participants' majority first, then the LLM.")
         st.dataframe(questions.rename(columns={"probability": "p(same)"}).drop(columns=["value_a", "value_b"]),
                      hide_index=True, width="stretch")
+        llm_note = analyses.dedup_llm_note(store, did)
+        if llm_note:
+            st.caption(llm_note)
     label = dict(zip(values["id"], values["title"], strict=True))
     with st.form("merge_values"):
         chosen = st.multiselect("Merge these values…", list(values["id"]), format_func=lambda v: f"#{v} {label[v]}")
