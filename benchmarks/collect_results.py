@@ -17,7 +17,7 @@ each script rewrites its section in `benchmarks/results/`, and `make bench` rebu
 | benchmark | target | result |
 |---|---|---|
 | moral graph summary + PageRank, 100k answers / 1,000 values | < 2 s | 0.17 s (MGE mode), 0.49-0.58 s (default mode) |
-| whole dedup (card + policy vectors, two-stage decision) vs embedding alone, 625 MGE cards | <= 2x | 1.05x |
+| whole dedup (card + policy vectors, two-stage decision) vs embedding alone, 625 MGE cards | <= 2x | 0.79x (1.05x in an earlier, busier run) |
 | dedup re-run after one new card | 1 text embedded | 1 |
 | dedup quality, MGE cards, held-out odd ids (proxy built from text identity, not embeddings) | ARI >= 0.90 vs the real mapping (checked outside) | covered cards 0.997 (one-stage 0.988, naive 0.989); 'scattered' 0.861 (one-stage 0.853, ceiling 0.870); 178 values vs the study's 108 |
 | Polis groups vs Polis's own `group-id`, median ARI on held-out conversations (split B, 4 of 9), through `workbench import polis` + `workbench groups` | >= 0.80, ahead of red-dwarf and a baseline | 0.817 replay (red-dwarf 0.552, baseline 0.558); all nine: 0.898 (0.619, 0.318) |
