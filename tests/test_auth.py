@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 
 from workbench import auth, config
 from workbench.cli import app
-from workbench.store import Store, StoreError, hash_token
+from workbench.errors import InputError, NotFound
+from workbench.store import Store, hash_token
 from workbench.store.accounts import UsernameTaken
 from workbench.store.core import SCHEMAS
 
@@ -71,7 +72,7 @@ def test_new_accounts_are_validated(store, quick_hashing):
         auth.create_user(store, "bob", "admin", PASSWORD)
     with pytest.raises(auth.AccountError, match="username"):
         auth.create_user(store, "b o b", "researcher", PASSWORD)
-    with pytest.raises(StoreError, match="role"):
+    with pytest.raises(InputError, match="role"):
         store.add_user("bob", "admin", auth.hash_password(PASSWORD))
     auth.create_user(store, "bob", "researcher", PASSWORD)
     with pytest.raises(UsernameTaken, match="'bob' already exists"):
@@ -158,7 +159,7 @@ def test_a_new_password_replaces_the_old_one(store, quick_hashing):
     assert auth.sign_in(store, "alice", "a brand new passphrase", now=T0) is not None
     with pytest.raises(auth.AccountError, match="at least 10"):
         auth.change_password(store, "alice", "short")
-    with pytest.raises(StoreError, match="no user named 'nobody'"):
+    with pytest.raises(NotFound, match="no user named 'nobody'"):
         auth.change_password(store, "nobody", "a brand new passphrase")
 
 

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from workbench import prefs
+from workbench.errors import FormatError
 from workbench.io.comparisons import ComparisonFormatError, read_comparisons
 
 HEADER = "participant_id,item_a,item_b,winner,context,weight,attr_party,attr_age\n"
@@ -22,7 +23,7 @@ def _csv(tmp_path: Path, body: str, header: str = HEADER, name: str = "judgement
 def _error(path: Path) -> ComparisonFormatError:
     with pytest.raises(ComparisonFormatError) as info:
         read_comparisons(path)
-    assert isinstance(info.value, ValueError)
+    assert isinstance(info.value, FormatError)  # the CLI and pages show its message
     assert str(path) in str(info.value)
     return info.value
 

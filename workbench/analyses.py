@@ -15,8 +15,8 @@ from typing import Any
 import pandas as pd
 
 from . import moralgraph
-from .errors import NotEnoughData, WorkbenchError
-from .store import NotFound, Store
+from .errors import InputError, NotEnoughData, NotFound, WorkbenchError
+from .store import Store
 
 Progress = Callable[[int, int], None]
 
@@ -58,7 +58,7 @@ def moral_graph(store: Store, deliberation_id: str, *, mode: str = "default", un
     `participants` restricts it to the answers of those participants (e.g. one group's graph).
     """
     if mode not in ("mge", "default"):
-        raise ValueError(f"mode: must be 'mge' or 'default', got {mode!r}")
+        raise InputError(f"mode: must be 'mge' or 'default', got {mode!r}")
     values = value_table(store, deliberation_id)
     answers = store.wiser_answers(deliberation_id, until=until, question_id=question_id)
     if participants is not None:
@@ -515,7 +515,7 @@ def disagreement_report(store: Store, deliberation_id: str, *, question_id: str 
             agree=lambda v: float((v == 1).mean()), votes="size").reset_index()
         report["heat"] = heat.assign(group=heat["group"].astype(int)).to_dict("records")
         report["polis_report"] = polis_report_json(store, deliberation_id, groups)
-    except (NotFound, ValueError, WorkbenchError) as exc:
+    except WorkbenchError as exc:
         report["opinion_groups_error"] = str(exc)
     tick(100, steps)
     try:
@@ -539,7 +539,7 @@ def disagreement_report(store: Store, deliberation_id: str, *, question_id: str 
                 "bridging": disagreement.bridging_values(source).top(10).to_dict("records"),
                 "jsd": disagreement.choice_divergence(source).generalized_jsd,
             }
-    except (NotFound, ValueError) as exc:
+    except WorkbenchError as exc:
         report["fit_error"] = str(exc)
     tick(300, steps)
     report = _json_safe(report)

@@ -47,6 +47,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from . import config
+from .errors import InputError
 from .store import NotFound, Store, hash_token, utcnow
 from .store.accounts import ROLES
 
@@ -78,11 +79,11 @@ _hasher = PasswordHasher()
 _dummy_hash: str | None = None
 
 
-class AccountError(ValueError):
+class AccountError(InputError):
     """A username, role or new password that cannot be used (the message says which and why)."""
 
 
-class SignInRefused(ValueError):
+class SignInRefused(InputError):
     """Too many recent failed sign-ins for this username; try again after `retry_after`."""
 
     def __init__(self, username: str, locked_until: datetime, now: datetime) -> None:

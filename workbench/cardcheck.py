@@ -26,6 +26,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from .errors import InputError
+
 # Hard limits, shown by the pages beside the inputs.
 TITLE_MAX_CHARS = 80
 DESCRIPTION_MAX_CHARS = 600
@@ -72,7 +74,7 @@ WARNING_CODES = (
 Severity = Literal["error", "warning"]
 
 
-class CardShapeError(ValueError):
+class CardShapeError(InputError):
     """The object given as a card lacks a field or has one of the wrong type."""
 
 

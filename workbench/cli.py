@@ -1,11 +1,14 @@
 """The `workbench` command line: set up a database, fill the demo, invite participants, serve the app.
 
 Commands parse arguments, call the store and the analysis modules, and print; they hold no logic
-of their own and no SQL. Errors are printed as one line naming what was wrong, with exit code 2.
+of their own and no SQL. A `WorkbenchError` (bad input, something not found, ...) is printed as one
+line naming what was wrong, with exit code 2. Anything else is a bug: the user sees one line saying
+so (exit code 1), and the trace only with `--debug`.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -13,15 +16,51 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
+from typer.core import TyperGroup
 
-from . import config
+from . import config, errors
 from .errors import Conflict, WorkbenchError
-from .models import InputError
-from .store import NotFound, Store, StoreError
+from .store import Store
+
+
+class _Commands(TyperGroup):
+    """Runs every command: turns a `WorkbenchError` into its one-line message and a bug into a short one."""
+
+    debug = False  # set by --debug for the command being run
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort, typer.Exit,
+                typer.Abort):
+            raise  # usage errors, --help and typer.Exit are click's to report
+        except WorkbenchError as exc:
+            raise _fail(str(exc)) from None
+        except Exception as exc:
+            command = f"workbench {ctx.invoked_subcommand or ''}".strip()
+            if _Commands.debug:  # the trace goes to stderr through the logging --debug configured
+                message = errors.unexpected(exc, where=command)
+            else:
+                message = (f"{command} failed unexpectedly ({type(exc).__name__}): a bug, not your input."
+                           " Run it again with --debug to see the trace, and include it if you report this.")
+            typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(1) from None
+
 
 app = typer.Typer(help="The Values Workbench: elicit values cards, build a moral graph, see where groups differ.",
-                  no_args_is_help=True, add_completion=False)
+                  no_args_is_help=True, add_completion=False, cls=_Commands,
+                  pretty_exceptions_enable=False)  # never a trace (with locals) in front of a user
+
+
+@app.callback()
+def _options(debug: Annotated[bool, typer.Option("--debug", help="on an unexpected error, show its trace "
+                                                 "(and log everything at DEBUG level)")] = False) -> None:
+    _Commands.debug = debug
+    if debug:
+        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 DbOption = Annotated[Path | None, typer.Option("--db", help="DuckDB file (default: $WORKBENCH_DB or data/workbench.duckdb)")]
 
@@ -32,11 +71,7 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _store(db: Path | None) -> Store:
-    path = config.db_path(db)
-    try:
-        return Store(path)
-    except (StoreError, WorkbenchError) as exc:
-        raise _fail(str(exc)) from None
+    return Store(config.db_path(db))
 
 
 @app.command()
@@ -48,10 +83,7 @@ def init(db: DbOption = None,
     with _store(db) as store:
         typer.echo(f"database {store.path} at schema version {store.schema_version()}")
         if deliberation is not None:
-            try:
-                spec = load_deliberation(deliberation)
-            except InputError as exc:
-                raise _fail(str(exc)) from None
+            spec = load_deliberation(deliberation)
             store.save_deliberation(spec)
             typer.echo(f"deliberation {spec.id!r} loaded from {deliberation}")
 
@@ -87,10 +119,7 @@ def invite(deliberation: Annotated[str, typer.Argument(help="deliberation id, e.
            csv: Annotated[Path | None, typer.Option(help="also write participant_id,link to this CSV")] = None) -> None:
     """Create participant invite links (only a hash of each token is stored)."""
     with _store(db) as store:
-        try:
-            pairs = store.create_invites(deliberation, n)
-        except (NotFound, InputError) as exc:
-            raise _fail(str(exc)) from None
+        pairs = store.create_invites(deliberation, n)
     typer.echo(f"{len(pairs)} invite link(s) for {deliberation!r} (shown once; the database keeps only hashes):")
     _print_invites(pairs)
     if csv is not None:
@@ -120,10 +149,7 @@ def backup(db: DbOption = None,
            = None) -> None:
     """Write a verified copy of the database (stop `workbench serve` first: one process per file)."""
     with _store(db) as store:
-        try:
-            made = store.backup(to)
-        except WorkbenchError as exc:
-            raise _fail(str(exc)) from None
+        made = store.backup(to)
     typer.echo(f"backup of {store.path} written to {made.path} ({made.tables} tables, {made.rows} rows,"
                f" {made.size / 1e6:.1f} MB) and verified by reopening it")
 
@@ -134,10 +160,7 @@ def recover(db: DbOption = None) -> None:
     from .store.durability import recover as recover_logs
 
     path = config.db_path(db)
-    try:
-        done = recover_logs(path)
-    except WorkbenchError as exc:
-        raise _fail(str(exc)) from None
+    done = recover_logs(path)
     _store(db).close()  # replays what is left of the log and folds it into the file
     if not done:
         typer.echo(f"{path} opens cleanly: nothing to recover")
@@ -159,14 +182,10 @@ MergeOption = Annotated[bool, typer.Option("--merge", help="add to the deliberat
                                            " settings (title, licence, source, open sign-up)")]
 
 
-def _import(source: Path, deliberation_id: str, make_bundle, errors: tuple[type[Exception], ...],
-            db: Path | None, merge: bool) -> None:
+def _import(source: Path, deliberation_id: str, make_bundle, db: Path | None, merge: bool) -> None:
     """Read `source` into a bundle (a format error exits with its message; nothing is written), then
     write it in one transaction and report what was new."""
-    try:
-        bundle = make_bundle()
-    except (*errors, InputError) as exc:
-        raise _fail(str(exc)) from None
+    bundle = make_bundle()
     with _store(db) as store:
         try:
             added = store.import_bundle(bundle, merge=merge)
@@ -190,10 +209,9 @@ def import_mge(folder: Annotated[Path, typer.Argument(help="folder of the MGE st
                as_id: Annotated[str, typer.Option("--as", help="deliberation id to import into")] = "mge-dft",
                merge: MergeOption = False) -> None:
     """Import the Moral Graph Elicitation study dump (cases, contexts, cards, canonical values, answers)."""
-    from .io.mge import MgeFormatError, mge_bundle, read_mge_dump
+    from .io.mge import mge_bundle, read_mge_dump
 
-    _import(folder, as_id, lambda: mge_bundle(read_mge_dump(folder), deliberation_id=as_id), (MgeFormatError,), db,
-            merge)
+    _import(folder, as_id, lambda: mge_bundle(read_mge_dump(folder), deliberation_id=as_id), db, merge)
 
 
 @import_app.command("polis")
@@ -202,11 +220,11 @@ def import_polis(folder: Annotated[Path, typer.Argument(help="folder of a Polis 
                  as_id: Annotated[str | None, typer.Option("--as", help="deliberation id (default: folder name)")] = None,
                  merge: MergeOption = False) -> None:
     """Import a Polis conversation export: comments as statements, every vote, Polis's group ids."""
-    from .io.polis import PolisFormatError, polis_bundle, read_polis_export
+    from .io.polis import polis_bundle, read_polis_export
 
     deliberation_id = as_id or _slug(folder.resolve().name, "polis")
     _import(folder, deliberation_id, lambda: polis_bundle(read_polis_export(folder), deliberation_id=deliberation_id),
-            (PolisFormatError,), db, merge)
+            db, merge)
 
 
 @import_app.command("comparisons")
@@ -216,11 +234,10 @@ def import_comparisons(file: Annotated[Path, typer.Argument(help="CSV or Parquet
                        as_id: Annotated[str | None, typer.Option("--as", help="deliberation id (default: file name)")]
                        = None, merge: MergeOption = False) -> None:
     """Import pairwise comparisons (a bad row stops the import with its row number; nothing is written)."""
-    from .io.comparisons import ComparisonFormatError, comparisons_bundle
+    from .io.comparisons import comparisons_bundle
 
     deliberation_id = as_id or _slug(file.stem, "comparisons")
-    _import(file, deliberation_id, lambda: comparisons_bundle(file, deliberation_id=deliberation_id),
-            (ComparisonFormatError,), db, merge)
+    _import(file, deliberation_id, lambda: comparisons_bundle(file, deliberation_id=deliberation_id), db, merge)
 
 
 @app.command()
@@ -238,13 +255,10 @@ def graph(out: Annotated[Path, typer.Option("--out", help="where to write the gr
     from . import analyses, moralgraph
 
     with _store(db) as store:
-        try:
-            did = analyses.resolve_deliberation(store, deliberation)
-            qid = _question_id(did, question)
-            result, published = analyses.moral_graph(store, did, mode=mode, until=until, context=context,
-                                                     question_id=qid, min_wiser=min_wiser, record=True)
-        except (NotFound, ValueError, StoreError) as exc:
-            raise _fail(str(exc)) from None
+        did = analyses.resolve_deliberation(store, deliberation)
+        qid = _question_id(did, question)
+        result, published = analyses.moral_graph(store, did, mode=mode, until=until, context=context,
+                                                 question_id=qid, min_wiser=min_wiser, record=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() == ".graphml":
         moralgraph.to_graphml(result, out)
@@ -274,24 +288,19 @@ def dedup(db: DbOption = None, deliberation: DeliberationOption = None,
     from tqdm import tqdm
 
     from . import analyses
-    from .embed import EmbeddingError
-    from .errors import WorkbenchError
 
     if method not in ("two-stage", "embedding"):
         raise _fail(f"--method must be 'two-stage' or 'embedding', got {method!r}")
     with _store(db) as store:
-        try:
-            did = analyses.resolve_deliberation(store, deliberation)
-            with tqdm(total=0, unit="card", desc="embedding", disable=None) as bar:
-                def progress(done: int, total: int) -> None:
-                    bar.total = total
-                    bar.update(done - bar.n)
+        did = analyses.resolve_deliberation(store, deliberation)
+        with tqdm(total=0, unit="card", desc="embedding", disable=None) as bar:
+            def progress(done: int, total: int) -> None:
+                bar.total = total
+                bar.update(done - bar.n)
 
-                run = analyses.deduplicate(store, did, per_question=per_question, method=method, model=model,
-                                           distance_threshold=threshold, use_llm=llm, llm_pairs=llm_pairs,
-                                           progress=progress)
-        except (NotFound, EmbeddingError, WorkbenchError) as exc:
-            raise _fail(str(exc)) from None
+            run = analyses.deduplicate(store, did, per_question=per_question, method=method, model=model,
+                                       distance_threshold=threshold, use_llm=llm, llm_pairs=llm_pairs,
+                                       progress=progress)
     llm_note = ""
     if run.llm_asked:
         llm_note = f"; LLM judged {run.llm_answered} of {run.llm_asked} uncertain merges"
@@ -325,15 +334,12 @@ def fit(out: Annotated[Path, typer.Option("--out", help="where to write the fit 
     if bootstrap == 1 or bootstrap < 0:
         raise _fail(f"--bootstrap: must be 0 (off) or at least 2 replicates, got {bootstrap}")
     with _store(db) as store:
-        try:
-            did = analyses.resolve_deliberation(store, deliberation)
-            with tqdm(total=bootstrap, unit="replicate", desc="bootstrap", disable=None if bootstrap else True) as bar:
-                result, _ = analyses.fit_preferences(
-                    store, did, context=context, by=by, latent=latent, max_k=max_k, seed=seed,
-                    include_wiser=not no_wiser, bootstrap=bootstrap,
-                    progress=lambda done, total: bar.update(done - bar.n))
-        except (NotFound, ValueError, StoreError) as exc:
-            raise _fail(str(exc)) from None
+        did = analyses.resolve_deliberation(store, deliberation)
+        with tqdm(total=bootstrap, unit="replicate", desc="bootstrap", disable=None if bootstrap else True) as bar:
+            result, _ = analyses.fit_preferences(
+                store, did, context=context, by=by, latent=latent, max_k=max_k, seed=seed,
+                include_wiser=not no_wiser, bootstrap=bootstrap,
+                progress=lambda done, total: bar.update(done - bar.n))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1, ensure_ascii=False))
     typer.echo(f"{result['k']} latent class(es) by BIC over {len(result['participants'])} participants and"
@@ -353,11 +359,8 @@ def export(what: Annotated[str, typer.Option("--what", help="cards, canonical-va
     from . import analyses, exports
 
     with _store(db) as store:
-        try:
-            did = analyses.resolve_deliberation(store, deliberation)
-            files = exports.export(store, did, what, fmt, out, question_id=_question_id(did, question), until=until)
-        except (NotFound, ValueError, StoreError) as exc:
-            raise _fail(str(exc)) from None
+        did = analyses.resolve_deliberation(store, deliberation)
+        files = exports.export(store, did, what, fmt, out, question_id=_question_id(did, question), until=until)
     for f in files:
         typer.echo(f"  {f.path}" + (f"  ({f.rows} rows)" if f.table != "datasheet" else "  (datasheet)"))
 
@@ -386,22 +389,18 @@ def groups(out: Annotated[Path, typer.Option("--out", help="CSV: participant_id,
     from tqdm import tqdm
 
     from . import analyses
-    from .errors import WorkbenchError
 
     with _store(db) as store:
-        try:
-            did = analyses.resolve_deliberation(store, deliberation)
-            with tqdm(total=0, unit="update", desc="replaying votes", disable=None, leave=False) as bar:
-                def progress(done: int, total: int) -> None:
-                    bar.total = total
-                    bar.update(done - bar.n)
+        did = analyses.resolve_deliberation(store, deliberation)
+        with tqdm(total=0, unit="update", desc="replaying votes", disable=None, leave=False) as bar:
+            def progress(done: int, total: int) -> None:
+                bar.total = total
+                bar.update(done - bar.n)
 
-                result, table = analyses.opinion_groups(store, did, question_id=_question_id(did, question),
-                                                        until=until, seed=seed, replay=replay, record=True,
-                                                        progress=progress)
-            body = analyses.polis_report_json(store, did, result) if report is not None else None
-        except (NotFound, ValueError, StoreError, WorkbenchError) as exc:
-            raise _fail(str(exc)) from None
+            result, table = analyses.opinion_groups(store, did, question_id=_question_id(did, question),
+                                                    until=until, seed=seed, replay=replay, record=True,
+                                                    progress=progress)
+        body = analyses.polis_report_json(store, did, result) if report is not None else None
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False)
     sizes = table[table["group"] >= 0]["group"].value_counts().sort_index()
@@ -440,22 +439,15 @@ def user_add(username: Annotated[str, typer.Argument(help="sign-in name (stored 
              db: DbOption = None) -> None:
     """Create a staff account (the password is asked twice, or read from stdin; only its hash is stored)."""
     from .auth import MIN_PASSWORD_LENGTH, AccountError, create_user, normalise_email, normalise_username
-    from .store.accounts import UsernameTaken
 
-    try:
-        name = normalise_username(username)
-        if email is not None:
-            normalise_email(email)
-        elif no_password:
-            raise AccountError("--no-password: needs --email, or the account could never sign in")
-    except AccountError as exc:
-        raise _fail(str(exc)) from None
+    name = normalise_username(username)
+    if email is not None:
+        normalise_email(email)
+    elif no_password:
+        raise AccountError("--no-password: needs --email, or the account could never sign in")
     password = None if no_password else _read_password(password_stdin, MIN_PASSWORD_LENGTH)
     with _store(db) as store:
-        try:
-            create_user(store, name, role.value, password, email=email)
-        except (AccountError, UsernameTaken) as exc:
-            raise _fail(str(exc)) from None
+        create_user(store, name, role.value, password, email=email)
     typer.echo(f"user {name!r} ({role.value}) created" + (f", single sign-on as {email.strip().lower()}"
                                                           if email else ""))
 
@@ -466,15 +458,11 @@ def user_set_email(username: Annotated[str, typer.Argument(help="an existing acc
                                                         " 'none' removes it")],
                    db: DbOption = None) -> None:
     """Let an account sign in through the configured OpenID Connect provider as EMAIL."""
-    from .auth import AccountError, set_email
-    from .store.accounts import UsernameTaken
+    from .auth import set_email
 
     address = None if email.strip().lower() == "none" else email
     with _store(db) as store:
-        try:
-            set_email(store, username, address)
-        except (AccountError, NotFound, UsernameTaken) as exc:
-            raise _fail(str(exc)) from None
+        set_email(store, username, address)
     typer.echo(f"email of {username.strip().lower()!r} " + ("removed" if address is None else f"set to {email.strip().lower()}"))
 
 
@@ -485,14 +473,11 @@ def user_set_password(username: Annotated[str, typer.Argument(help="an existing 
                           help="read the password from the first line of standard input")] = False,
                       db: DbOption = None) -> None:
     """Give an account a new password (e.g. the demo accounts before real use)."""
-    from .auth import MIN_PASSWORD_LENGTH, AccountError, change_password
+    from .auth import MIN_PASSWORD_LENGTH, change_password
 
     password = _read_password(password_stdin, MIN_PASSWORD_LENGTH)
     with _store(db) as store:
-        try:
-            change_password(store, username, password)
-        except (AccountError, NotFound) as exc:
-            raise _fail(str(exc)) from None
+        change_password(store, username, password)
     typer.echo(f"password of {username.strip().lower()!r} changed")
 
 

@@ -63,7 +63,7 @@ CardId = Hashable
 CanonicalId = int
 
 
-class DedupInputError(InputError, ValueError):
+class DedupInputError(InputError):
     """Cards, embeddings, previous assignment or overrides that cannot be deduplicated."""
 
 

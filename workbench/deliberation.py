@@ -53,6 +53,8 @@ def parse_deliberation(text: str, *, where: str = "deliberation") -> Deliberatio
         data = yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader, chosen above
     except yaml.YAMLError as exc:
         raise InputError(f"{where}: not valid YAML ({exc})") from None
+    except RecursionError:  # PyYAML builds nested lists and mappings recursively
+        raise InputError(f"{where}: nested too deeply to be a deliberation definition") from None
     if not isinstance(data, dict):
         raise InputError(f"{where}: expected a mapping with id, title, consent and questions")
     return validated(DeliberationSpec, data, where=where)

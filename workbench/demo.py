@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from .errors import InputError
 from .io.bundle import ImportBundle
 from .models import DeliberationSpec
 
@@ -70,7 +71,7 @@ def _sigmoid(x: float) -> float:
 def simulate(spec: DeliberationSpec, world: DemoWorld, n: int, seed: int = 0) -> ImportBundle:
     """N simulated participants of the demo deliberation, drawn from the world's communities."""
     if n < 1:
-        raise ValueError(f"participants: must be at least 1, got {n}")
+        raise InputError(f"participants: must be at least 1, got {n}")
     rng = np.random.default_rng(seed)
     questions = {q.slug: q for q in spec.questions}
     demographics = {d.key: d for d in spec.demographics}

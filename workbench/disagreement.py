@@ -37,10 +37,11 @@ import pandas as pd
 from scipy.special import expit, softmax
 from scipy.stats import norm, rankdata
 
+from workbench.errors import InputError
 from workbench.prefs import GroupFit, MixtureFit, StrengthFit
 
 
-class DisagreementInputError(ValueError):
+class DisagreementInputError(InputError):
     """A fit the disagreement measures cannot use (too few groups, unknown items...)."""
 
 

@@ -44,7 +44,7 @@ CacheKey = tuple[CardId, str, str]  # (card_id, model_name, sha256 of the text)
 Progress = Callable[[int, int], None]
 
 
-class EmbeddingError(InputError, ValueError):
+class EmbeddingError(InputError):
     """Bad input to the embedder: a card without text, a duplicate id, a model that cannot load."""
 
 

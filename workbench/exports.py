@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 
 from . import analyses, config
-from .store import Store
+from .errors import InputError
+from .store import Store, as_timestamp
 
 SCHEMAS = config.SCHEMAS / "export"
 TABLES = ("cards", "canonical-values", "wiser-answers", "endorsements", "comparisons", "participants",
@@ -32,7 +33,7 @@ WHATS = (*TABLES, "graph", "polis", "all")
 FORMATS = ("parquet", "csv", "jsonl")
 
 
-class ExportError(ValueError):
+class ExportError(InputError):
     """An export could not be made (the message says which table, row or column)."""
 
 
@@ -251,6 +252,7 @@ def export(store: Store, deliberation_id: str, what: str, fmt: str, out: Path, *
         raise ExportError(f"--what: must be one of {', '.join(WHATS)}, got {what!r}")
     if fmt not in FORMATS:
         raise ExportError(f"--format: must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    until = as_timestamp(until, field="until (only data created before)")
     deliberation = store.deliberation(deliberation_id)
     out = Path(out)
     as_folder = what in ("all", "graph", "polis")

@@ -37,6 +37,8 @@ from typing import Any
 
 import networkx as nx
 
+from .errors import InputError
+
 NODE_RADIUS_MIN = 7.0
 NODE_RADIUS_MAX = 22.0
 EDGE_WIDTH_MIN = 1.0
@@ -47,7 +49,7 @@ _MAX_ENTROPY = math.log2(5)  # five counts in the study's entropy
 _COUNT_KEYS = ("markedWiser", "markedNotWiser", "markedLessWise", "markedUnsure", "impressions")
 
 
-class GraphViewInputError(ValueError):
+class GraphViewInputError(InputError):
     """The graph dict (or the ranks / member cards passed with it) does not have the expected shape."""
 
 

@@ -31,9 +31,10 @@ from workbench.cardcheck import (
     content_stems,
     lenient_values_card,
 )
+from workbench.errors import InputError
 
 
-class UnknownStageError(ValueError):
+class UnknownStageError(InputError):
     """A stage key that is not one of STAGE_KEYS."""
 
 

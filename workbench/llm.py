@@ -34,6 +34,7 @@ from workbench.cardcheck import (
     ValuesCard,
     lenient_values_card,
 )
+from workbench.errors import InputError, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -50,15 +51,15 @@ ROLES = ("user", "assistant")
 IGNORED_ROLES = ("system", "error")
 
 
-class LlmConfigError(ValueError):
+class LlmConfigError(InputError):
     """The WORKBENCH_LLM_* environment variables are set but do not make a usable configuration."""
 
 
-class TranscriptError(ValueError):
+class TranscriptError(InputError):
     """A transcript entry is not a {"role": "user"|"assistant", "content": str} message."""
 
 
-class LlmUnavailable(RuntimeError):
+class LlmUnavailable(Unavailable):
     """The LLM could not give a usable answer; the page should fall back to the guided interview.
 
     `kind` is one of: timeout, connection, http_status, malformed, schema, refusal, empty.

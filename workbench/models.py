@@ -40,6 +40,7 @@ from pydantic import (
 )
 
 from . import cardcheck
+from .errors import InputError as InputError  # re-exported: `validated` raises it for every form and file
 
 # The card limits are the card checks' own: one definition.
 TITLE_MAX = cardcheck.TITLE_MAX_CHARS
@@ -73,10 +74,6 @@ Role = Literal["participant", "facilitator", "researcher"]
 # C0 controls except tab and newline, DEL, and the C1 controls (U+0080-U+009F).
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-
-
-class InputError(ValueError):
-    """Bad input at the boundary; the message names the field (and row, where there is one)."""
 
 
 def _clean_text(value: str) -> str:

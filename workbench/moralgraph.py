@@ -74,6 +74,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import beta as beta_dist
 
+from .errors import InputError
+
 ANSWERS = ("upgrade", "no_upgrade", "not_sure")
 
 # The study's constants (REFERENCE.md §1); exposed so callers can cite them, not to be tuned.
@@ -92,7 +94,7 @@ _PUBLISHED_COUNTS = {
 }
 
 
-class MoralGraphInputError(ValueError):
+class MoralGraphInputError(InputError):
     """The answers or values DataFrame does not have the shape this module needs."""
 
 

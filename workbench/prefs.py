@@ -74,6 +74,7 @@ from scipy.special import expit, logsumexp
 from scipy.stats import norm
 
 from . import config
+from .errors import InputError
 
 DEFAULT_ALPHA = 0.1
 """Prior precision of θ for pooled fits: θ ~ N(0, 10), weak next to a few comparisons per item."""
@@ -91,7 +92,7 @@ WISER_COLUMNS = ("participant_id", "from_id", "to_id", "context", "answer", "cre
 WISER_ANSWERS = ("upgrade", "no_upgrade", "not_sure")
 
 
-class PreferenceDataError(ValueError):
+class PreferenceDataError(InputError):
     """A comparisons, attributes or answers DataFrame that the preference models cannot use."""
 
 

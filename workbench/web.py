@@ -5,9 +5,12 @@ The only Streamlit-aware module in the package; it holds no SQL and no analysis.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import streamlit as st
 
-from . import config
+from . import config, errors
 from .store import Store, open_store
 
 
@@ -19,6 +22,24 @@ def _store(path: str) -> Store:
 def store() -> Store:
     """The process's one store (DuckDB allows a single writing process per file)."""
     return _store(str(config.db_path()))
+
+
+@contextmanager
+def shown_errors(where: str) -> Iterator[None]:
+    """Run a page (or the app's routing) so that no trace reaches a visitor.
+
+    A `WorkbenchError` was raised on purpose: its message is for the visitor. Anything else is a bug:
+    its trace is logged with an error id and the visitor sees only a short message with that id.
+    Streamlit's own stop and rerun signals are not `Exception`s and pass through.
+    """
+    try:
+        yield
+    except errors.WorkbenchError as exc:
+        st.error(str(exc))
+        st.stop()
+    except Exception as exc:
+        st.error(errors.unexpected(exc, where=where))
+        st.stop()
 
 
 def sso_providers() -> list[tuple[str, str]]:

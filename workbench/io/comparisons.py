@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..errors import FormatError
 from ..models import (
     ATTRIBUTE_KEY_MAX,
     ATTRIBUTE_VALUE_MAX,
@@ -41,7 +42,7 @@ OPTIONAL = ("context", "prompt", "weight")
 ATTRIBUTE_PREFIX = "attr_"
 
 
-class ComparisonFormatError(ValueError):
+class ComparisonFormatError(FormatError):
     """A comparisons file that cannot be read as the contract says; names file, row and reason."""
 
     def __init__(self, path: Path | str, reason: str, row: int | None = None) -> None:

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..errors import FormatError
 from .limits import shown, too_deep, too_large, too_many_rows
 
 WISER_ANSWERS = ("upgrade", "no_upgrade", "not_sure")
@@ -48,7 +49,7 @@ _RENAMES = {
 }
 
 
-class MgeFormatError(ValueError):
+class MgeFormatError(FormatError):
     """A file of the MGE dump is missing or a row does not have the expected shape."""
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .accounts import AccountStore
 from .cards import CardStore
-from .core import NotFound, StoreError, as_timestamp, migrations, utcnow
+from .core import NotFound, as_timestamp, migrations, utcnow
 from .deliberations import DeliberationStore, hash_token, new_token
 from .imports import ImportStore
 from .judgements import JudgementStore
@@ -23,7 +23,6 @@ from .security import SecurityStore
 __all__ = [
     "NotFound",
     "Store",
-    "StoreError",
     "as_timestamp",
     "hash_token",
     "migrations",

@@ -12,12 +12,13 @@ from datetime import datetime
 import duckdb
 import pandas as pd
 
-from .core import NotFound, StoreCore, StoreError, as_timestamp, from_json, to_json, utcnow
+from ..errors import Conflict, InputError
+from .core import NotFound, StoreCore, as_timestamp, from_json, to_json, utcnow
 
 ROLES = ("facilitator", "researcher")
 
 
-class UsernameTaken(StoreError):
+class UsernameTaken(Conflict):
     """An account with this username already exists."""
 
 
@@ -29,7 +30,7 @@ class AccountStore(StoreCore):
         """Create a staff account; `password_hash` comes from `workbench.auth.hash_password`, `email`
         (normalised by `workbench.auth`) lets it sign in through an OpenID Connect provider."""
         if role not in ROLES:
-            raise StoreError(f"role: must be one of {', '.join(ROLES)}, got {role!r}")
+            raise InputError(f"role: must be one of {', '.join(ROLES)}, got {role!r}")
 
         # Checked before the write, so the usual refusal carries no cursor in its traceback.
         if self._one("SELECT 1 FROM users WHERE username = ?", [username]):

@@ -21,17 +21,11 @@ import numpy as np
 import pandas as pd
 
 from .. import config
+from ..errors import InputError, Unavailable, WorkbenchError
+from ..errors import NotFound as NotFound  # the store modules raise it from here
 from . import durability
 
 SCHEMAS = config.SCHEMAS
-
-
-class StoreError(RuntimeError):
-    """A store operation could not be done (the message says which and why)."""
-
-
-class NotFound(StoreError):
-    """The thing asked for is not in the store."""
 
 
 def utcnow() -> datetime:
@@ -39,16 +33,20 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def as_timestamp(value: datetime | str | None) -> datetime | None:
-    """Accept a datetime or an ISO date/time string ('2023-10-18', '2023-10-18T12:00:00Z')."""
+def as_timestamp(value: datetime | str | None, *, field: str = "until") -> datetime | None:
+    """Accept a datetime or an ISO date/time string ('2023-10-18', '2023-10-18T12:00:00Z');
+    anything else is an `InputError` naming `field`."""
     if value is None or isinstance(value, datetime):
         if isinstance(value, datetime) and value.tzinfo is not None:
             return value.astimezone(UTC).replace(tzinfo=None)
         return value
     try:
         ts = pd.Timestamp(value)
-    except (ValueError, TypeError) as exc:
-        raise StoreError(f"not a date or time: {value!r}") from exc
+        if ts is pd.NaT:
+            raise ValueError(value)
+    except (ValueError, TypeError, OverflowError):
+        raise InputError(f"{field}: not a date or time: {str(value)[:60]!r} (use e.g. 2023-10-18 or"
+                         " 2023-10-18T12:00:00Z)") from None
     if ts.tzinfo is not None:
         ts = ts.tz_convert("UTC").tz_localize(None)
     return ts.to_pydatetime()
@@ -61,7 +59,7 @@ def migrations() -> list[tuple[int, str, str]]:
         found.append((int(path.name[:3]), path.stem, path.read_text()))
     versions = [v for v, _, _ in found]
     if versions != list(range(1, len(versions) + 1)):
-        raise StoreError(f"migrations in {SCHEMAS} must be numbered 001, 002, ... without gaps: {versions}")
+        raise WorkbenchError(f"migrations in {SCHEMAS} must be numbered 001, 002, ... without gaps: {versions}")
     return found
 
 
@@ -83,7 +81,7 @@ class StoreCore:
         try:
             self._con = duckdb.connect(self.path, read_only=read_only)
         except duckdb.Error as exc:
-            raise durability.opening_error(self.path, exc) or StoreError(
+            raise durability.opening_error(self.path, exc) or Unavailable(
                 f"cannot open the database {self.path}: {exc}") from exc
         self._read_only, self._closed = read_only, False
         self._lock = threading.Lock()  # guards migrations only; units of work run concurrently

@@ -14,7 +14,7 @@ from datetime import datetime
 import pandas as pd
 
 from ..models import AttributeIn, DeliberationSpec, InputError, validated
-from .core import NotFound, StoreCore, StoreError, as_timestamp, from_json, to_json, utcnow
+from .core import NotFound, StoreCore, as_timestamp, from_json, to_json, utcnow
 
 
 def hash_token(token: str) -> str:
@@ -287,4 +287,4 @@ class DeliberationStore(StoreCore):
 
     def _check_deliberation(self, deliberation_id: str) -> None:
         if self._one("SELECT 1 FROM deliberations WHERE id = ?", [deliberation_id]) is None:
-            raise StoreError(f"no deliberation {deliberation_id!r}")
+            raise NotFound(f"no deliberation {deliberation_id!r}")

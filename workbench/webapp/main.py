@@ -21,9 +21,10 @@ STAFF_TOKEN, GO_TO_LANDING, SIGN_IN_NOTICE = auth.WEB_TOKEN_KEY, auth.WEB_LANDIN
 
 st.set_page_config(page_title="Values Workbench", page_icon="🧭", layout="wide")
 
-store = web.store()
-# The browser session's id lets repeated refused invite links from one session be slowed down.
-visitor = resolve_visitor(store, st.query_params, client=get_script_run_ctx().session_id)
+with web.shown_errors("opening the app"):
+    store = web.store()
+    # The browser session's id lets repeated refused invite links from one session be slowed down.
+    visitor = resolve_visitor(store, st.query_params, client=get_script_run_ctx().session_id)
 
 
 def staff_page(page: auth.StaffPage) -> st.Page:
@@ -90,6 +91,8 @@ else:
         st.switch_page(landing)
 
 if isinstance(pages, list):
-    st.navigation(pages, position="sidebar" if len(pages) > 1 else "hidden").run()
+    page = st.navigation(pages, position="sidebar" if len(pages) > 1 else "hidden")
 else:
-    st.navigation(pages, position="sidebar").run()
+    page = st.navigation(pages, position="sidebar")
+with web.shown_errors(f"page {page.title}"):  # a bug in a page shows an error id, never a trace
+    page.run()

@@ -10,7 +10,6 @@ import streamlit as st
 
 from workbench import analyses, web
 from workbench.errors import WorkbenchError
-from workbench.store import NotFound
 
 actor = web.require_staff(__file__).id
 st.title("Moderation")
@@ -77,7 +76,7 @@ with values_tab:
             run = analyses.deduplicate(
                 store, did, progress=lambda done, total: bar.progress(done / max(total, 1),
                                                                       text=f"Embedding cards… {done}/{total}"))
-        except (NotFound, WorkbenchError) as exc:
+        except WorkbenchError as exc:
             st.error(str(exc))
         else:
             bar.progress(1.0, text="Done")

@@ -7,7 +7,7 @@ import streamlit as st
 
 from workbench import config, web
 from workbench.deliberation import deliberation_document, parse_deliberation
-from workbench.models import InputError
+from workbench.errors import WorkbenchError
 
 user = web.require_staff(__file__)
 st.title("Set up a deliberation")
@@ -33,7 +33,7 @@ with definition:
     if st.button("Save the deliberation", type="primary"):
         try:
             spec = parse_deliberation(edited, where="definition")
-        except InputError as exc:
+        except WorkbenchError as exc:
             st.error(str(exc))
         else:
             store.save_deliberation(spec, source="app")

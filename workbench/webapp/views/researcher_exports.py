@@ -10,6 +10,7 @@ from pathlib import Path
 import streamlit as st
 
 from workbench import exports, web
+from workbench.errors import WorkbenchError
 
 web.require_staff(__file__)
 st.title("Exports")
@@ -32,7 +33,7 @@ if st.button("Prepare the export", type="primary"):
         out = Path(tmp) / ("export" if what in ("all", "graph", "polis") else f"{what}.{fmt}")
         try:
             files = exports.export(store, did, what, fmt, out, question_id=question, until=until)
-        except ValueError as exc:
+        except WorkbenchError as exc:
             st.error(str(exc))
             st.stop()
         buffer = io.BytesIO()
