@@ -1,14 +1,17 @@
 """Benchmark: the DuckDB store under 200 concurrent participants writing as fast as they can.
 
-Each of 200 threads is its own invited participant (`store.create_invites`) and, until the time is
-up, submits values cards (`store.save_card`, a tenth of them proposing one of three new contexts
-that other participants propose at the same moment), wiser-than answers, endorsements and
-comparisons, round-robin. Every acknowledged write (the id the store returned) and its latency is
-recorded. Afterwards the store is closed and reopened and every acknowledged write must be there
-exactly once with what was submitted (cards with all their contexts), and nothing a participant
-did not get an id for may have appeared. The baseline is the same write mix from one thread on a
-fresh file in the same run (ratio of throughputs). Prints a Markdown section and writes it to
-`benchmarks/results/store_load.md`. Never touches the project's own database.
+Each of 200 threads is an invited participant with long stored plans for the three judging rounds
+and, until the time is up, submits round-robin through the store's use-case methods: a values card
+(a new participant joins by invite, chooses the question and confirms a card: `create_invites`,
+`choose_question`, `confirm_card`; a tenth of the cards propose one of three new contexts that other
+participants propose at the same moment), a wiser-than answer (`answer_wiser`), an endorsement
+(`endorse`) and a comparison (`compare`), each answering the next item of the thread's plan. Every
+acknowledged submission (the id the store returned) and its latency is recorded. Afterwards the store
+is closed and reopened and every acknowledged write must be there exactly once with what was
+submitted (cards with all their contexts and their step), and nothing a participant did not get an id
+for may have appeared. The baseline is the same mix from one thread on a fresh file in the same run
+(ratio of throughputs). Prints a Markdown section and writes it to `benchmarks/results/store_load.md`.
+Never touches the project's own database.
 
 Run: .venv/bin/python benchmarks/bench_store_load.py [--threads 200] [--seconds 20] [--baseline-seconds 10]
 """
@@ -37,25 +40,31 @@ import duckdb  # noqa: E402
 from workbench import config  # noqa: E402
 from workbench.deliberation import load_deliberation  # noqa: E402
 from workbench.demo import load_world, simulate  # noqa: E402
-from workbench.models import ComparisonIn, EndorsementIn, ValuesCardIn, WiserAnswerIn, validated  # noqa: E402
+from workbench.models import ValuesCardIn, validated  # noqa: E402
 from workbench.store import Store  # noqa: E402
 
 DELIBERATION = "demo"
 QUESTION = "demo/homework"
 KINDS = ("card", "wiser", "endorse", "compare")
-#: New contexts several participants propose at once (a unique-key race inside `save_card`).
+#: New contexts several participants propose at once (a unique-key race inside `confirm_card`).
 SHARED_PROPOSALS = ("When a parent feels at the end of their rope", "When homework becomes a power struggle",
                     "When a teacher and a parent disagree")
 RESULTS = ROOT / "benchmarks" / "results" / "store_load.md"
 
 
+#: Items planned per round for each writer: more than any writer answers in the run.
+PLAN_ITEMS = 3000
+
+
 @dataclass
 class World:
-    """What the writers need to know about the deliberation: values, contexts, public item ids."""
+    """What the writers need to know about the deliberation: values, contexts, public item ids, and each
+    writer's stored plans (round → items)."""
 
     value_ids: list[int]
     items: list[str]
     contexts: dict[str, int]  # approved context name → id
+    plans: dict[int, dict[str, list]] = field(default_factory=dict)
 
 
 @dataclass
@@ -80,11 +89,22 @@ def prepare(path: Path, participants: int) -> tuple[Store, World, list[int]]:
     world = World(value_ids=[int(v) for v in values["id"]], items=[str(i) for i in table["public_id"]],
                   contexts=dict(zip(contexts["name"], contexts["id"].astype(int), strict=True)))
     pids = [pid for pid, _ in store.create_invites(DELIBERATION, participants)]
+    for pid in pids:  # each writer chose the question and got long plans for the three rounds
+        rng = random.Random(pid)
+        store.choose_question(pid, QUESTION)
+        world.plans[pid] = {
+            "wiser": [dict(zip(("from_id", "to_id"), rng.sample(world.value_ids, 2), strict=True),
+                           context=rng.choice(sorted(world.contexts))) for _ in range(PLAN_ITEMS)],
+            "endorse": [rng.choice(world.value_ids) for _ in range(PLAN_ITEMS)],
+            "compare": [dict(zip(("item_a", "item_b"), rng.sample(world.items, 2), strict=True))
+                        for _ in range(PLAN_ITEMS)]}
+        for round_name, items in world.plans[pid].items():
+            store.plan_round(pid, round_name, items)
     return store, world, pids
 
 
 def payload(kind: str, pid: int, n: int, rng: random.Random, world: World) -> dict:
-    """The n-th write of participant `pid`: plain data, validated by the models before it is written."""
+    """The n-th submission of writer `pid`: a card's content, or the answer to the next item of a round."""
     if kind == "card":
         contexts = [rng.choice(sorted(world.contexts))]
         if rng.random() < 0.1:
@@ -93,27 +113,27 @@ def payload(kind: str, pid: int, n: int, rng: random.Random, world: World) -> di
                 "policies": ["MOMENTS when the child asks their own questions", "SIGNS of exhaustion after school",
                              f"FRUSTRATIONS not yet put into words ({n})"],
                 "question_id": QUESTION, "contexts": contexts}
+    item = n // len(KINDS)  # the writer's next item of this round
     if kind == "wiser":
-        a, b = rng.sample(world.value_ids, 2)
-        context = rng.choice(sorted(world.contexts))
-        return {"participant_id": pid, "from_value_id": a, "to_value_id": b, "context_id": world.contexts[context],
-                "answer": rng.choice(["upgrade", "no_upgrade", "not_sure"]), "comment": f"w{n}"}
+        return {"participant_id": pid, "item": item, "answer": rng.choice(["upgrade", "no_upgrade", "not_sure"]),
+                "comment": f"w{n}", **world.plans[pid]["wiser"][item]}
     if kind == "endorse":
-        return {"participant_id": pid, "canonical_id": rng.choice(world.value_ids),
-                "vote": rng.choice(["agree", "disagree", "pass"]), "question_id": QUESTION}
-    a, b = rng.sample(world.items, 2)
-    return {"participant_id": pid, "item_a": a, "item_b": b, "winner": rng.choice(["a", "b", "tie"]),
-            "question_id": QUESTION, "prompt": "bench"}
+        return {"participant_id": pid, "item": item, "vote": rng.choice(["agree", "disagree", "pass"]),
+                "canonical_id": world.plans[pid]["endorse"][item]}
+    return {"participant_id": pid, "item": item, "winner": rng.choice(["a", "b", "tie"]),
+            **world.plans[pid]["compare"][item]}
 
 
 def write(store: Store, kind: str, pid: int, data: dict) -> int:
-    if kind == "card":
-        return store.save_card(DELIBERATION, validated(ValuesCardIn, data), author_id=pid)
+    if kind == "card":  # a new participant joins, chooses the question and confirms their card
+        (author, _), = store.create_invites(DELIBERATION, 1)
+        interview = store.choose_question(author, QUESTION)
+        return store.confirm_card(author, interview, validated(ValuesCardIn, data), {"title": data["title"]})
     if kind == "wiser":
-        return store.record_wiser_answer(DELIBERATION, validated(WiserAnswerIn, data))
+        return store.answer_wiser(pid, data["item"], data["answer"], data["comment"])
     if kind == "endorse":
-        return store.record_endorsement(DELIBERATION, validated(EndorsementIn, data))
-    return store.record_comparison(DELIBERATION, validated(ComparisonIn, data))
+        return store.endorse(pid, data["item"], data["vote"])
+    return store.compare(pid, data["item"], data["winner"])
 
 
 def writer(store: Store, pid: int, world: World, start: threading.Barrier, deadline: list[float],
@@ -167,13 +187,15 @@ def verify(store: Store, pids: list[int], ledgers: list[Ledger]) -> dict:
                 duplicate_acks += new_id in acked[kind]
                 acked[kind][new_id] = data
         cards = store.cards(DELIBERATION, include_hidden=True)
-        cards = cards[cards["author_id"].isin(mine)]
+        cards = cards[cards["title"].str.startswith("Listening Before Pushing ")]
+        steps = {int(c): [s["payload"].get("card_id") for s in store.steps(int(a)) if s["step"] == "interview"]
+                 for c, a in zip(cards["id"], cards["author_id"], strict=True)}
         wiser = store.wiser_answers(DELIBERATION)
         wiser = wiser[wiser["participant_id"].isin(mine)]
         votes = store.endorsements(DELIBERATION, latest=False, include_hidden=True)
         votes = votes[votes["participant_id"].isin(mine)]
         made = store.comparisons(DELIBERATION, include_ties=True)
-        made = made[made["workbench_participant_id"].isin(mine)]
+        made = made[made["participant_id"].isin(mine)]
         found = {"card": cards, "wiser": wiser, "endorse": votes, "compare": made}
         vote_code = {"agree": 1, "disagree": -1, "pass": 0}
         out = {"duplicate_acks": duplicate_acks}
@@ -188,15 +210,16 @@ def verify(store: Store, pids: list[int], ledgers: list[Ledger]) -> dict:
                 data = want.get(int(row["id"]))
                 if data is None:
                     continue
-                if kind == "card":
+                if kind == "card":  # with its contexts, and the step it completes in the same transaction
                     ok = (row["title"] == data["title"] and list(row["policies"]) == data["policies"]
-                          and sorted(row["contexts"]) == sorted(data["contexts"]))
+                          and sorted(row["contexts"]) == sorted(data["contexts"])
+                          and steps[int(row["id"])] == [int(row["id"])])
                 elif kind == "wiser":
                     ok = (int(row["from_id"]), int(row["to_id"]), row["answer"], row["comment"]) == (
-                        data["from_value_id"], data["to_value_id"], data["answer"], data["comment"])
+                        data["from_id"], data["to_id"], data["answer"], data["comment"])
                 elif kind == "endorse":
-                    ok = (row["statement_id"], int(row["vote"])) == (f"v{data['canonical_id']}",
-                                                                     vote_code[data["vote"]])
+                    ok = (int(row["canonical_id"]), int(row["vote"])) == (data["canonical_id"],
+                                                                          vote_code[data["vote"]])
                 else:
                     ok = (row["item_a"], row["item_b"], row["winner"]) == (data["item_a"], data["item_b"],
                                                                            data["winner"])
@@ -241,8 +264,10 @@ def report(load: dict, base: dict, args) -> str:
     lines = [
         "## Store under load (bench_store_load.py)",
         "",
-        f"{load['threads']} threads, each its own invited participant, writing cards, wiser-than answers,"
-        f" endorsements and comparisons round-robin as fast as they can for {args.seconds:g} s; a tenth of the"
+        f"{load['threads']} threads, each an invited participant submitting through the store's use-case methods"
+        " round-robin as fast as they can: a card (a new participant joins by invite, chooses the question and"
+        " confirms a card: three transactions, one latency), then the next item of its wiser-than, endorse and"
+        f" compare plans (one transaction each), for {args.seconds:g} s; a tenth of the"
         " cards propose one of three new contexts that other participants propose at the same time."
         f" Baseline: the same write mix from 1 thread on a fresh file for {args.baseline_seconds:g} s, same run."
         f" One `Store` (one DuckDB connection, a cursor and transaction per write). DuckDB {duckdb.__version__},"

@@ -404,10 +404,11 @@ def test_polis_re_votes_are_kept_not_refused(store, tmp_path):
 
 # -- the comparisons importer -----------------------------------------------------------------------
 
+# Ids shaped like the workbench's own ("p1", "v1") are refused (workbench/ids.py), so these are not.
 COMPARISONS = [["participant_id", "item_a", "item_b", "winner", "context", "weight", "attr_party"],
-               ["p1", "v1", "v2", "a", "When asked", "1", "left"],
-               ["p2", "v2", "v3", "B", "When asked", "0.5", "right"],
-               ["p3", "v1", "v3", "a", "", "", ""]]
+               ["u1", "x1", "x2", "a", "When asked", "1", "left"],
+               ["u2", "x2", "x3", "B", "When asked", "0.5", "right"],
+               ["u3", "x1", "x3", "a", "", "", ""]]
 
 
 def _import_comparisons(store: Store, path: Path) -> str | None:
@@ -788,7 +789,7 @@ def test_the_pause_is_bounded_for_any_count():
 def test_a_refused_link_is_logged_without_the_token(invited, caplog):
     store, _, token = invited
     (revoked_pid, revoked), = store.create_invites("demo", 1)
-    store.revoke_invite(revoked_pid)
+    store.revoke_invites([revoked_pid])
     clock = FakeClock()
     with caplog.at_level(logging.DEBUG):
         guess(store, clock, revoked)
@@ -864,7 +865,7 @@ def test_no_token_in_the_logs_of_a_whole_participant_walk_nor_in_any_export(demo
                    "title": "Listening Before Pushing", "description": "Hearing the refusal out.",
                    "contexts": ["When a child's wellbeing is at stake"]}
         for stage in ("response", "story", "attention", "title", "contexts"):
-            demo_db.record_interview_step(iid, stage, answers)
+            demo_db.save_interview_stage(pid, iid, stage, answers)
         at = visit()
         for box in at.checkbox:
             box.check()

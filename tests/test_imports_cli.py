@@ -54,14 +54,14 @@ def test_mge_graph_reproduces_the_published_study_graph(mge_db, tmp_path):
     assert "69 edges" in printed
     graph = json.loads(out.read_text())
     assert len(graph["edges"]) == 69
-    edge = next(e for e in graph["edges"] if e["sourceValueId"] == 167 and e["wiserValueId"] == 174)
+    edge = next(e for e in graph["edges"] if e["sourceValueId"] == "167" and e["wiserValueId"] == "174")
     assert edge["contexts"] == ["When making decisions"]
     assert edge["counts"] == {"markedWiser": 3, "markedNotWiser": 0, "markedLessWise": 0, "markedUnsure": 1,
                               "impressions": 4}
     assert edge["summary"]["wiserLikelihood"] == pytest.approx(0.75)
     assert edge["summary"]["entropy"] == pytest.approx(1.4056390622295665)
     top = max(graph["values"], key=lambda v: v["pageRank"])
-    assert top["id"] == 289 and top["title"] == "Information Empowerment"
+    assert top["id"] == "289" and top["title"] == "Information Empowerment"  # public ids are text
 
 
 def test_graph_as_graphml_and_default_mode(mge_db, tmp_path):
@@ -97,9 +97,11 @@ def test_polis_import_then_groups_match_polis(conversation, flag, at_least, comp
     assert "nothing new" in invoke("import", "polis", folder, "--db", db, "--merge")
     printed = invoke("groups", "--db", db, "--out", tmp_path / "g.csv", flag)
     assert ("replayed in" in printed) == (flag == "--replay")
-    ours = pd.read_csv(tmp_path / "g.csv", dtype={"source_id": str})
+    ours = pd.read_csv(tmp_path / "g.csv", dtype={"participant_id": str})
+    assert list(ours.columns) == ["participant_id", "group"]
     theirs = pd.read_csv(folder / "participants-votes.csv", usecols=["participant", "group-id"], dtype=str)
-    both = ours.merge(theirs, left_on="source_id", right_on="participant").dropna(subset=["group-id"])
+    # A Polis participant keeps Polis's id as its public id.
+    both = ours.merge(theirs, left_on="participant_id", right_on="participant").dropna(subset=["group-id"])
     both = both[both["group"] >= 0]
     assert len(both) >= compared
     assert adjusted_rand_score(both["group-id"], both["group"]) >= at_least
@@ -116,7 +118,7 @@ def test_comparisons_import_fit_and_bad_rows(tmp_path):
         for _ in range(30):
             a, b = rng.choice(6, size=2, replace=False)
             better_a = (a < b) if camp == 0 else (a > b)
-            rows.append({"participant_id": f"p{p}", "item_a": items[a], "item_b": items[b],
+            rows.append({"participant_id": f"u{p}", "item_a": items[a], "item_b": items[b],
                          "winner": "a" if better_a == (rng.random() < 0.9) else "b", "context": "ctx",
                          "attr_camp": f"camp{camp}"})
     path = tmp_path / "planted.csv"
@@ -147,7 +149,7 @@ def test_comparisons_import_fit_and_bad_rows(tmp_path):
     assert result.exit_code == 2 and "--bootstrap" in result.output
 
     bad = tmp_path / "bad.csv"
-    bad.write_text("participant_id,item_a,item_b,winner\np1,x,y,a\np2,x,x,b\n")
+    bad.write_text("participant_id,item_a,item_b,winner\nu1,x,y,a\nu2,x,x,b\n")
     result = runner.invoke(app, ["import", "comparisons", str(bad), "--db", str(tmp_path / "b.duckdb")])
     assert result.exit_code == 2 and "bad.csv, row 2" in result.output
     with Store(tmp_path / "b.duckdb") as s:

@@ -12,6 +12,7 @@ from fake_llm import (
     text_reply,
 )
 from streamlit.testing.v1 import AppTest
+from walk import to_question
 
 from workbench import config
 from workbench.models import ValuesCardIn, validated
@@ -31,10 +32,7 @@ def at_interview(tmp_path, monkeypatch, demo_spec, fake_llm):
     store = open_store(path)
     store.save_deliberation(demo_spec)
     (pid, token), = store.create_invites("demo", 1)
-    for step in ("consent", "demographics"):
-        store.record_step(pid, step)
-    store.record_step(pid, "question", {"question_id": "demo/homework"})
-    store.start_interview(pid, "demo/homework", mode="llm")
+    to_question(store, pid, "demo/homework", mode="llm")
     return store, pid, token, fake_llm
 
 
@@ -112,8 +110,8 @@ def test_the_wiser_round_tells_the_llm_story_when_one_is_configured(at_interview
         "title": "Listening Before Pushing", "description": "Hearing the refusal first.",
         "policies": ["MOMENTS when the child asks questions", "SIGNS of exhaustion"],
         "question_id": "demo/homework", "contexts": ["When a child's wellbeing is at stake"]})
-    card = store.save_card("demo", card, author_id=pid, interview_id=interview)
-    store.record_step(pid, "interview", {"card_id": card})
+    store.continue_guided(pid, interview)
+    store.confirm_card(pid, interview, card, {})
     fake.script(text_reply("Dana used to insist on routines, until she saw her son's exhaustion."))
     at = visit(token)
     assert any("Dana used to insist on routines" in t.value for t in at.text)

@@ -5,6 +5,7 @@ every step; bad and revoked links see nothing else."""
 from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest
+from walk import to_question
 
 from workbench import config
 from workbench.participation import INVALID_LINK
@@ -34,7 +35,7 @@ def test_unknown_and_revoked_links_see_only_a_plain_message(demo_db):
     assert [e.value for e in at.error] == [INVALID_LINK]
     assert not at.button and not at.text_area
     (pid, token), = demo_db.create_invites("demo", 1)
-    demo_db.revoke_invite(pid)
+    demo_db.revoke_invites([pid])
     at = visit(invite=token)
     assert [e.value for e in at.error] == [INVALID_LINK]
 
@@ -152,15 +153,12 @@ def test_the_whole_guided_flow_resumes_after_every_refresh(demo_db):
 
 def test_card_checks_block_hard_errors_on_review(demo_db):
     (pid, token), = demo_db.create_invites("demo", 1)
-    demo_db.record_step(pid, "consent")
-    demo_db.record_step(pid, "demographics")
-    demo_db.record_step(pid, "question", {"question_id": "demo/riot"})
-    iid = demo_db.start_interview(pid, "demo/riot")
+    iid = to_question(demo_db, pid, "demo/riot")
     answers = {"response": "r", "story": "s", "policies": ["SOURCES people can check", "SOURCES people can check"],
                "title": "Fidelity To The Record", "description": "Answer from evidence.",
                "contexts": ["When giving factual information"]}
     for stage in ("response", "story", "attention", "title", "contexts"):
-        demo_db.record_interview_step(iid, stage, answers)
+        demo_db.save_interview_stage(pid, iid, stage, answers)
     at = visit(invite=token)
     assert at.subheader[0].value == "Your card"
     assert at.error, "a duplicate line is a hard error"

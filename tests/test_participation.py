@@ -42,7 +42,7 @@ def test_wiser_asks_the_direction_with_fewer_answers():
 
 
 def test_endorse_fewest_answers_first_and_never_ones_own_value():
-    plan = plan_endorse(VALUES, {"v1": 9, "v2": 0, "v3": 4, "v4": 1}, 3, seed=0, exclude={2})
+    plan = plan_endorse(VALUES, {1: 9, 2: 0, 3: 4, 4: 1}, 3, seed=0, exclude={2})
     assert plan == [4, 3, 1]
 
 

@@ -19,16 +19,10 @@ import pytest
 from apptest import staff_page
 from argon2 import PasswordHasher
 from streamlit.testing.v1 import AppTest
+from walk import to_card
 
 from workbench import auth, config, exports
-from workbench.models import (
-    ComparisonIn,
-    DeliberationSpec,
-    EndorsementIn,
-    ValuesCardIn,
-    WiserAnswerIn,
-    validated,
-)
+from workbench.models import DeliberationSpec, ValuesCardIn, validated
 from workbench.store import Store, open_store
 
 APP = str(config.APP)
@@ -54,9 +48,9 @@ def xss_world(store: Store) -> dict:
     (author, _), (other, _), (pid, token) = store.create_invites("xss", 3)
 
     def card(title, description, policies, contexts, author_id):
-        return store.save_card("xss", validated(ValuesCardIn, {
+        return to_card(store, author_id, validated(ValuesCardIn, {
             "title": title, "description": description, "policies": policies, "question_id": QUESTION,
-            "contexts": contexts}), author_id=author_id)
+            "contexts": contexts}))[1]
 
     a = card(TITLE, DESCRIPTION, [POLICY, "SIGNS of <b>bold</b> claims"], [CONTEXT, PROPOSED], author)
     b = card("Patient Careful Listening", "Hearing people out.", ["PAUSES before answering", "QUESTIONS asked back"],
@@ -67,18 +61,14 @@ def xss_world(store: Store) -> dict:
     vb = store.add_canonical_value("xss", title="Patient Careful Listening", description="Hearing people out.",
                                    policies=["PAUSES before answering", "QUESTIONS asked back"], origin="manual",
                                    question_id=QUESTION, members=[b, c])
-    store.record_wiser_answer("xss", validated(WiserAnswerIn, {
-        "participant_id": other, "from_value_id": va, "to_value_id": vb,
-        "context_id": store.context_id("xss", CONTEXT), "answer": "upgrade", "comment": f"Because {SCRIPT}"}))
-    # Every export table gets a row (CSV export of an empty table fails in exports.write_table: see the report).
-    store.record_endorsement("xss", validated(EndorsementIn, {
-        "participant_id": other, "canonical_id": va, "vote": "agree", "question_id": QUESTION}))
-    store.record_comparison("xss", validated(ComparisonIn, {
-        "participant_id": other, "item_a": str(va), "item_b": str(vb), "winner": "b", "question_id": QUESTION,
-        "prompt": "What should guide the answer?"}))
-    for step, payload in (("consent", None), ("demographics", None), ("question", {"question_id": QUESTION}),
-                          ("interview", {"card_id": c})):
-        store.record_step(pid, step, payload)
+    store.plan_round(other, "wiser", [{"from_id": va, "to_id": vb, "context": CONTEXT}])
+    store.answer_wiser(other, 0, "upgrade", f"Because {SCRIPT}")
+    # Every export table gets a row.
+    store.plan_round(other, "endorse", [va])
+    store.endorse(other, 0, "agree")
+    values = store.id_map("xss", "value")
+    store.plan_round(other, "compare", [{"item_a": values.public(va), "item_b": values.public(vb)}])
+    store.compare(other, 0, "b")
     return {"pid": pid, "token": token, "values": (va, vb), "cards": (a, b, c)}
 
 

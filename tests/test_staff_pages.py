@@ -54,7 +54,8 @@ def test_setup_creates_and_revokes_invite_links(store):
     assert len(links) == 3 and links["link"].str.contains(r"\?invite=").all()
     token = links["link"].iloc[0].split("invite=")[1]
     assert store.participant_by_token(token) is not None
-    at.multiselect[0].select(int(links["participant_id"].iloc[0])).run()
+    # The links and the list show public ids ("p61"); the choice is the participant behind one.
+    at.multiselect[0].select(store.id_map("demo", "participant").store(links["participant_id"].iloc[0])).run()
     button(at, "Revoke").click().run()
     assert store.participant_by_token(token) is None
 
@@ -89,7 +90,8 @@ def test_moderation_merges_values_and_the_merge_survives_dedup(store):
     next(m for m in at.multiselect if m.label.startswith("Merge these")).set_value([a, b])
     next(s for s in at.selectbox if s.label == "…into").select(a)
     next(x for x in at.button if x.label == "Merge").click().run()
-    assert any(f"now belong to #{a}" in s.value for s in at.success)
+    assert any(f"now belong to {store.id_map('demo', 'value').public(a)}." in s.value for s in at.success)
+    assert list(store.audit_log("demo")["action"]) == ["merge_values"]
     merged = store.card_links("demo")
     moved = set(merged[merged["provenance"] == "merge"]["card_id"])
     assert moved
@@ -168,8 +170,9 @@ def test_moderation_clusters_cards_with_a_progress_bar(store):
 
 def test_progress_shows_failed_runs_and_interviewer_failures(store):
     (pid, _), = store.create_invites("demo", 1)
-    interview = store.start_interview(pid, "demo/riot", mode="llm")
-    store.record_message(interview, "error", "timeout: the language model did not answer within 30 s")
+    store.give_consent(pid)
+    interview = store.choose_question(pid, "demo/riot", mode="llm")
+    store.continue_guided(pid, interview, draft={}, error="timeout: the language model did not answer within 30 s")
     run = store.start_run("dedup", {}, deliberation_id="demo")
     store.finish_run(run, error="ConnectionError: embedding server went away")
     at = facilitator(store, "views/facilitator_progress.py")

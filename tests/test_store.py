@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import duckdb
+import pandas as pd
 import pytest
+from walk import to_card
 
 from workbench.deliberation import load_deliberation
+from workbench.io.bundle import ImportBundle
 from workbench.models import (
-    ComparisonIn,
     EndorsementIn,
     InputError,
     ValuesCardIn,
@@ -75,8 +77,9 @@ def test_invites_store_only_hashes_and_revoke(store):
     assert store.participant_by_token("") is None
     raw = store._rows("SELECT token_hash FROM participants")
     assert all(token not in (h or "") for (h,) in raw)
-    store.revoke_invite(pid)
+    store.revoke_invites([pid])
     assert store.participant_by_token(token) is None
+    assert list(store.audit_log("demo")["action"]) == ["save_deliberation", "create_invites", "revoke_invites"]
 
 
 def _card(question="demo/pregnancy", **kw):
@@ -89,8 +92,7 @@ def _card(question="demo/pregnancy", **kw):
 
 def test_card_round_trip_with_contexts_and_canonical_link(store):
     (pid, _), = store.create_invites("demo", 1)
-    card_id = store.save_card("demo", _card(contexts=["When giving medical information", "A brand new context"]),
-                              author_id=pid)
+    _, card_id = to_card(store, pid, _card(contexts=["When giving medical information", "A brand new context"]))
     card = store.card(card_id)
     assert card["title"] == "Informed Personal Choice"
     assert list(card["policies"]) == ["OPTIONS the person may not know about",
@@ -108,69 +110,94 @@ def test_card_round_trip_with_contexts_and_canonical_link(store):
     assert store.cards("demo", include_hidden=True).iloc[0]["hidden_reason"] == "off topic"
 
 
-def test_latest_answer_wins_and_as_of(store):
-    (pid, _), = store.create_invites("demo", 1)
-    a = store.add_canonical_value("demo", title="A", description="", policies=["x", "y"], origin="manual")
-    b = store.add_canonical_value("demo", title="B", description="", policies=["x", "z"], origin="manual")
-    ctx = store.context_id("demo", "When giving medical information")
-    answer = {"participant_id": pid, "from_value_id": a, "to_value_id": b, "context_id": ctx}
-    store.record_wiser_answer("demo", validated(WiserAnswerIn, {**answer, "answer": "no_upgrade"}))
-    between = utcnow()
-    store.record_wiser_answer("demo", validated(WiserAnswerIn, {**answer, "answer": "upgrade", "comment": "on reflection"}))
+T0 = datetime(2026, 1, 5, 9, 0)
+
+
+def _judgements(spec, **frames) -> ImportBundle:
+    """Two imported values and one imported participant "u1", plus the given judgement rows."""
+    values = pd.DataFrame({"source_id": ["a", "b"], "question": "pregnancy", "title": ["A", "B"], "description": "",
+                           "policies": [["x", "y"], ["x", "z"]], "origin": "import", "created_at": T0})
+    people = pd.DataFrame({"source_id": ["u1"], "signup": "import", "created_at": T0})
+    return ImportBundle(spec=spec, source="demo", canonical=values, participants=people,
+                        **{k: pd.DataFrame(v) for k, v in frames.items()})
+
+
+def test_latest_answer_wins_and_as_of(store, demo_spec):
+    context = "When giving medical information"
+    wiser = [{"source_key": f"w{i}", "participant": "u1", "from_value": "a", "to_value": "b", "context": context,
+              "answer": answer, "story": None, "comment": None, "created_at": T0 + timedelta(hours=i)}
+             for i, answer in enumerate(["no_upgrade", "upgrade"])]
+    votes = [{"source_key": f"e{i}", "participant": "u1", "canonical": "a", "card": None, "card_kind": None,
+              "question": None, "vote": vote, "created_at": T0 + timedelta(hours=i)}
+             for i, vote in enumerate(["agree", "disagree"])]
+    made = [{"source_key": f"c{i}", "participant": "u1", "item_a": "a", "item_b": "b", "winner": winner,
+             "context": None, "prompt": None, "question": None, "weight": 1.0, "created_at": T0 + timedelta(hours=i)}
+            for i, winner in enumerate(["b", "tie"])]
+    store.import_bundle(_judgements(demo_spec, wiser=wiser, endorsements=votes, comparisons=made))
+    between = T0 + timedelta(minutes=30)
     assert list(store.wiser_answers("demo")["answer"]) == ["no_upgrade", "upgrade"]
     assert list(store.wiser_answers("demo", latest=True)["answer"]) == ["upgrade"]
     assert list(store.wiser_answers("demo", latest=True, until=between)["answer"]) == ["no_upgrade"]
     assert store.wiser_answers("demo", until=between - timedelta(days=1)).empty
 
-    store.record_endorsement("demo", validated(EndorsementIn, {"participant_id": pid, "canonical_id": a, "vote": "agree"}))
-    store.record_endorsement("demo", validated(EndorsementIn, {"participant_id": pid, "canonical_id": a, "vote": "disagree"}))
+    a = store.id_map("demo", "value").store("a")
     votes = store.endorsements("demo")
-    assert list(votes["vote"]) == [-1] and list(votes["statement_id"]) == [f"v{a}"]
+    assert list(votes["vote"]) == [-1] and list(votes["canonical_id"]) == [a]
+    assert list(votes["target_kind"]) == ["value"] and list(votes["target_source_id"]) == ["a"]
     assert len(store.endorsements("demo", latest=False)) == 2
 
-    store.record_comparison("demo", validated(ComparisonIn, {"participant_id": pid, "item_a": str(a),
-                                                             "item_b": str(b), "winner": "b"}))
-    store.record_comparison("demo", validated(ComparisonIn, {"participant_id": pid, "item_a": str(a),
-                                                             "item_b": str(b), "winner": "tie"}))
     assert len(store.comparisons("demo")) == 1
     assert len(store.comparisons("demo", include_ties=True)) == 2
 
 
-def test_attributes_latest_value_wins(store):
-    (pid, _), = store.create_invites("demo", 1)
-    store.record_attributes(pid, {"age_band": "18-29", "country": "Other"})
-    store.record_attributes(pid, {"age_band": "30-44"})
+def test_attributes_latest_value_wins(store, demo_spec):
+    def attributes(**values):
+        return [{"participant": "u1", "key": k, "value": v} for k, v in values.items()]
+
+    store.import_bundle(_judgements(demo_spec, attributes=attributes(age_band="18-29", country="Other")))
+    store.import_bundle(_judgements(demo_spec, attributes=attributes(age_band="30-44", country=None)))
+    pid = store.id_map("demo", "participant").store("u1")
     attrs = store.attributes("demo").set_index("participant_id")
     assert attrs.loc[pid, "age_band"] == "30-44"
-    assert attrs.loc[pid, "country"] == "Other"
+    assert pd.isna(attrs.loc[pid, "country"])  # cleared: a missing latest value wins too (was "Other")
 
 
-def test_concurrent_appends_lose_nothing(store):
+def test_concurrent_submissions_lose_nothing_and_duplicate_nothing(store):
+    """16 participants answer 30 wiser-than items each, every item submitted twice at once (a double
+    click on two threads): every answer is stored exactly once."""
     pids = [p for p, _ in store.create_invites("demo", 16)]
+    context = "When giving medical information"
     a = store.add_canonical_value("demo", title="A", description="", policies=["x", "y"], origin="manual")
     b = store.add_canonical_value("demo", title="B", description="", policies=["x", "z"], origin="manual")
-    ctx = store.context_id("demo", "When giving medical information")
-    errors = []
+    for pid in pids:
+        store.plan_round(pid, "wiser", [{"from_id": a, "to_id": b, "context": context}] * 30)
+    errors, ids = [], {}
 
     def participant(pid):
         try:
-            for i in range(200):
-                store.record_wiser_answer("demo", validated(WiserAnswerIn, {
-                    "participant_id": pid, "from_value_id": a, "to_value_id": b, "context_id": ctx,
-                    "answer": ("upgrade", "no_upgrade", "not_sure")[i % 3]}))
+            for i in range(30):
+                ids[(pid, i, threading.get_ident())] = store.answer_wiser(
+                    pid, i, ("upgrade", "no_upgrade", "not_sure")[i % 3])
         except Exception as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=participant, args=(p,)) for p in pids]
+    threads = [threading.Thread(target=participant, args=(p,)) for p in pids for _ in range(2)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     assert errors == []
     answers = store.wiser_answers("demo")
-    assert len(answers) == 3200
-    assert answers.groupby("participant_id").size().eq(200).all()
+    assert len(answers) == 16 * 30
+    assert answers.groupby("participant_id").size().eq(30).all()
     assert answers["id"].is_unique
+    # Both threads of a participant got the same id back for each item: the stored answer.
+    by_item: dict = {}
+    for (pid, i, _), answer_id in ids.items():
+        by_item.setdefault((pid, i), set()).add(answer_id)
+    assert all(len(found) == 1 for found in by_item.values())
+    assert all(store.answered_items(pid, "wiser") == set(range(30)) for pid in pids)
+    assert [s["step"] for s in store.steps(pids[0])] == ["plan:wiser", "wiser"]  # the last answer closed the round
 
 
 def test_bad_input_names_the_field_and_writes_nothing(store):
@@ -200,7 +227,8 @@ def test_a_failed_write_leaves_nothing_half_written(store):
     with pytest.raises(RuntimeError):
         store._write(lambda cur: (store._ensure_context(cur, "demo", "Half-written", now=utcnow()), boom()))
     assert store._one("SELECT count(*) FROM contexts")[0] == before
-    store.save_card("demo", bad, author_id=None)
+    (pid, _), = store.create_invites("demo", 1)
+    to_card(store, pid, bad)
     assert store._one("SELECT count(*) FROM contexts")[0] == before + 1
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from . import moralgraph
+from . import ids, moralgraph
 from .errors import InputError, NotEnoughData, NotFound, WorkbenchError
 from .store import Store
 
@@ -34,20 +34,24 @@ def resolve_deliberation(store: Store, deliberation: str | None) -> str:
     raise NotFound(f"the database holds several deliberations ({', '.join(known)}): name one with --deliberation")
 
 
-def public_value_id(value_id: int, source_id: Any) -> Any:
-    """The id a value is known by outside: its id in the imported data if it has one, else ours."""
-    if source_id is None or (isinstance(source_id, float) and pd.isna(source_id)):
-        return int(value_id)
-    text = str(source_id)
-    return int(text) if text.isdigit() else text
-
-
 def value_table(store: Store, deliberation_id: str, *, question_id: str | None = None) -> pd.DataFrame:
-    """Canonical values with `public_id` (the id exports use) beside the workbench `id`."""
+    """Canonical values with `public_id` (workbench.ids: the id every output uses) beside the store's `id`."""
     values = store.canonical_values(deliberation_id, question_id=question_id)
-    values["public_id"] = pd.Series([public_value_id(v, s) for v, s in zip(values["id"], values["source_id"],
-                                                                            strict=True)], dtype=object)
+    values["public_id"] = ids.public_ids("value", values["id"], values["source_id"])
     return values
+
+
+def endorsement_table(store: Store, deliberation_id: str, **query) -> pd.DataFrame:
+    """`store.endorsements(...)` with public ids: `participant_id` and `statement_id` (the public id of
+    the value, card or statement voted on) replace the store's ids; `participant` keeps the store id."""
+    votes = store.endorsements(deliberation_id, **query)
+    statement = [ids.public_id("value", v, s) if kind == "value" else ids.public_id(kind, c, s)
+                 for kind, v, c, s in zip(votes["target_kind"], votes["canonical_id"], votes["card_id"],
+                                          votes["target_source_id"], strict=True)]
+    return votes.assign(
+        participant=votes["participant_id"],
+        participant_id=ids.public_ids("participant", votes["participant_id"], votes["participant_source_id"]),
+        statement_id=pd.Series(statement, index=votes.index, dtype=object))
 
 
 def moral_graph(store: Store, deliberation_id: str, *, mode: str = "default", until=None,
@@ -65,8 +69,7 @@ def moral_graph(store: Store, deliberation_id: str, *, mode: str = "default", un
         answers = answers[answers["participant_id"].isin(participants)]
     public = dict(zip(values["id"], values["public_id"], strict=True))
     answers = answers.assign(from_id=answers["from_id"].map(public), to_id=answers["to_id"].map(public))
-    meta = values.rename(columns={"id": "workbench_id"}).rename(columns={"public_id": "id"})[
-        ["id", "workbench_id", "title", "description", "policies"]]
+    meta = values.drop(columns="id").rename(columns={"public_id": "id"})[["id", "title", "description", "policies"]]
     if mode == "mge":
         graph = moralgraph.summarize_mge(answers, meta, until=until, min_wiser=min_wiser, context=context)
     else:
@@ -94,13 +97,14 @@ def opinion_groups(store: Store, deliberation_id: str, *, question_id: str | Non
     """
     from .groups import opinion_groups as run
 
-    votes = store.endorsements(deliberation_id, until=until, question_id=question_id, include_hidden=True,
-                               latest=False)
+    votes = endorsement_table(store, deliberation_id, until=until, question_id=question_id, include_hidden=True,
+                              latest=False)
     if votes.empty:
         raise NotEnoughData(f"deliberation {deliberation_id!r} has no agree / disagree / pass votes to find opinion"
                             " groups in")
-    votes = votes.assign(participant_key=_source_keys(votes["participant_id"], votes["source_id"]),
-                         statement_key=_source_keys(votes["statement_id"], votes["statement_source_id"]))
+    # Public ids are the keys (Polis's own comment and participant ids for an imported conversation), so
+    # the groups, the report and every run name participants and statements as the exports do.
+    votes = votes.assign(participant_key=votes["participant_id"], statement_key=votes["statement_id"])
     # Time order; on equal times (an export without timestamps) by participant, then statement id,
     # which is the order Polis numbers them in (ids are handed out as people and comments arrive).
     votes = votes.assign(_p=_padded(votes["participant_key"]), _s=_padded(votes["statement_key"]))
@@ -109,16 +113,12 @@ def opinion_groups(store: Store, deliberation_id: str, *, question_id: str | Non
     attrs = store.attributes(deliberation_id)
     known: set[str] = set()
     if "polis_group" in attrs.columns:
-        keyed = dict(zip(votes["participant_id"], votes["participant_key"], strict=False))
+        keyed = dict(zip(votes["participant"], votes["participant_key"], strict=False))
         known = {keyed[p] for p in attrs.loc[attrs["polis_group"].notna(), "participant_id"] if p in keyed}
     table = votes[["participant_key", "statement_key", "vote", "created_at"]].set_axis(
         ["participant_id", "statement_id", "vote", "created_at"], axis=1).reset_index(drop=True)
     result = run(table, seed=seed, moderated_out=hidden, in_conversation=known, replay=replay, progress=progress)
-    ids = votes.drop_duplicates("participant_key").set_index("participant_key")
-    frame = result.participants[["participant_id", "group"]].rename(columns={"participant_id": "key"})
-    frame.insert(0, "participant_id", frame["key"].map(ids["participant_id"]).astype(int))
-    frame.insert(1, "source_id", frame["key"].map(ids["source_id"]))
-    frame = frame.drop(columns="key")
+    frame = result.participants[["participant_id", "group"]].reset_index(drop=True)
     if record:
         run_id = store.start_run("groups", {"question_id": question_id, "until": str(until) if until else None,
                                             "seed": seed, "method": result.method}, deliberation_id=deliberation_id)
@@ -129,20 +129,14 @@ def opinion_groups(store: Store, deliberation_id: str, *, question_id: str | Non
 
 
 def statement_titles(store: Store, deliberation_id: str) -> dict[str, str]:
-    """Statement key (as `opinion_groups` names statements) -> the text a reader knows it by."""
-    titles: dict[str, str] = {}
+    """Public id of a value, statement or card (as `opinion_groups` names statements) -> its text."""
     values = value_table(store, deliberation_id)
-    for vid, source, title in zip(values["id"], values["source_id"], values["title"], strict=True):
-        titles[f"v{vid}"] = title
-        if source is not None and not pd.isna(source):
-            titles[str(source)] = title
+    titles = dict(zip(values["public_id"], values["title"], strict=True))
     for kind in ("statement", "card"):
         cards = store.cards(deliberation_id, kind=kind, include_hidden=True)
-        for cid, source, text in zip(cards["id"], cards["source_id"], cards["description"].fillna(cards["title"]),
-                                     strict=True):
-            titles[f"c{cid}"] = text
-            if source is not None and not pd.isna(source):
-                titles.setdefault(str(source), text)
+        public = ids.public_ids(kind, cards["id"], cards["source_id"])
+        for key, text in zip(public, cards["description"].fillna(cards["title"]), strict=True):
+            titles.setdefault(key, text)
     return titles
 
 
@@ -153,15 +147,9 @@ def polis_report_json(store: Store, deliberation_id: str, groups) -> dict:
             "silhouette": {str(k): (None if v != v else float(v)) for k, v in groups.silhouette.items()}, **report}
 
 
-def _source_keys(ids: pd.Series, source_ids: pd.Series) -> pd.Series:
-    """Source ids as keys when every row has one (Polis's ids), else the workbench's."""
-    if source_ids.notna().all() and len(source_ids):
-        return source_ids.astype(str)
-    return ids.astype(str)
-
-
 def _padded(keys: pd.Series) -> pd.Series:
     """Keys that sort as numbers where they are numbers (zero-padded), else as text."""
+    keys = keys.astype(str)
     if len(keys) and keys.str.isdigit().all():
         return keys.str.zfill(int(keys.str.len().max()))
     return keys
@@ -206,7 +194,7 @@ class DedupRun:
 def deduplicate(store: Store, deliberation_id: str, *, per_question: bool = False,
                 distance_threshold: float | None = None, method: str = "two-stage", model: str | None = None,
                 llm=None, use_llm: bool = True, llm_pairs: int = LLM_PAIRS,
-                progress: Progress | None = None, embedder=None) -> DedupRun:
+                progress: Progress | None = None, embedder=None, actor_id: int | None = None) -> DedupRun:
     """Cluster the deliberation's cards into canonical values and store the result (workbench.dedup).
 
     Re-running embeds only new or edited cards (the cache is keyed by card, model and text hash),
@@ -216,7 +204,8 @@ def deduplicate(store: Store, deliberation_id: str, *, per_question: bool = Fals
     When an LLM is configured (`llm`, else $WORKBENCH_LLM_*; `use_llm=False` skips it), it is asked
     about the `llm_pairs` merges the workbench is least sure of that nothing decided yet; its verdicts
     are stored and decide those merges. If it fails, the run goes on with what the two stages decided
-    and the failure is kept in the run's result.
+    and the failure is kept in the run's result. The new clustering and its audit row (by `actor_id`;
+    None for the command line) are one transaction.
     """
     from . import dedup
     from .embed import Embedder, card_text
@@ -243,6 +232,7 @@ def deduplicate(store: Store, deliberation_id: str, *, per_question: bool = Fals
         texts = pd.DataFrame({"id": cards["id"], "text": [card_text(r) for r in cards.to_dict("records")]})
         # Cards embedded before a failure stay cached: a re-run embeds only the rest.
         vectors = embedder.embed_card_parts(texts, StoreEmbeddingCache(store), progress=progress)
+        embedded = embedder.texts_embedded - before
         links = store.card_links(deliberation_id)
         links = links[links["card_id"].isin(cards["id"])]
         previous = {int(c): int(v) for c, v in zip(links["card_id"], links["canonical_id"], strict=True)}
@@ -276,12 +266,12 @@ def deduplicate(store: Store, deliberation_id: str, *, per_question: bool = Fals
         written = store.apply_canonical_values(deliberation_id, [
             {"id": v.id if v.id in known else None, "title": v.title, "description": v.description,
              "policies": list(v.policies), "question_id": v.question_ids[0] if len(v.question_ids) == 1 else None,
-             "members": list(v.member_ids)} for v in result.values], run_id=run_id)
+             "members": list(v.member_ids)} for v in result.values], run_id=run_id, actor_id=actor_id,
+            details={"embedded": embedded})
     except Exception as exc:
         # The facilitator sees the failure among the analysis runs; nothing of the clustering was written.
         store.finish_run(run_id, error=f"{type(exc).__name__}: {exc}")
         raise
-    embedded = embedder.texts_embedded - before
     # Values written as new got their id from the store: candidates name values by those ids.
     new_ids = {v.id: written[i] for i, v in enumerate(result.values)}
     kept = [{"card_a": int(c.card_a), "card_b": int(c.card_b), "value_a": int(new_ids.get(c.value_a, c.value_a)),
@@ -386,16 +376,16 @@ def group_page_ranks(store: Store, deliberation_id: str, attribute: str, *, mode
     return out
 
 
-def member_cards(store: Store, deliberation_id: str) -> dict:
-    """Public value id → its active member cards (title, description, policies)."""
-    values = value_table(store, deliberation_id)
-    public = dict(zip(values["id"], values["public_id"], strict=True))
+def member_cards(store: Store, deliberation_id: str) -> dict[str, list[dict]]:
+    """Public value id → its active member cards (public card id, title, description, policies)."""
+    values = store.id_map(deliberation_id, "value")
     cards = store.cards(deliberation_id)
-    out: dict = {}
+    cards = cards.assign(public=ids.public_ids("card", cards["id"], cards["source_id"]))
+    out: dict[str, list[dict]] = {}
     for card in cards.to_dict("records"):
         if card["canonical_id"] is not None and not pd.isna(card["canonical_id"]):
-            key = public.get(int(card["canonical_id"]))
-            out.setdefault(key, []).append({k: card[k] for k in ("id", "title", "description", "policies")})
+            out.setdefault(values.public(card["canonical_id"]), []).append(
+                {"id": card["public"], **{k: card[k] for k in ("title", "description", "policies")}})
     return out
 
 
@@ -403,31 +393,30 @@ def preference_data(store: Store, deliberation_id: str, *, context: str | None =
                     question_id: str | None = None, include_wiser: bool = True,
                     until=None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Comparisons (Compare round, imports, and wiser-than answers as in workbench.prefs) and the
-    participants' attributes, both keyed by the participant id exports use (imported id, else ours)."""
+    participants' attributes, both keyed by the participants' public ids (workbench.ids)."""
     from .prefs import comparisons_from_wiser
 
-    people = store.participants(deliberation_id)
-    key = {int(p): (str(s) if s is not None and not pd.isna(s) else str(p))
-           for p, s in zip(people["participant_id"], people["source_id"], strict=True)}
+    people = store.id_map(deliberation_id, "participant")
     made = store.comparisons(deliberation_id, context=context, until=until)
     if question_id is not None:
         made = made[made["question_id"] == question_id]
+    made = made.assign(participant_id=people.publics(made["participant_id"]))
     frames = [made[["participant_id", "item_a", "item_b", "winner", "context", "weight"]]]
     if include_wiser:
         answers = store.wiser_answers(deliberation_id, until=until, question_id=question_id)
         if context is not None:
             answers = answers[answers["context"] == context]
         if not answers.empty:
-            public = dict(zip(*[value_table(store, deliberation_id)[c] for c in ("id", "public_id")], strict=True))
-            answers = answers.assign(participant_id=answers["participant_id"].map(key),
-                                     from_id=answers["from_id"].map(public).astype(str),
-                                     to_id=answers["to_id"].map(public).astype(str))
+            values = store.id_map(deliberation_id, "value")
+            answers = answers.assign(participant_id=people.publics(answers["participant_id"]),
+                                     from_id=values.publics(answers["from_id"]),
+                                     to_id=values.publics(answers["to_id"]))
             frames.append(comparisons_from_wiser(answers)[["participant_id", "item_a", "item_b", "winner",
                                                            "context", "weight"]])
     comparisons = pd.concat([f for f in frames if not f.empty], ignore_index=True) if any(
         not f.empty for f in frames) else frames[0]
     attrs = store.attributes(deliberation_id, until=until)
-    attrs = attrs.assign(participant_id=attrs["participant_id"].map(key))
+    attrs = attrs.assign(participant_id=people.publics(attrs["participant_id"]))
     return comparisons.astype({"participant_id": str, "item_a": str, "item_b": str}), attrs
 
 
@@ -484,12 +473,7 @@ def disagreement_report(store: Store, deliberation_id: str, *, question_id: str 
     steps = 4 * 100
     tick = progress or (lambda done, total: None)
     report: dict = {"question_id": question_id, "by": by, "seed": seed, "bootstrap": bootstrap}
-    values = value_table(store, deliberation_id)
-    titles = {str(k): t for k, t in zip(values["public_id"], values["title"], strict=True)}
-    titles |= {f"v{k}": t for k, t in zip(values["id"], values["title"], strict=True)}
-    statements = store.cards(deliberation_id, kind="statement")
-    titles |= {f"c{k}": t for k, t in zip(statements["id"], statements["title"], strict=True)}
-    report["titles"] = titles
+    report["titles"] = statement_titles(store, deliberation_id)
     tick(0, steps)
     try:
         groups, table = opinion_groups(store, deliberation_id, question_id=question_id, seed=seed,
@@ -503,11 +487,11 @@ def disagreement_report(store: Store, deliberation_id: str, *, question_id: str 
                            f" participation threshold here is {threshold} votes and the most anyone cast is {most}."
                            + (" Pick a single question (participants vote on their own question's values),"
                               if question_id is None else "") + " or wait for more votes.")
-        report["opinion_map"] = [{"participant_id": int(p), "group": int(g), "x": float(x), "y": float(y)}
+        report["opinion_map"] = [{"participant_id": p, "group": int(g), "x": float(x), "y": float(y)}
                                  for p, g, x, y in zip(table["participant_id"], people["group"], people["x"],
                                                        people["y"], strict=True) if g >= 0]
         report["k"] = int(groups.k)
-        votes = store.endorsements(deliberation_id, question_id=question_id)
+        votes = endorsement_table(store, deliberation_id, question_id=question_id)
         member = dict(zip(table["participant_id"], table["group"], strict=True))
         votes = votes.assign(group=votes["participant_id"].map(member))
         votes = votes[votes["group"].notna() & (votes["group"] >= 0)]

@@ -348,14 +348,17 @@ def fit(out: Annotated[Path, typer.Option("--out", help="where to write the fit 
 
 
 @app.command()
-def export(what: Annotated[str, typer.Option("--what", help="cards, canonical-values, wiser-answers, endorsements, "
-                                             "comparisons, participants, preference-pairs, graph, polis or all")],
-           out: Annotated[Path, typer.Option("--out", help="a file for one table; a folder for graph, polis, all")],
+def export(what: Annotated[str, typer.Option("--what", help="questions, participants, canonical-values, cards, "
+                                             "statements, wiser-answers, endorsements, comparisons, preference-pairs, "
+                                             "interviews, graph, polis or all")],
+           out: Annotated[Path, typer.Option("--out", help="the folder to write: the tables asked for, the tables "
+                                             "their ids point to, and README.md")],
            fmt: Annotated[str, typer.Option("--format", help="parquet, csv or jsonl")] = "parquet",
            db: DbOption = None, deliberation: DeliberationOption = None,
            question: Annotated[str | None, typer.Option(help="only this question (id or slug)")] = None,
            until: Annotated[str | None, typer.Option(help="only data created before this time")] = None) -> None:
-    """Export documented datasets (with a README.md datasheet) for researchers."""
+    """Export documented datasets (with a README.md datasheet) for researchers; every id in them resolves
+    inside the export."""
     from . import analyses, exports
 
     with _store(db) as store:

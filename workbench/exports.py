@@ -1,11 +1,13 @@
 """Researcher exports: clean, documented, group-conditioned tables from one deliberation.
 
-`export(store, deliberation, what, fmt, out)` assembles the tables (from store reads and the
-analyses), validates every row against its JSON Schema in schemas/export/, writes Parquet, CSV or
-JSONL, and writes a datasheet (what was exported, row counts, columns with their meanings from the
-schema, filters, time, licence). Files are written to a temporary name and moved into place only
-when everything succeeded, so a failed export leaves nothing half-written. The same database gives
-the same files. Exports hold pseudonymous ids only: never invite tokens, token hashes or passwords.
+`export(store, deliberation, what, fmt, out)` writes a folder: the tables asked for, every table
+their ids point to (so each foreign key resolves inside the export), and a README.md datasheet that
+lists every file with its columns. Every table row is checked against its JSON Schema in
+schemas/export/, whose `x-references` say which column points where. Ids are public ids
+(workbench/ids.py): text everywhere, one value per participant, value, card or statement across all
+files. Files are written to a temporary folder and moved into place only when everything succeeded,
+so a failed export leaves nothing half-written; the same database gives the same files. Exports hold
+pseudonymous ids only: never invite tokens, token hashes or passwords.
 """
 
 from __future__ import annotations
@@ -16,25 +18,30 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 
 import jsonschema
 import numpy as np
 import pandas as pd
 
-from . import analyses, config
+from . import analyses, config, ids
 from .errors import InputError
 from .store import Store, as_timestamp
 
 SCHEMAS = config.SCHEMAS / "export"
-TABLES = ("cards", "canonical-values", "wiser-answers", "endorsements", "comparisons", "participants",
-          "preference-pairs")
-WHATS = (*TABLES, "graph", "polis", "all")
+#: Every table, in the order a datasheet lists them (the ones others point to first).
+TABLES = ("questions", "participants", "canonical-values", "cards", "statements", "wiser-answers", "endorsements",
+          "comparisons", "preference-pairs", "interviews", "interview-messages")
+#: What `--what` accepts: a table, `interviews` (interviews and their messages), the graph, the Polis files, or all.
+WHATS = tuple(t for t in TABLES if t != "interview-messages") + ("graph", "polis", "all")
 FORMATS = ("parquet", "csv", "jsonl")
+_EXTRA_TABLES = {"interviews": ("interviews", "interview-messages"), "graph": ("canonical-values",),
+                 "polis": ("participants", "canonical-values", "statements", "cards"), "all": TABLES}
 
 
 class ExportError(InputError):
-    """An export could not be made (the message says which table, row or column)."""
+    """An export could not be made (the message says which option, table, row or column)."""
 
 
 @dataclass(frozen=True)
@@ -44,65 +51,191 @@ class ExportedFile:
     rows: int
 
 
-def schema(table: str) -> dict:
-    return json.loads((SCHEMAS / f"{table}.schema.json").read_text())
+def schema(name: str) -> dict:
+    return json.loads((SCHEMAS / f"{name}.schema.json").read_text())
+
+
+def references(name: str) -> dict[str, tuple[str, str]]:
+    """column → (table, column) for every column of `name` that names a row of another table."""
+    out = {}
+    for column, spec in schema(name)["properties"].items():
+        if "x-references" in spec:
+            table, target = spec["x-references"].split(".", 1)
+            out[column] = (table, target)
+    return out
+
+
+def tables_for(what: str) -> tuple[str, ...]:
+    """The tables an export of `what` holds: those asked for and, transitively, those they point to."""
+    if what not in WHATS:
+        raise ExportError(f"--what: must be one of {', '.join(WHATS)}, got {what!r}")
+    wanted = list(_EXTRA_TABLES.get(what, (what,) if what in TABLES else ()))
+    for name in wanted:  # grows while it is walked: the closure over x-references
+        wanted += [table for table, _ in references(name).values() if table not in wanted and table in TABLES]
+    return tuple(t for t in TABLES if t in wanted)
 
 
 # -- the tables ----------------------------------------------------------------------------------
 
 
-def table(store: Store, deliberation_id: str, name: str, *, question_id: str | None = None,
-          until=None) -> pd.DataFrame:
-    """One export table, with exactly the columns its schema names (plus attribute columns)."""
-    values = analyses.value_table(store, deliberation_id)
-    public = dict(zip(values["id"], values["public_id"].astype(str), strict=True))
-    titles = dict(zip(values["id"], values["title"], strict=True))
-    if name == "cards":
-        cards = store.cards(deliberation_id, question_id=question_id, until=until)
-        return pd.DataFrame({
-            "card_id": cards["id"].astype(int), "source_id": cards["source_id"],
-            "question_id": cards["question_id"], "participant_id": cards["author_id"].astype("Int64"),
-            "title": cards["title"], "description": cards["description"], "policies": cards["policies"],
-            "contexts": cards["contexts"],
-            "cluster_id": [public.get(v) if pd.notna(v) else None for v in cards["canonical_id"]],
-            "cluster_title": [titles.get(v) if pd.notna(v) else None for v in cards["canonical_id"]],
-            "created_at": cards["created_at"]})
-    if name == "canonical-values":
-        if question_id is not None:
-            values = values[values["question_id"].isna() | (values["question_id"] == question_id)]
-        return pd.DataFrame({
-            "value_id": values["public_id"].astype(str), "workbench_id": values["id"].astype(int),
-            "question_id": values["question_id"], "title": values["title"], "description": values["description"],
-            "policies": values["policies"], "origin": values["origin"], "members": values["members"].astype(int),
-            "contexts": values["contexts"]})
-    if name == "wiser-answers":
-        answers = store.wiser_answers(deliberation_id, until=until, question_id=question_id)
-        return pd.DataFrame({
-            "answer_id": answers["id"].astype(int), "participant_id": answers["participant_id"].astype(int),
-            "from_value_id": answers["from_id"].map(public), "to_value_id": answers["to_id"].map(public),
-            "context": answers["context"], "answer": answers["answer"], "comment": answers["comment"],
-            "created_at": answers["created_at"]})
-    if name == "endorsements":
-        votes = store.endorsements(deliberation_id, until=until, question_id=question_id)
-        return votes[["participant_id", "statement_id", "statement_source_id", "vote", "created_at"]].astype(
-            {"participant_id": int, "vote": int})
-    if name == "comparisons":
-        made = store.comparisons(deliberation_id, until=until, include_ties=True)
-        if question_id is not None:
-            made = made[made["question_id"] == question_id]
-        return made[["participant_id", "item_a", "item_b", "winner", "context", "question_id", "source",
-                     "created_at"]]
-    if name == "participants":
-        people = store.participants(deliberation_id)[["participant_id", "source_id", "signup", "created_at"]]
-        attrs = store.attributes(deliberation_id, until=until)
-        return people.merge(attrs, on="participant_id", how="left")
-    if name == "preference-pairs":
-        return preference_pairs(store, deliberation_id, values, until=until, question_id=question_id)
-    raise ExportError(f"--what: unknown table {name!r}; choose one of {', '.join(WHATS)}")
+@dataclass(frozen=True)
+class _Query:
+    """One export's reads: the deliberation, its filters, and the public ids of its rows."""
+
+    store: Store
+    deliberation_id: str
+    question_id: str | None
+    until: datetime | None
+
+    @cached_property
+    def participants(self) -> ids.IdMap:
+        return self.store.id_map(self.deliberation_id, "participant")
+
+    @cached_property
+    def values(self) -> ids.IdMap:
+        return self.store.id_map(self.deliberation_id, "value")
+
+    @cached_property
+    def cards(self) -> ids.IdMap:
+        return self.store.id_map(self.deliberation_id, "card")
+
+    @cached_property
+    def statements(self) -> ids.IdMap:
+        return self.store.id_map(self.deliberation_id, "statement")
+
+    @cached_property
+    def interviews(self) -> ids.IdMap:
+        return self.store.id_map(self.deliberation_id, "interview")
+
+    @cached_property
+    def all_values(self) -> pd.DataFrame:
+        """Every canonical value, retired ones too (answers may still name them), with `public_id`."""
+        values = self.store.canonical_values(self.deliberation_id, include_retired=True)
+        return values.assign(public_id=self.values.publics(values["id"]))
+
+    def of_question(self, frame: pd.DataFrame, column: str = "question_id") -> pd.DataFrame:
+        return frame if self.question_id is None else frame[frame[column] == self.question_id]
 
 
-def preference_pairs(store: Store, deliberation_id: str, values: pd.DataFrame, *, until=None,
-                     question_id: str | None = None) -> pd.DataFrame:
+def _questions(q: _Query) -> pd.DataFrame:
+    questions = q.store.questions(q.deliberation_id)
+    return pd.DataFrame({"question_id": questions["id"], "title": questions["title"], "prompt": questions["prompt"]})
+
+
+def _participants(q: _Query) -> pd.DataFrame:
+    people = q.store.participants(q.deliberation_id)[["participant_id", "signup", "created_at"]]
+    people = people.merge(q.store.attributes(q.deliberation_id, until=q.until), on="participant_id", how="left")
+    return people.assign(participant_id=q.participants.publics(people["participant_id"]))
+
+
+def _cards(q: _Query, include: set[str] = frozenset()) -> pd.DataFrame:
+    cards = q.store.cards(q.deliberation_id, until=q.until)
+    cards = cards.assign(public=q.cards.publics(cards["id"]))
+    cards = cards[cards["public"].isin(include) | (q.question_id is None) | (cards["question_id"] == q.question_id)]
+    titles = dict(zip(q.all_values["id"], q.all_values["title"], strict=True))
+    linked = cards["canonical_id"].notna()
+    return pd.DataFrame({
+        "card_id": cards["public"], "question_id": cards["question_id"],
+        "participant_id": q.participants.publics(cards["author_id"]), "title": cards["title"],
+        "description": cards["description"], "policies": cards["policies"], "contexts": cards["contexts"],
+        "value_id": q.values.publics(cards["canonical_id"].where(linked, None)),
+        "value_title": [titles.get(v) if ok else None for v, ok in zip(cards["canonical_id"], linked, strict=True)],
+        "created_at": cards["created_at"]}).reset_index(drop=True)
+
+
+def _statements(q: _Query, include: set[str] = frozenset()) -> pd.DataFrame:
+    found = q.store.cards(q.deliberation_id, kind="statement", until=q.until)
+    found = found.assign(public=q.statements.publics(found["id"]))
+    found = found[found["public"].isin(include) | (q.question_id is None) | (found["question_id"] == q.question_id)]
+    return pd.DataFrame({
+        "statement_id": found["public"], "question_id": found["question_id"],
+        "text": [d or t for d, t in zip(found["description"], found["title"], strict=True)],
+        "created_at": found["created_at"]}).reset_index(drop=True)
+
+
+def _canonical_values(q: _Query, include: set[str] = frozenset()) -> pd.DataFrame:
+    values = q.all_values
+    retired = values["retired"].astype(bool)
+    shown = ~retired & ((q.question_id is None) | values["question_id"].isna() | (values["question_id"] == q.question_id))
+    values = values[shown | values["public_id"].isin(include)]
+    return pd.DataFrame({
+        "value_id": values["public_id"], "question_id": values["question_id"], "title": values["title"],
+        "description": values["description"], "policies": values["policies"], "origin": values["origin"],
+        "members": values["members"].astype(int), "contexts": values["contexts"],
+        "retired": values["retired"].astype(bool)}).reset_index(drop=True)
+
+
+def _wiser_answers(q: _Query) -> pd.DataFrame:
+    answers = q.store.wiser_answers(q.deliberation_id, until=q.until, question_id=q.question_id)
+    return pd.DataFrame({
+        "answer_id": answers["id"].astype(int), "participant_id": q.participants.publics(answers["participant_id"]),
+        "from_value_id": q.values.publics(answers["from_id"]), "to_value_id": q.values.publics(answers["to_id"]),
+        "context": answers["context"], "answer": answers["answer"], "comment": answers["comment"],
+        "created_at": answers["created_at"]})
+
+
+def _endorsements(q: _Query) -> pd.DataFrame:
+    votes = q.store.endorsements(q.deliberation_id, until=q.until, question_id=q.question_id)
+    kind = votes["target_kind"]
+    return pd.DataFrame({
+        "participant_id": q.participants.publics(votes["participant_id"]),
+        "value_id": q.values.publics(votes["canonical_id"].where(kind == "value", None)),
+        "statement_id": q.statements.publics(votes["card_id"].where(kind == "statement", None)),
+        "card_id": q.cards.publics(votes["card_id"].where(kind == "card", None)),
+        "question_id": votes["question_id"], "vote": votes["vote"].astype(int), "created_at": votes["created_at"]})
+
+
+def _comparisons(q: _Query) -> pd.DataFrame:
+    made = q.of_question(q.store.comparisons(q.deliberation_id, until=q.until, include_ties=True))
+    return pd.DataFrame({
+        "participant_id": q.participants.publics(made["participant_id"]), "item_a": made["item_a"],
+        "item_b": made["item_b"], "winner": made["winner"], "context": made["context"],
+        "question_id": made["question_id"], "weight": made["weight"].astype(float), "source": made["source"],
+        "created_at": made["created_at"]}).reset_index(drop=True)
+
+
+def _value_texts(values: pd.DataFrame) -> dict[str, str]:
+    """Public value id → the text a preference pair shows for it."""
+    text = {}
+    for row in values.itertuples():
+        body = f"{row.title}: {row.description}".strip().rstrip(":")
+        policies = "; ".join(row.policies or [])
+        text[row.public_id] = f"{body} (attends to: {policies})" if policies else body
+    return text
+
+
+@dataclass(frozen=True)
+class LatentClasses:
+    """Each participant's class in the latest stored latent-class fit, and which run that was."""
+
+    run_id: int | None = None
+    finished_at: str | None = None
+    params: dict | None = None
+    classes: dict[str, tuple[int, float | None]] | None = None
+
+    def describe(self) -> str:
+        if self.run_id is None:
+            return "no latent-class fit is stored yet (`workbench fit`), so `cluster_id` and `cluster_prob` are empty"
+        return (f"from analysis run {self.run_id} (a `fit` finished {self.finished_at} UTC, with "
+                f"{', '.join(f'{k} = {v}' for k, v in (self.params or {}).items() if v is not None)})")
+
+
+def latest_latent_classes(store: Store, deliberation_id: str) -> LatentClasses:
+    """participant's public id → (component, probability) from the latest successful `fit` run."""
+    runs = store.runs(deliberation_id=deliberation_id, kind="fit")
+    runs = runs[runs["status"] == "done"]
+    if runs.empty:
+        return LatentClasses()
+    run = store.run(int(runs.iloc[0]["id"]))
+    classes = {}
+    for p in (run["result"] or {}).get("participants", []):
+        probs = p.get("probs") or []
+        component = int(p["component"])
+        classes[str(p["participant_id"])] = (component, float(probs[component]) if probs else None)
+    return LatentClasses(int(run["id"]), str(run["finished_at"]), run["params"], classes)
+
+
+def _preference_pairs(q: _Query, latent: LatentClasses) -> pd.DataFrame:
     """Comparisons and wiser-than upgrades as (prompt, chosen, rejected) pairs with group columns.
 
     A comparison's winner is chosen over the other value; an `upgrade` on A→B in context C is B
@@ -110,55 +243,91 @@ def preference_pairs(store: Store, deliberation_id: str, values: pd.DataFrame, *
     `group_*` columns carry the participant's attributes; `cluster_id`/`cluster_prob` their latent
     class from the latest stored `fit` run, when there is one.
     """
-    text = {}
-    for row in values.itertuples():
-        body = f"{row.title}: {row.description}".strip().rstrip(":")
-        policies = "; ".join(row.policies or [])
-        full = f"{body} (attends to: {policies})" if policies else body
-        text[str(row.id)] = text[str(row.public_id)] = full
+    text = _value_texts(q.all_values)
     rows = []
-    made = store.comparisons(deliberation_id, until=until)
-    if question_id is not None:
-        made = made[made["question_id"] == question_id]
-    for m in made.itertuples():
+    made = q.of_question(q.store.comparisons(q.deliberation_id, until=q.until))
+    for m, person in zip(made.itertuples(), q.participants.publics(made["participant_id"]), strict=True):
         chosen, rejected = (m.item_a, m.item_b) if m.winner == "a" else (m.item_b, m.item_a)
         rows.append({"prompt": m.prompt or m.context or "", "chosen": text.get(chosen, chosen),
                      "rejected": text.get(rejected, rejected), "chosen_id": chosen, "rejected_id": rejected,
-                     "participant_id": str(m.participant_id), "workbench_participant_id": m.workbench_participant_id,
-                     "context": m.context, "weight": 1.0, "source": m.source})
-    answers = store.wiser_answers(deliberation_id, until=until, latest=True, question_id=question_id)
-    public = dict(zip(values["id"], values["public_id"].astype(str), strict=True))
-    for a in answers[answers["answer"] == "upgrade"].itertuples():
-        chosen, rejected = public.get(a.to_id, str(a.to_id)), public.get(a.from_id, str(a.from_id))
-        rows.append({"prompt": a.context, "chosen": text.get(chosen, chosen), "rejected": text.get(rejected, rejected),
-                     "chosen_id": chosen, "rejected_id": rejected, "participant_id": str(a.participant_id),
-                     "workbench_participant_id": a.participant_id, "context": a.context, "weight": 1.0,
+                     "participant_id": person, "context": m.context, "weight": float(m.weight), "source": m.source})
+    answers = q.store.wiser_answers(q.deliberation_id, until=q.until, latest=True, question_id=q.question_id)
+    answers = answers[answers["answer"] == "upgrade"]
+    for a, person in zip(answers.itertuples(), q.participants.publics(answers["participant_id"]), strict=True):
+        chosen, rejected = q.values.public(a.to_id), q.values.public(a.from_id)
+        rows.append({"prompt": a.context, "chosen": text[chosen], "rejected": text[rejected], "chosen_id": chosen,
+                     "rejected_id": rejected, "participant_id": person, "context": a.context, "weight": 1.0,
                      "source": "wiser"})
     pairs = pd.DataFrame(rows, columns=["prompt", "chosen", "rejected", "chosen_id", "rejected_id", "participant_id",
-                                        "workbench_participant_id", "context", "weight", "source"])
-    attrs = store.attributes(deliberation_id, until=until)
+                                        "context", "weight", "source"])
+    attrs = q.store.attributes(q.deliberation_id, until=q.until)
+    attrs = attrs.assign(participant_id=q.participants.publics(attrs["participant_id"]))
     attrs = attrs.rename(columns={c: f"group_{c}" for c in attrs.columns if c != "participant_id"})
-    pairs = pairs.merge(attrs, left_on="workbench_participant_id", right_on="participant_id", how="left",
-                        suffixes=("", "_attr")).drop(columns=["participant_id_attr"], errors="ignore")
-    latent = latest_latent_classes(store, deliberation_id)
-    pairs["cluster_id"] = pairs["participant_id"].map(lambda p: latent.get(p, (None, None))[0]).astype("Int64")
-    pairs["cluster_prob"] = pairs["participant_id"].map(lambda p: latent.get(p, (None, None))[1]).astype("Float64")
-    return pairs.drop(columns=["workbench_participant_id"])
+    pairs = pairs.merge(attrs, on="participant_id", how="left")
+    classes = latent.classes or {}
+    pairs["cluster_id"] = pairs["participant_id"].map(lambda p: classes.get(p, (None, None))[0]).astype("Int64")
+    pairs["cluster_prob"] = pairs["participant_id"].map(lambda p: classes.get(p, (None, None))[1]).astype("Float64")
+    return pairs
 
 
-def latest_latent_classes(store: Store, deliberation_id: str) -> dict[str, tuple[int, float]]:
-    """participant_id → (component, probability) from the latest successful `fit` run, if any."""
-    runs = store.runs(deliberation_id=deliberation_id, kind="fit")
-    runs = runs[runs["status"] == "done"]
-    if runs.empty:
-        return {}
-    result = store.run(int(runs.iloc[0]["id"]))["result"] or {}
-    out = {}
-    for p in result.get("participants", []):
-        probs = p.get("probs") or []
-        component = int(p["component"])
-        out[str(p["participant_id"])] = (component, float(probs[component]) if probs else None)
-    return out
+def _interviews(q: _Query, include: set[str] = frozenset()) -> pd.DataFrame:
+    found = q.store.interviews(q.deliberation_id, until=q.until)
+    found = found[found["card_status"].isna() | (found["card_status"] == "active")]  # a hidden card's text, nowhere
+    found = found.assign(public=q.interviews.publics(found["id"]))
+    found = found[found["public"].isin(include) | (q.question_id is None) | (found["question_id"] == q.question_id)]
+    answers = [a or {} for a in found["answers"]]
+
+    def field(name, empty=None):
+        return [a.get(name) or empty for a in answers]
+
+    return pd.DataFrame({
+        "interview_id": found["public"], "participant_id": q.participants.publics(found["participant_id"]),
+        "question_id": found["question_id"], "mode": found["mode"], "stage": found["stage"],
+        "card_id": q.cards.publics(found["card_id"]), "response": field("response"), "story": field("story"),
+        "policies": [list(p) for p in field("policies", [])], "title": field("title"),
+        "description": field("description"), "contexts": [list(c) for c in field("contexts", [])],
+        "started_at": found["created_at"]}).reset_index(drop=True)
+
+
+def _interview_messages(q: _Query, interviews: pd.DataFrame) -> pd.DataFrame:
+    messages = q.store.interview_messages(q.deliberation_id, until=q.until)
+    messages = messages.assign(interview_id=q.interviews.publics(messages["interview_id"]))
+    messages = messages[messages["interview_id"].isin(set(interviews["interview_id"]))]
+    return messages[["interview_id", "turn", "role", "content", "created_at"]].reset_index(drop=True)
+
+
+def tables(store: Store, deliberation_id: str, names: tuple[str, ...], *, question_id: str | None = None,
+           until=None) -> dict[str, pd.DataFrame]:
+    """The export tables `names` (as `tables_for` lists them), each with exactly its schema's columns
+    (plus attribute columns); tables that others point to hold every row those point to."""
+    q = _Query(store, deliberation_id, question_id, as_timestamp(until))
+    out: dict[str, pd.DataFrame] = {}
+    build = {"questions": _questions, "participants": _participants, "wiser-answers": _wiser_answers,
+             "endorsements": _endorsements, "comparisons": _comparisons}
+    for name in names:
+        if name in build:
+            out[name] = build[name](q)
+    if "preference-pairs" in names:
+        out["preference-pairs"] = _preference_pairs(q, latest_latent_classes(store, deliberation_id))
+    if "interviews" in names:
+        out["interviews"] = _interviews(q)
+        out["interview-messages"] = _interview_messages(q, out["interviews"])
+    # The tables others point to last, with every row pointed to (even outside the question filter);
+    # cards before values, because a card names its value.
+    for name, builder in (("cards", _cards), ("statements", _statements), ("canonical-values", _canonical_values)):
+        if name in names:
+            out[name] = builder(q, _pointed_to(out, name))
+    return {name: out[name] for name in TABLES if name in out and name in names}
+
+
+def _pointed_to(frames: dict[str, pd.DataFrame], table: str) -> set[str]:
+    """The ids other exported tables name in `table`."""
+    found: set[str] = set()
+    for name, frame in frames.items():
+        for column, (target, _) in references(name).items():
+            if target == table and column in frame.columns:
+                found |= {str(v) for v in frame[column].dropna()}
+    return found
 
 
 # -- writing ---------------------------------------------------------------------------------------
@@ -171,6 +340,8 @@ def _plain(value):
         return value.isoformat() + ("Z" if value.tzinfo is None else "")
     if isinstance(value, np.integer):
         return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
     if isinstance(value, np.floating):
         return None if np.isnan(value) else float(value)
     if value is pd.NA or value is pd.NaT or (isinstance(value, float) and np.isnan(value)):
@@ -192,6 +363,17 @@ def validate(name: str, frame: pd.DataFrame) -> None:
             raise ExportError(f"{name}: row {i}, column {where}: {error.message}")
 
 
+def _typed(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Id columns as text and nothing else: the same dtype in every file, whatever the rows hold."""
+    frame = frame.copy()
+    for column, spec in schema(name)["properties"].items():
+        kinds = spec.get("type")
+        kinds = {kinds} if isinstance(kinds, str) else set(kinds or ())
+        if column in frame.columns and kinds <= {"string", "null"} and "format" not in spec:
+            frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
+    return frame
+
+
 def write_table(frame: pd.DataFrame, path: Path, fmt: str) -> None:
     if fmt == "parquet":
         frame.to_parquet(path, index=False)
@@ -210,9 +392,29 @@ def write_table(frame: pd.DataFrame, path: Path, fmt: str) -> None:
         raise ExportError(f"--format: must be one of {', '.join(FORMATS)}, got {fmt!r}")
 
 
+def _columns_section(name: str, file_label: str, extra: list[str]) -> list[str]:
+    sch = schema(name)
+    lines = ["", f"## `{file_label}`: {sch['title']}", "", sch["description"], "", "| column | meaning |", "|---|---|"]
+    for column, spec in sch["properties"].items():
+        meaning = spec.get("description", "")
+        if "x-references" in spec:
+            meaning += f" (→ `{spec['x-references']}`" + (f"; {spec['x-references-note']}" if "x-references-note"
+                                                            in spec else "") + ")"
+        lines.append(f"| `{column}` | {meaning} |")
+    for column in extra:
+        if name == "preference-pairs":
+            lines.append(f"| `{column}` | the participant's attribute `{column.removeprefix('group_')}` |")
+        elif name == "polis-participants-votes":
+            lines.append(f"| `{column}` | the voter's latest vote on that comment-id (1, -1, 0; empty: not seen) |")
+        else:
+            lines.append(f"| `{column}` | participant attribute `{column}` |")
+    return lines
+
+
 def datasheet(deliberation: dict, files: list[ExportedFile], *, what: str, fmt: str, filters: dict,
-              extra_columns: dict[str, list[str]], data_until: str | None) -> str:
-    """The README.md that travels with an export.
+              extra_columns: dict[str, list[str]], data_until: str | None, latent: LatentClasses | None = None,
+              groups: str | None = None) -> str:
+    """The README.md that travels with an export: every file, its rows, its columns and where they point.
 
     It states the time of the newest exported row, not the wall clock, so the same database gives
     the same files.
@@ -223,73 +425,93 @@ def datasheet(deliberation: dict, files: list[ExportedFile], *, what: str, fmt: 
              f"- Newest row: {data_until or 'no timestamped rows'} (UTC)",
              f"- Filters: {', '.join(f'{k} = {v}' for k, v in filters.items() if v) or 'none'}",
              f"- Licence: {deliberation.get('licence') or 'not stated'}",
-             "- Participants are pseudonymous: ids are the workbench's own (or the imported data's);",
-             "  no invite tokens, token hashes, passwords or names are exported. Hidden (moderated) cards are left out.",
-             "", "## Files", "", "| file | table | rows |", "|---|---|---|"]
+             "- Participants are pseudonymous: no invite tokens, token hashes, passwords or names are exported.",
+             "  Hidden (moderated) cards, and the interviews that led to them, are left out.",
+             "- Ids are text, the same in every file (a participant, value, card or statement has one id):"
+             " the id its source gave it where it was imported (MGE, Polis, demo), else a letter and a number"
+             " (`p17` participant, `c12` card, `s3` statement, `v5` value, `i4` interview). Every id a column"
+             " points to (→) is in this export. Parquet keeps ids as text; read CSV with"
+             " `pd.read_csv(path, dtype=str)` for the id columns and JSONL with `pd.read_json(path, lines=True,"
+             " dtype=False)`, or pandas turns numeric-looking ids into numbers."]
+    if latent is not None:
+        lines.append(f"- Latent classes (`cluster_id`, `cluster_prob` in preference-pairs): {latent.describe()}.")
+    if groups is not None:
+        lines.append(f"- Opinion groups (`group-id` in polis/participants-votes.csv): {groups}.")
+    lines += ["", "## Files", "", "| file | what | rows |", "|---|---|---|"]
     base = files[0].path.parent if files else Path(".")
-    lines += [f"| `{f.path.relative_to(base) if f.path.is_relative_to(base) else f.path.name}` | {f.table} | {f.rows} |"
-              for f in files]
+    labels = {f.path: str(f.path.relative_to(base)) if f.path.is_relative_to(base) else f.path.name for f in files}
+    lines += [f"| `{labels[f.path]}` | {f.table} | {f.rows} |" for f in files]
+    described: set[str] = set()
     for f in files:
-        if f.table not in TABLES:
+        name = _schema_of(f.table)
+        if name is None or (name == "moral-graph" and name in described):
             continue
-        sch = schema(f.table)
-        lines += ["", f"## `{f.path.name}`: {sch['title']}", "", sch["description"], "",
-                  "| column | meaning |", "|---|---|"]
-        lines += [f"| `{c}` | {p.get('description', '')} |" for c, p in sch["properties"].items()]
-        for c in extra_columns.get(f.table, []):
-            meaning = "participant attribute" if f.table == "participants" else "the participant's attribute"
-            lines.append(f"| `{c}` | {meaning} `{c.removeprefix('group_')}` |")
+        described.add(name)
+        label = labels[f.path] if name != "moral-graph" else "moral-graph-*.json, moral-graph-*.graphml"
+        lines += _columns_section(name, label, extra_columns.get(f.table, []))
     if deliberation.get("source") == "polis":
         lines += ["", "Data was gathered using the Polis software (compdemocracy.org/polis) and is sub-licensed "
                   "under CC BY 4.0 with Attribution to The Computational Democracy Project."]
     return "\n".join(lines) + "\n"
 
 
+def _schema_of(table: str) -> str | None:
+    if table in TABLES:
+        return table
+    if table.startswith("graph"):
+        return "moral-graph"
+    return {"polis comments": "polis-comments", "polis votes": "polis-votes",
+            "polis participants-votes": "polis-participants-votes", "polis participant ids": "polis-participant-ids",
+            "polis comment ids": "polis-comment-ids"}.get(table)
+
+
 def export(store: Store, deliberation_id: str, what: str, fmt: str, out: Path, *, question_id: str | None = None,
            until=None) -> list[ExportedFile]:
-    """Write the export; `out` is a file for one table, a folder for `all`, `graph` and `polis`."""
-    if what not in WHATS:
-        raise ExportError(f"--what: must be one of {', '.join(WHATS)}, got {what!r}")
+    """Write the export of `what` into the folder `out`: its tables, the tables they point to, and README.md."""
+    names = tables_for(what)
     if fmt not in FORMATS:
         raise ExportError(f"--format: must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    out = Path(out)
+    if out.suffix.lower() in {".csv", ".parquet", ".jsonl", ".json", ".zip"}:
+        raise ExportError(f"--out: {out} looks like a file; an export is a folder (the tables, the tables their"
+                          " ids point to, and README.md): name a folder")
     until = as_timestamp(until, field="until (only data created before)")
     deliberation = store.deliberation(deliberation_id)
-    out = Path(out)
-    as_folder = what in ("all", "graph", "polis")
-    final_dir = out if as_folder else out.parent
-    final_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".export-", dir=final_dir))
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".export-", dir=out))
     try:
         files: list[ExportedFile] = []
         extra: dict[str, list[str]] = {}
         newest: list[pd.Timestamp] = []
-        names = TABLES if what == "all" else ((what,) if what in TABLES else ())
-        for name in names:
-            frame = table(store, deliberation_id, name, question_id=question_id, until=until)
+        for name, frame in tables(store, deliberation_id, names, question_id=question_id, until=until).items():
+            frame = _typed(frame, name)
             validate(name, frame)
             known = set(schema(name)["properties"])
             extra[name] = [c for c in frame.columns if c not in known]
-            if "created_at" in frame.columns and frame["created_at"].notna().any():
-                newest.append(pd.Timestamp(frame["created_at"].max()))
-            target = staging / (f"{name}.{fmt}" if as_folder else out.name)
-            write_table(frame, target, fmt)
-            files.append(ExportedFile(final_dir / target.name, name, len(frame)))
+            for column in ("created_at", "started_at"):
+                if column in frame.columns and frame[column].notna().any():
+                    newest.append(pd.Timestamp(frame[column].max()))
+            write_table(frame, staging / f"{name}.{fmt}", fmt)
+            files.append(ExportedFile(out / f"{name}.{fmt}", name, len(frame)))
         if what in ("graph", "all"):
-            files += _write_graphs(store, deliberation_id, staging, final_dir, question_id=question_id, until=until)
+            files += _write_graphs(store, deliberation_id, staging, out, question_id=question_id, until=until)
+        groups = None
         if what in ("polis", "all"):
-            files += _write_polis(store, deliberation_id, staging / ("polis" if what == "all" else ""), final_dir,
-                                  question_id=question_id, until=until, nested=what == "all")
-        sheet = datasheet(deliberation, files, what=what, fmt=fmt,
-                          filters={"question": question_id, "until": until}, extra_columns=extra,
-                          data_until=str(max(newest)) if newest else None)
-        sheet_name = "README.md" if as_folder else f"{out.name}.README.md"
-        (staging / sheet_name).write_text(sheet, encoding="utf-8")
+            written, groups, columns = _write_polis(store, deliberation_id, staging / "polis", out,
+                                                    question_id=question_id, until=until)
+            files += written
+            extra["polis participants-votes"] = columns
+        latent = latest_latent_classes(store, deliberation_id) if "preference-pairs" in names else None
+        sheet = datasheet(deliberation, files, what=what, fmt=fmt, filters={"question": question_id, "until": until},
+                          extra_columns=extra, data_until=str(max(newest)) if newest else None, latent=latent,
+                          groups=groups)
+        (staging / "README.md").write_text(sheet, encoding="utf-8")
         for item in staging.iterdir():  # everything succeeded: move into place
-            target = final_dir / item.name
+            target = out / item.name
             if target.is_dir():
                 shutil.rmtree(target)
             os.replace(item, target)
-        return [*files, ExportedFile(final_dir / sheet_name, "datasheet", 0)]
+        return [*files, ExportedFile(out / "README.md", "datasheet", 0)]
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -297,44 +519,89 @@ def export(store: Store, deliberation_id: str, what: str, fmt: str, out: Path, *
 def _write_graphs(store, deliberation_id, staging, final_dir, *, question_id, until) -> list[ExportedFile]:
     from . import moralgraph
 
+    validator = jsonschema.Draft202012Validator(schema("moral-graph"))
     files = []
     for mode in ("mge", "default"):
         graph, published = analyses.moral_graph(store, deliberation_id, mode=mode, until=until, question_id=question_id)
+        error = next(iter(validator.iter_errors(published)), None)
+        if error is not None:
+            raise ExportError(f"moral-graph-{mode}.json: {'.'.join(map(str, error.absolute_path))}: {error.message}")
         (staging / f"moral-graph-{mode}.json").write_text(json.dumps(published, indent=1, ensure_ascii=False))
         moralgraph.to_graphml(graph, staging / f"moral-graph-{mode}.graphml")
         files += [ExportedFile(final_dir / f"moral-graph-{mode}.json", f"graph ({mode})", len(published["edges"])),
-                  ExportedFile(final_dir / f"moral-graph-{mode}.graphml", f"graph ({mode})", len(published["edges"]))]
+                  ExportedFile(final_dir / f"moral-graph-{mode}.graphml", f"graph ({mode}, GraphML)",
+                               len(published["edges"]))]
     return files
 
 
-def _polis_ids(ids: pd.Series, source_ids: pd.Series) -> dict:
-    """Polis's integer ids: the imported ones where every row has a numeric one, else 0, 1, ... in order."""
-    pairs = pd.DataFrame({"id": ids, "source": source_ids}).drop_duplicates("id")
-    text = pairs["source"].astype(str)
-    if pairs["source"].notna().all() and text.str.isdigit().all():
-        return dict(zip(pairs["id"], text.astype(int), strict=True))
-    ordered = sorted(pairs["id"], key=lambda v: (str(v)[0], int(str(v)[1:])) if str(v)[1:].isdigit() else (str(v), 0))
-    return {v: i for i, v in enumerate(ordered)}
+def _polis_numbers(public: list[str]) -> tuple[dict[str, int], bool]:
+    """Polis's integer ids for public ids: the ids themselves when every one is an integer (they came from
+    Polis), else 0, 1, ... in order. The flag says whether a mapping file is needed."""
+    if all(p.isdigit() for p in public):
+        return {p: int(p) for p in public}, False
+    return {p: i for i, p in enumerate(sorted(public, key=_natural))}, True
 
 
-def _write_polis(store, deliberation_id, folder: Path, final_dir, *, question_id, until, nested) -> list[ExportedFile]:
-    """comments.csv, votes.csv and participants-votes.csv in Polis's own export format."""
+def _natural(text: str) -> tuple:
+    head = text.rstrip("0123456789")
+    tail = text[len(head):]
+    return (head, int(tail) if tail else -1, text)
+
+
+def polis_groups(store: Store, deliberation_id: str) -> tuple[dict[str, int], str]:
+    """participant's public id → the opinion group the Polis files give them, and a sentence saying whose.
+
+    An imported Polis conversation keeps Polis's own groups (the `polis_group` attribute: it also says who
+    Polis placed in its conversation, so an export imported again gives the same groups); otherwise the
+    latest stored opinion-groups run."""
+    attrs = store.attributes(deliberation_id)
+    if "polis_group" in attrs.columns and attrs["polis_group"].notna().any():
+        people = store.id_map(deliberation_id, "participant")
+        known = attrs.dropna(subset=["polis_group"])
+        return ({people.public(p): int(g) for p, g in zip(known["participant_id"], known["polis_group"], strict=True)},
+                "Polis's own groups, as the imported export gave them (the participant attribute `polis_group`)")
+    return latest_groups(store, deliberation_id)
+
+
+def latest_groups(store: Store, deliberation_id: str) -> tuple[dict[str, int], str]:
+    """participant's public id → opinion group from the latest stored opinion-groups run (`workbench
+    groups`, or the Disagreement page), and a sentence saying which run that was."""
+    runs = store.runs(deliberation_id=deliberation_id)
+    runs = runs[(runs["status"] == "done") & runs["kind"].isin(["groups", "disagreement"])]
+    known = set(store.id_map(deliberation_id, "participant").to_store)
+    for run_id in runs["id"]:
+        run = store.run(int(run_id))
+        rows = (run["result"] or {}).get("participants") or (run["result"] or {}).get("opinion_map") or []
+        groups = {str(r["participant_id"]): int(r["group"]) for r in rows
+                  if isinstance(r.get("participant_id"), str) and str(r["participant_id"]) in known and r["group"] >= 0}
+        if groups:
+            params = ", ".join(f"{k} = {v}" for k, v in (run["params"] or {}).items() if v is not None)
+            return groups, f"from analysis run {run['id']} (`{run['kind']}`, finished {run['finished_at']} UTC, {params})"
+    return {}, "no opinion-groups run is stored yet (`workbench groups` or the Disagreement page), so it is empty"
+
+
+def _write_polis(store, deliberation_id, folder: Path, final_dir, *, question_id, until
+                 ) -> tuple[list[ExportedFile], str, list[str]]:
+    """comments.csv, votes.csv and participants-votes.csv in Polis's own export format, with mapping files
+    to the public ids when the participants or statements did not come from Polis."""
     folder.mkdir(parents=True, exist_ok=True)
     # Hidden statements go out as Polis marks moderated-out comments (moderated = -1, text withheld):
     # Polis tools still count their votes, as Polis itself does.
-    votes = store.endorsements(deliberation_id, until=until, question_id=question_id, latest=False,
-                               include_hidden=True)
-    latest = store.endorsements(deliberation_id, until=until, question_id=question_id, include_hidden=True)
+    votes = analyses.endorsement_table(store, deliberation_id, until=until, question_id=question_id, latest=False,
+                                       include_hidden=True)
+    latest = analyses.endorsement_table(store, deliberation_id, until=until, question_id=question_id,
+                                        include_hidden=True)
     hidden = set(latest.loc[latest["hidden"], "statement_id"])
-    number = _polis_ids(latest["statement_id"], latest["statement_source_id"])
-    voter = _polis_ids(latest["participant_id"], latest["source_id"])
+    number, comment_map = _polis_numbers(sorted(set(latest["statement_id"])))
+    voter, voter_map = _polis_numbers(sorted(set(latest["participant_id"])))
     statements = sorted(number, key=number.get)
     people = sorted(voter, key=voter.get)
     values = analyses.value_table(store, deliberation_id)
     cards = pd.concat([store.cards(deliberation_id, kind="statement", include_hidden=True),
                        store.cards(deliberation_id, include_hidden=True)], ignore_index=True)
-    body = {f"v{r.id}": f"{r.title}: {r.description}" for r in values.itertuples()}
-    body |= {f"c{r.id}": (r.description or r.title) for r in cards.itertuples()}
+    body = {r.public_id: f"{r.title}: {r.description}" for r in values.itertuples()}
+    body |= {ids.public_id(r.kind, r.id, r.source_id): (r.description or r.title) for r in cards.itertuples()}
+    kind_of = dict(zip(latest["statement_id"], latest["target_kind"], strict=True))
     ms = lambda ts: int(pd.Timestamp(ts).timestamp() * 1000)  # noqa: E731
     agrees = latest[latest["vote"] == 1].groupby("statement_id").size()
     disagrees = latest[latest["vote"] == -1].groupby("statement_id").size()
@@ -350,25 +617,32 @@ def _write_polis(store, deliberation_id, folder: Path, final_dir, *, question_id
     votes_csv = pd.DataFrame({
         "timestamp": [ms(t) for t in vote_rows["created_at"]],
         "datetime": [pd.Timestamp(t).strftime("%a %b %d %H:%M:%S UTC %Y") for t in vote_rows["created_at"]],
-        "comment-id": vote_rows["statement_id"].map(number), "voter-id": vote_rows["participant_id"].map(voter),
-        "vote": vote_rows["vote"].astype(int)})
+        "comment-id": vote_rows["statement_id"].map(number).astype(int),
+        "voter-id": vote_rows["participant_id"].map(voter).astype(int), "vote": vote_rows["vote"].astype(int)})
     matrix = latest.pivot_table(index="participant_id", columns="statement_id", values="vote", aggfunc="last")
     matrix = matrix.reindex(index=people, columns=statements)
-    # Polis's own groups travel with an imported conversation (they also tell who Polis clustered).
-    attrs = store.attributes(deliberation_id)
-    polis_group = (dict(zip(attrs["participant_id"], attrs["polis_group"], strict=True))
-                   if "polis_group" in attrs.columns else {})
+    group_of, groups_note = polis_groups(store, deliberation_id)
     pv = pd.DataFrame({"participant": [voter[p] for p in people],
-                       "group-id": [polis_group[p] if pd.notna(polis_group.get(p)) else "" for p in people],
+                       "group-id": pd.array([group_of.get(p) for p in people], dtype="Int64"),
                        "n-comments": 0, "n-votes": matrix.notna().sum(axis=1).to_numpy(),
                        "n-agree": (matrix == 1).sum(axis=1).to_numpy(),
                        "n-disagree": (matrix == -1).sum(axis=1).to_numpy()})
     columns = pd.DataFrame({str(number[s]): matrix[s].astype("Int64").to_numpy() for s in statements})
     pv = pd.concat([pv, columns], axis=1)
-    comments.to_csv(folder / "comments.csv", index=False)
-    votes_csv.to_csv(folder / "votes.csv", index=False)
-    pv.to_csv(folder / "participants-votes.csv", index=False)
-    prefix = "polis/" if nested else ""
-    return [ExportedFile(final_dir / f"{prefix}comments.csv", "polis comments", len(comments)),
-            ExportedFile(final_dir / f"{prefix}votes.csv", "polis votes", len(votes_csv)),
-            ExportedFile(final_dir / f"{prefix}participants-votes.csv", "polis participants-votes", len(pv))]
+    files = {"comments.csv": ("polis comments", "polis-comments", comments),
+             "votes.csv": ("polis votes", "polis-votes", votes_csv),
+             "participants-votes.csv": ("polis participants-votes", "polis-participants-votes", pv)}
+    if voter_map:
+        files["participant-ids.csv"] = ("polis participant ids", "polis-participant-ids", pd.DataFrame(
+            {"participant": [voter[p] for p in people], "participant_id": people}))
+    if comment_map:
+        files["comment-ids.csv"] = ("polis comment ids", "polis-comment-ids", pd.DataFrame({
+            "comment-id": [number[s] for s in statements],
+            **{column: [s if kind_of[s] == kind else None for s in statements]
+               for column, kind in (("value_id", "value"), ("statement_id", "statement"), ("card_id", "card"))}}))
+    out = []
+    for file_name, (table, schema_name, frame) in files.items():
+        validate(schema_name, frame)
+        frame.to_csv(folder / file_name, index=False)
+        out.append(ExportedFile(final_dir / "polis" / file_name, table, len(frame)))
+    return out, groups_note, [str(number[s]) for s in statements]

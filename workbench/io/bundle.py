@@ -2,7 +2,9 @@
 
 Importers read outside files into a bundle of DataFrames keyed by the ids the source used
 (`source_id`s, context names, question slugs); `Store.import_bundle` writes the whole bundle in one
-transaction, so a bad file writes nothing and a second import of the same data adds nothing.
+transaction, so a bad file writes nothing and a second import of the same data adds nothing. Those
+source ids become the rows' public ids (workbench.ids), so a bundle refuses one that has the shape of
+an id the workbench gives its own rows ("p17", "v5", ...).
 This module only describes the shape: it never reads files or touches the database.
 """
 
@@ -12,6 +14,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from .. import ids
 from ..models import DeliberationSpec
 
 #: The columns each frame must have (extra columns are ignored).
@@ -58,6 +61,14 @@ class ImportBundle:
             missing = [c for c in columns if c not in frame.columns]
             if missing:
                 raise ValueError(f"ImportBundle.{name} lacks columns {missing}")
+        # Imported ids stay the public ids (workbench.ids): none may look like one the workbench makes.
+        source = f"{self.source} import"
+        ids.refuse_workbench_shapes("participant", self.participants["source_id"], where=source)
+        for kind in ("card", "statement"):
+            ids.refuse_workbench_shapes(kind, self.cards.loc[self.cards["kind"] == kind, "source_id"], where=source)
+        ids.refuse_workbench_shapes("value", self.canonical["source_id"], where=source)
+        for column in ("item_a", "item_b"):
+            ids.refuse_workbench_shapes("value", self.comparisons[column], where=f"{source}, {column}")
 
     def frames(self) -> dict[str, pd.DataFrame]:
         return {name: getattr(self, name)[COLUMNS[name]] for name in COLUMNS}

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .. import ids
 from ..errors import FormatError
 from ..models import (
     ATTRIBUTE_KEY_MAX,
@@ -138,6 +139,16 @@ def read_comparisons(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         _first(values.isna(), path, f"empty {column}")
         _check_text(values, path, column, ID_MAX)  # ids are shown on pages and exported; NUL is no id
         out[column] = values.astype(object)
+        # These ids stay the public ids (workbench.ids): none may look like one the workbench makes itself.
+        kind = "participant" if column == "participant_id" else "value"
+        shaped = values.map(lambda v, kind=kind: ids.has_workbench_shape(kind, v)).to_numpy(dtype=bool)
+        if shaped.any():
+            row = int(np.flatnonzero(shaped)[0])
+            letter = ids.PREFIX[kind]
+            raise ComparisonFormatError(
+                path, f"{column} {values.iloc[row]!r} has the shape the workbench gives its own {kind}s ('{letter}'"
+                f" and digits), so the two could be confused; rename it (e.g. {values.iloc[row].upper()!r})",
+                row=row + 1)
 
     winner = _text(frame["winner"]).map(lambda v: v.lower() if v is not None else None)
     bad = ~winner.isin(["a", "b"]).to_numpy()

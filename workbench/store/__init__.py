@@ -18,6 +18,7 @@ from .core import NotFound, as_timestamp, migrations, utcnow
 from .deliberations import DeliberationStore, hash_token, new_token
 from .imports import ImportStore
 from .judgements import JudgementStore
+from .participation import ParticipationStore
 from .security import SecurityStore
 
 __all__ = [
@@ -32,7 +33,8 @@ __all__ = [
 ]
 
 
-class Store(DeliberationStore, CardStore, JudgementStore, ImportStore, AccountStore, SecurityStore):
+class Store(DeliberationStore, ParticipationStore, CardStore, JudgementStore, ImportStore, AccountStore,
+            SecurityStore):
     """A workbench database file: deliberations, participants, cards, judgements, analyses."""
 
 

@@ -13,7 +13,7 @@ import duckdb
 import pandas as pd
 
 from ..errors import Conflict, InputError
-from .core import NotFound, StoreCore, as_timestamp, from_json, to_json, utcnow
+from .core import NotFound, StoreCore, as_timestamp, from_json, utcnow
 
 ROLES = ("facilitator", "researcher")
 
@@ -145,12 +145,7 @@ class AccountStore(StoreCore):
     def record_audit(self, deliberation_id: str | None, actor_id: int | None, action: str,
                      target: str | None = None, details: dict | None = None) -> int:
         """Log who (a user id; None for the command line) did `action` to `target`; returns the entry id."""
-        return self._write(lambda cur: cur.execute(
-            "INSERT INTO audit_log (deliberation_id, actor_id, action, target, details, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-            [deliberation_id, actor_id, action, target, None if details is None else to_json(details),
-             utcnow()],
-        ).fetchall()[0][0])
+        return self._write(lambda cur: self._audit(cur, deliberation_id, actor_id, action, target, details, utcnow()))
 
     def audit_log(self, deliberation_id: str | None = None, *, actor_id: int | None = None,
                   action: str | None = None) -> pd.DataFrame:

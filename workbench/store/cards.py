@@ -11,60 +11,13 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from ..models import ValuesCardIn
-from .core import NotFound, StoreCore, as_timestamp, from_json, to_json, utcnow
+from ..errors import InputError
+from ..ids import public_id
+from .core import NotFound, StoreCore, as_timestamp, utcnow
 
 
 class CardStore(StoreCore):
     # -- interviews -------------------------------------------------------------------------
-
-    def start_interview(self, participant_id: int, question_id: str, *, mode: str = "guided") -> int:
-        def work(cur):
-            return cur.execute(
-                "INSERT INTO interviews (participant_id, question_id, mode, created_at) VALUES (?, ?, ?, ?)"
-                " RETURNING id",
-                [participant_id, question_id, mode, utcnow()],
-            ).fetchall()[0][0]
-
-        return self._write(work)
-
-    def current_interview(self, participant_id: int) -> dict | None:
-        df = self._frame(
-            "SELECT id, question_id, mode, created_at FROM interviews WHERE participant_id = ?"
-            " ORDER BY id DESC LIMIT 1",
-            [participant_id],
-        )
-        return None if df.empty else df.iloc[0].to_dict()
-
-    def set_interview_mode(self, interview_id: int, mode: str) -> None:
-        self._write(lambda cur: cur.execute("UPDATE interviews SET mode = ? WHERE id = ?", [mode, interview_id]))
-
-    def record_interview_step(self, interview_id: int, stage: str, payload: dict) -> None:
-        self._write(lambda cur: cur.execute(
-            "INSERT INTO interview_steps (interview_id, stage, payload, created_at) VALUES (?, ?, ?, ?)",
-            [interview_id, stage, to_json(payload), utcnow()],
-        ))
-
-    def interview_state(self, interview_id: int) -> dict[str, dict]:
-        """The latest submitted payload of every stage of an interview."""
-        rows = self._rows(
-            "SELECT stage, arg_max(payload, id) FROM interview_steps WHERE interview_id = ? GROUP BY stage",
-            [interview_id],
-        )
-        return {stage: from_json(payload) for stage, payload in rows}
-
-    def interview_log(self, interview_id: int) -> list[tuple[str, dict]]:
-        """Every submitted stage and saved draft of an interview, oldest first."""
-        rows = self._rows(
-            "SELECT stage, payload FROM interview_steps WHERE interview_id = ? ORDER BY id", [interview_id]
-        )
-        return [(stage, from_json(payload)) for stage, payload in rows]
-
-    def record_message(self, interview_id: int, role: str, content: str) -> None:
-        self._write(lambda cur: cur.execute(
-            "INSERT INTO interview_messages (interview_id, role, content, created_at) VALUES (?, ?, ?, ?)",
-            [interview_id, role, content, utcnow()],
-        ))
 
     def interviewer_failures(self, deliberation_id: str) -> pd.DataFrame:
         """When the LLM interviewer failed and the participant was moved to the guided flow."""
@@ -75,33 +28,7 @@ class CardStore(StoreCore):
             [deliberation_id],
         )
 
-    def transcript(self, interview_id: int) -> list[dict]:
-        rows = self._rows(
-            "SELECT role, content FROM interview_messages WHERE interview_id = ? ORDER BY id", [interview_id]
-        )
-        return [{"role": r, "content": c} for r, c in rows]
-
     # -- values cards -----------------------------------------------------------------------
-
-    def save_card(self, deliberation_id: str, card: ValuesCardIn, *, author_id: int | None,
-                  interview_id: int | None = None, created_at: datetime | None = None) -> int:
-        """Store a confirmed card with its contexts; a context not yet known is stored as proposed."""
-        now = created_at or utcnow()
-
-        def work(cur):
-            card_id = cur.execute(
-                "INSERT INTO values_cards (deliberation_id, question_id, author_id, interview_id, title,"
-                " description, policies, overrides, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                [deliberation_id, card.question_id, author_id, interview_id, card.title, card.description,
-                 list(card.policies), list(card.overrides), now],
-            ).fetchall()[0][0]
-            for name in card.contexts:
-                context_id = self._ensure_context(cur, deliberation_id, name, now=now, status="proposed",
-                                                  proposed_by=author_id)
-                cur.execute("INSERT INTO card_contexts VALUES (?, ?) ON CONFLICT DO NOTHING", [card_id, context_id])
-            return card_id
-
-        return self._write(work)
 
     def card(self, card_id: int) -> dict:
         df = self.cards(card_ids=[card_id], include_hidden=True)
@@ -130,14 +57,13 @@ class CardStore(StoreCore):
             where.append("c.created_at < ?")
             params.append(until)
         return self._frame(
-            "WITH link AS (SELECT card_id, arg_max(canonical_id, id) AS canonical_id FROM card_canonical"
-            " GROUP BY card_id),"
-            " ctx AS (SELECT cc.card_id, list(x.name ORDER BY x.name) AS contexts FROM card_contexts cc"
+            "WITH ctx AS (SELECT cc.card_id, list(x.name ORDER BY x.name) AS contexts FROM card_contexts cc"
             " JOIN contexts x ON x.id = cc.context_id GROUP BY cc.card_id)"
-            " SELECT c.id, c.deliberation_id, c.question_id, c.author_id, c.source_id, c.title, c.description,"
-            " c.policies, c.status, c.hidden_reason, c.overrides, c.created_at,"
-            " coalesce(ctx.contexts, []) AS contexts, link.canonical_id"
-            " FROM values_cards c LEFT JOIN link ON link.card_id = c.id LEFT JOIN ctx ON ctx.card_id = c.id"
+            " SELECT c.id, c.deliberation_id, c.question_id, c.author_id, p.source_id AS author_source_id,"
+            " c.interview_id, c.source_id, c.kind, c.title, c.description, c.policies, c.status, c.hidden_reason,"
+            " c.overrides, c.created_at, coalesce(ctx.contexts, []) AS contexts, link.canonical_id"
+            " FROM values_cards c LEFT JOIN card_value link ON link.card_id = c.id"
+            " LEFT JOIN ctx ON ctx.card_id = c.id LEFT JOIN participants p ON p.id = c.author_id"
             f" WHERE {' AND '.join(where)} ORDER BY c.id",
             params,
         )
@@ -148,14 +74,6 @@ class CardStore(StoreCore):
             " WHERE author_id = ? ORDER BY id",
             [author_id],
         )
-
-    def hide_card(self, card_id: int, reason: str) -> None:
-        def work(cur):
-            if not cur.execute("UPDATE values_cards SET status = 'hidden', hidden_reason = ? WHERE id = ?"
-                               " RETURNING id", [reason, card_id]).fetchall():
-                raise NotFound(f"no values card {card_id}")
-
-        self._write(work)
 
     # -- canonical values -------------------------------------------------------------------
 
@@ -169,15 +87,13 @@ class CardStore(StoreCore):
         if not include_retired:
             where.append("v.retired_at IS NULL")
         return self._frame(
-            "WITH link AS (SELECT card_id, arg_max(canonical_id, id) AS canonical_id FROM card_canonical"
-            " GROUP BY card_id),"
-            " members AS (SELECT l.canonical_id, count(DISTINCT c.id) AS members, list(DISTINCT x.name) AS contexts"
-            " FROM link l JOIN values_cards c ON c.id = l.card_id AND c.status = 'active'"
+            "WITH members AS (SELECT l.canonical_id, count(DISTINCT c.id) AS members, list(DISTINCT x.name) AS contexts"
+            " FROM card_value l JOIN values_cards c ON c.id = l.card_id AND c.status = 'active'"
             " LEFT JOIN card_contexts cc ON cc.card_id = c.id LEFT JOIN contexts x ON x.id = cc.context_id"
             " GROUP BY l.canonical_id)"
             " SELECT v.id, v.question_id, v.source_id, v.title, v.description, v.policies, v.origin,"
             " coalesce(m.members, 0) AS members, list_filter(coalesce(m.contexts, []), lambda s: s IS NOT NULL)"
-            " AS contexts, v.created_at"
+            " AS contexts, v.retired_at IS NOT NULL AS retired, v.created_at"
             f" FROM canonical_values v LEFT JOIN members m ON m.canonical_id = v.id WHERE {' AND '.join(where)}"
             " ORDER BY v.id",
             params,
@@ -209,32 +125,29 @@ class CardStore(StoreCore):
                 [(int(c), int(v), provenance, run_id, now) for c, v in links],
             )
 
-    def link_cards(self, links: list[tuple[int, int]], *, provenance: str, run_id: int | None = None) -> None:
-        """Point cards at canonical values (card_id, canonical_id); the latest link per card wins."""
-        self._write(lambda cur: self._link(cur, links, provenance, run_id, utcnow()))
-
     def card_links(self, deliberation_id: str) -> pd.DataFrame:
         """The current card → canonical assignment with its provenance."""
         return self._frame(
-            "SELECT l.card_id, arg_max(l.canonical_id, l.id) AS canonical_id, arg_max(l.provenance, l.id) AS provenance"
-            " FROM card_canonical l JOIN values_cards c ON c.id = l.card_id WHERE c.deliberation_id = ?"
-            " GROUP BY l.card_id ORDER BY l.card_id",
+            "SELECT l.card_id, l.canonical_id, l.provenance FROM card_value l JOIN values_cards c ON c.id = l.card_id"
+            " WHERE c.deliberation_id = ? ORDER BY l.card_id",
             [deliberation_id],
         )
 
     def apply_canonical_values(self, deliberation_id: str, values: list[dict], *, run_id: int | None = None,
-                               provenance: str = "dedup") -> dict[int, int]:
+                               provenance: str = "dedup", actor_id: int | None = None,
+                               details: dict | None = None) -> dict[int, int]:
         """Write a clustering: each value is {id (an existing canonical id, or None), title, description,
         policies, question_id, members}. Existing values keep their id and their (possibly edited) text;
         new ones are created; cards whose value changed are relinked; values that came from an earlier
-        clustering and lost every member are retired. One transaction. Returns {index: canonical id}.
+        clustering and lost every member are retired. One transaction, with its audit row ('dedup', with
+        `details`). Returns {index: canonical id}.
         """
         now = utcnow()
 
         def work(cur):
             current = dict(cur.execute(
-                "SELECT l.card_id, arg_max(l.canonical_id, l.id) FROM card_canonical l JOIN values_cards c"
-                " ON c.id = l.card_id WHERE c.deliberation_id = ? GROUP BY l.card_id", [deliberation_id]).fetchall())
+                "SELECT l.card_id, l.canonical_id FROM card_value l JOIN values_cards c ON c.id = l.card_id"
+                " WHERE c.deliberation_id = ?", [deliberation_id]).fetchall())
             ids: dict[int, int] = {}
             links = []
             for index, value in enumerate(values):
@@ -253,6 +166,8 @@ class CardStore(StoreCore):
                 "UPDATE canonical_values SET retired_at = ? WHERE deliberation_id = ? AND origin = 'dedup'"
                 " AND retired_at IS NULL AND NOT list_contains(?, id)",
                 [now, deliberation_id, sorted(kept)])
+            self._audit(cur, deliberation_id, actor_id, "dedup", None if run_id is None else f"run {run_id}",
+                        {"values": len(ids), **(details or {})}, now)
             return ids
 
         return self._write(work)
@@ -268,57 +183,105 @@ class CardStore(StoreCore):
             [deliberation_id],
         )
 
-    def approve_context(self, context_id: int, *, question_id: str | None = None) -> None:
+    def approve_context(self, context_id: int, *, question_id: str | None = None,
+                        actor_id: int | None = None) -> None:
+        """A proposed context becomes one participants can choose (for `question_id`, if given); audited."""
         def work(cur):
-            if not cur.execute("UPDATE contexts SET status = 'approved' WHERE id = ? AND status = 'proposed'"
-                               " RETURNING id", [context_id]).fetchall():
+            rows = cur.execute("UPDATE contexts SET status = 'approved' WHERE id = ? AND status = 'proposed'"
+                               " RETURNING deliberation_id, name", [context_id]).fetchall()
+            if not rows:
                 raise NotFound(f"no proposed context {context_id}")
             if question_id:
                 cur.execute("INSERT INTO question_contexts VALUES (?, ?) ON CONFLICT DO NOTHING",
                             [question_id, context_id])
+            self._audit(cur, rows[0][0], actor_id, "approve_context", f"context {rows[0][1]!r}",
+                        {"question_id": question_id}, utcnow())
 
         self._write(work)
 
-    def merge_context(self, context_id: int, into_id: int) -> None:
-        """Fold a proposed context into an existing one: its cards move there."""
+    def merge_context(self, context_id: int, into_id: int, *, actor_id: int | None = None) -> None:
+        """Fold a proposed context into an existing one: its cards move there; audited."""
         if context_id == into_id:
-            raise NotFound("a context cannot be merged into itself")
+            raise InputError("into: a context cannot be merged into itself")
 
         def work(cur):
-            if not cur.execute("UPDATE contexts SET status = 'merged', merged_into = ? WHERE id = ? RETURNING id",
-                               [into_id, context_id]).fetchall():
-                raise NotFound(f"no context {context_id}")
+            into = cur.execute("SELECT name FROM contexts WHERE id = ?", [into_id]).fetchall()
+            rows = cur.execute("UPDATE contexts SET status = 'merged', merged_into = ? WHERE id = ?"
+                               " RETURNING deliberation_id, name", [into_id, context_id]).fetchall()
+            if not rows or not into:
+                raise NotFound(f"no context {context_id if not rows else into_id}")
             cur.execute("INSERT INTO card_contexts SELECT card_id, ? FROM card_contexts WHERE context_id = ?"
                         " ON CONFLICT DO NOTHING", [into_id, context_id])
             cur.execute("DELETE FROM card_contexts WHERE context_id = ?", [context_id])
+            self._audit(cur, rows[0][0], actor_id, "merge_context", f"context {rows[0][1]!r}",
+                        {"into": into[0][0]}, utcnow())
 
         self._write(work)
 
-    def merge_canonical_values(self, value_ids: list[int], into: int) -> int:
-        """Every member card of `value_ids` moves to `into` (provenance 'merge'); the others retire."""
+    def hide_card(self, card_id: int, reason: str, *, actor_id: int | None = None) -> None:
+        """Hide a card (it leaves the graph, the rounds and the exports); audited with the reason."""
+        def work(cur):
+            rows = cur.execute("UPDATE values_cards SET status = 'hidden', hidden_reason = ? WHERE id = ?"
+                               " RETURNING deliberation_id, source_id", [reason, card_id]).fetchall()
+            if not rows:
+                raise NotFound(f"no values card {card_id}")
+            self._audit(cur, rows[0][0], actor_id, "hide_card", f"card {public_id('card', card_id, rows[0][1])}",
+                        {"reason": reason}, utcnow())
+
+        self._write(work)
+
+    @staticmethod
+    def _value_row(cur, value_id: int) -> tuple[str, str]:
+        rows = cur.execute("SELECT deliberation_id, source_id FROM canonical_values WHERE id = ?",
+                           [int(value_id)]).fetchall()
+        if not rows:
+            raise NotFound(f"no canonical value {value_id}")
+        return rows[0][0], public_id("value", value_id, rows[0][1])
+
+    def merge_canonical_values(self, value_ids: list[int], into: int, *, actor_id: int | None = None) -> int:
+        """Every member card of `value_ids` moves to `into` (provenance 'merge'); the others retire.
+        Audited; returns how many cards moved."""
         others = [int(v) for v in value_ids if int(v) != int(into)]
         now = utcnow()
 
         def work(cur):
+            deliberation_id, target = self._value_row(cur, into)
+            merged = [self._value_row(cur, v)[1] for v in others]
             members = cur.execute(
-                "SELECT card_id FROM (SELECT card_id, arg_max(canonical_id, id) AS canonical_id FROM card_canonical"
-                " GROUP BY card_id) WHERE list_contains(?, canonical_id)", [others]).fetchall()
+                "SELECT card_id FROM card_value WHERE list_contains(?, canonical_id)", [others]).fetchall()
             self._link(cur, [(c, int(into)) for (c,) in members], "merge", None, now)
             cur.execute("UPDATE canonical_values SET retired_at = ? WHERE list_contains(?, id)", [now, others])
+            self._audit(cur, deliberation_id, actor_id, "merge_values", f"value {target}",
+                        {"merged": merged, "cards": len(members)}, now)
             return len(members)
 
         return self._write(work)
 
-    def split_card(self, card_id: int, *, title: str | None = None) -> int:
-        """Move one card out of its value into a new value of its own (provenance 'split')."""
-        card = self.card(card_id)
-        return self.add_canonical_value(
-            card["deliberation_id"], title=title or card["title"], description=card["description"],
-            policies=list(card["policies"]), origin="split", question_id=card["question_id"], members=[card_id],
-            provenance="split")
+    def split_card(self, card_id: int, *, title: str | None = None, actor_id: int | None = None) -> int:
+        """Move one card out of its value into a new value of its own (provenance 'split'); audited.
+        Returns the new value's id."""
+        now = utcnow()
 
-    def update_canonical_value(self, value_id: int, *, title: str | None = None,
-                               description: str | None = None, policies: list[str] | None = None) -> None:
+        def work(cur):
+            rows = cur.execute("SELECT deliberation_id, question_id, title, description, policies, source_id"
+                               " FROM values_cards WHERE id = ?", [card_id]).fetchall()
+            if not rows:
+                raise NotFound(f"no values card {card_id}")
+            deliberation_id, question_id, own_title, description, policies, source_id = rows[0]
+            value_id = cur.execute(
+                "INSERT INTO canonical_values (deliberation_id, question_id, title, description, policies, origin,"
+                " created_at) VALUES (?, ?, ?, ?, ?, 'split', ?) RETURNING id",
+                [deliberation_id, question_id, title or own_title, description, list(policies), now]).fetchall()[0][0]
+            self._link(cur, [(card_id, value_id)], "split", None, now)
+            self._audit(cur, deliberation_id, actor_id, "split_card", f"card {public_id('card', card_id, source_id)}",
+                        {"new_value": public_id("value", value_id)}, now)
+            return value_id
+
+        return self._write(work)
+
+    def update_canonical_value(self, value_id: int, *, title: str | None = None, description: str | None = None,
+                               policies: list[str] | None = None, actor_id: int | None = None) -> None:
+        """Rename (or re-describe) a canonical value; a re-run of dedup keeps the new text. Audited."""
         def work(cur):
             if not cur.execute(
                 "UPDATE canonical_values SET title = coalesce(?, title), description = coalesce(?, description),"
@@ -326,15 +289,12 @@ class CardStore(StoreCore):
                 [title, description, policies, value_id],
             ).fetchall():
                 raise NotFound(f"no canonical value {value_id}")
+            deliberation_id, target = self._value_row(cur, value_id)
+            self._audit(cur, deliberation_id, actor_id, "rename_value", f"value {target}",
+                        {k: v for k, v in (("title", title), ("description", description),
+                                           ("policies", policies)) if v is not None}, utcnow())
 
         self._write(work)
-
-    def retire_canonical_values(self, value_ids: list[int]) -> None:
-        if value_ids:
-            self._write(lambda cur: cur.execute(
-                "UPDATE canonical_values SET retired_at = ? WHERE list_contains(?, id)",
-                [utcnow(), [int(v) for v in value_ids]],
-            ))
 
     # -- the embedding cache (implements workbench.embed's EmbeddingCache protocol) --------
 

@@ -196,6 +196,17 @@ class StoreCore:
                 raise
             cur.commit()
 
+    @staticmethod
+    def _audit(cur, deliberation_id: str | None, actor_id: int | None, action: str, target: str | None,
+               details: dict | None, now: datetime) -> int:
+        """The audit row of a staff action, written in that action's own transaction (actor None: the
+        command line or the system)."""
+        return cur.execute(
+            "INSERT INTO audit_log (deliberation_id, actor_id, action, target, details, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            [deliberation_id, actor_id, action, target, None if details is None else to_json(details), now],
+        ).fetchall()[0][0]
+
     def _write(self, work) -> Any:
         """Run `work(cursor)` in a transaction, retrying when concurrent transactions conflict."""
         delay = 0.005
@@ -219,4 +230,6 @@ def to_json(value: Any) -> str:
 def from_json(value: Any) -> Any:
     if value is None or isinstance(value, dict | list):
         return value
+    if isinstance(value, float) and value != value:  # a NULL that came through a DataFrame as NaN
+        return None
     return json.loads(value)

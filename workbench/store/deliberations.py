@@ -13,7 +13,9 @@ from datetime import datetime
 
 import pandas as pd
 
-from ..models import AttributeIn, DeliberationSpec, InputError, validated
+from .. import ids
+from ..ids import public_id
+from ..models import DeliberationSpec, InputError
 from .core import NotFound, StoreCore, as_timestamp, from_json, to_json, utcnow
 
 
@@ -29,9 +31,15 @@ def new_token() -> str:
 class DeliberationStore(StoreCore):
     # -- deliberations ----------------------------------------------------------------------
 
-    def save_deliberation(self, spec: DeliberationSpec, *, source: str = "yaml") -> None:
-        """Create or update a deliberation with its questions and contexts (contexts are never deleted)."""
-        self._write(lambda cur: self._save_deliberation(cur, spec, source=source, now=utcnow()))
+    def save_deliberation(self, spec: DeliberationSpec, *, source: str = "yaml", actor_id: int | None = None) -> None:
+        """Create or update a deliberation with its questions and contexts (contexts are never deleted);
+        audited in the same transaction."""
+        def work(cur):
+            now = utcnow()
+            self._save_deliberation(cur, spec, source=source, now=now)
+            self._audit(cur, spec.id, actor_id, "save_deliberation", spec.id, {"questions": len(spec.questions)}, now)
+
+        self._write(work)
 
     def _save_deliberation(self, cur, spec: DeliberationSpec, *, source: str, now: datetime) -> None:
         settings = {
@@ -122,10 +130,13 @@ class DeliberationStore(StoreCore):
 
     # -- participants and invites -----------------------------------------------------------
 
-    def create_invites(self, deliberation_id: str, n: int, *, signup: str = "invite") -> list[tuple[int, str]]:
+    def create_invites(self, deliberation_id: str, n: int, *, signup: str = "invite",
+                       actor_id: int | None = None) -> list[tuple[int, str]]:
         """Create `n` participants with fresh invite tokens; returns (participant_id, token) pairs.
 
-        The tokens are returned once, here, and never stored: only their hashes are.
+        The tokens are returned once, here, and never stored: only their hashes are. Invites a staff
+        member makes (`signup='invite'`) are audited in the same transaction; an open sign-up is not a
+        staff action.
         """
         if n < 1:
             raise InputError(f"n: must be at least 1, got {n}")
@@ -141,6 +152,8 @@ class DeliberationStore(StoreCore):
                     " VALUES (?, ?, ?, ?) RETURNING id",
                     [deliberation_id, hash_token(token), signup, now],
                 ).fetchall()[0][0])
+            if signup == "invite":
+                self._audit(cur, deliberation_id, actor_id, "create_invites", deliberation_id, {"count": n}, now)
             return ids
 
         return list(zip(self._write(work), tokens, strict=True))
@@ -159,48 +172,37 @@ class DeliberationStore(StoreCore):
             return None
         return {"id": row[0], "deliberation_id": row[1]}
 
-    def revoke_invite(self, participant_id: int) -> None:
+    def revoke_invites(self, participant_ids: list[int], *, actor_id: int | None = None) -> None:
+        """Withdraw these participants' invite links (their answers stay); audited, all or nothing."""
         def work(cur):
-            n = cur.execute(
-                "UPDATE participants SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL RETURNING id",
-                [utcnow(), participant_id],
-            ).fetchall()
-            if not n:
-                raise NotFound(f"no active invite for participant {participant_id}")
+            now = utcnow()
+            revoked = []
+            for pid in participant_ids:
+                rows = cur.execute(
+                    "UPDATE participants SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL"
+                    " RETURNING deliberation_id, source_id", [now, int(pid)]).fetchall()
+                if not rows:
+                    raise NotFound(f"no active invite for participant {public_id('participant', pid)}")
+                revoked.append((rows[0][0], public_id("participant", pid, rows[0][1])))
+            for deliberation_id in sorted({d for d, _ in revoked}):
+                self._audit(cur, deliberation_id, actor_id, "revoke_invites", deliberation_id,
+                            {"participants": [p for d, p in revoked if d == deliberation_id]}, now)
 
         self._write(work)
 
-    def add_participants(self, deliberation_id: str, source_ids: list[str], *, signup: str = "import",
-                         created_at: list[datetime] | None = None) -> dict[str, int]:
-        """Participants known by an id in imported data; existing ones are kept. Returns source_id → id."""
-        now = utcnow()
-
-        def work(cur):
-            return self._ensure_participants(cur, deliberation_id, source_ids, signup=signup,
-                                             created_at=created_at, now=now)
-
-        return self._write(work)
-
-    @staticmethod
-    def _ensure_participants(cur, deliberation_id, source_ids, *, signup, created_at=None, now=None):
-        existing = dict(cur.execute(
-            "SELECT source_id, id FROM participants WHERE deliberation_id = ? AND source_id IS NOT NULL",
-            [deliberation_id],
-        ).fetchall())
-        out = {}
-        for i, sid in enumerate(source_ids):
-            sid = str(sid)
-            if sid in existing:
-                out[sid] = existing[sid]
-                continue
-            ts = created_at[i] if created_at is not None else now
-            pid = cur.execute(
-                "INSERT INTO participants (deliberation_id, source_id, signup, created_at)"
-                " VALUES (?, ?, ?, ?) RETURNING id",
-                [deliberation_id, sid, signup, ts or utcnow()],
-            ).fetchall()[0][0]
-            existing[sid] = out[sid] = pid
-        return out
+    def id_map(self, deliberation_id: str, kind: ids.Kind) -> ids.IdMap:
+        """Store ids and public ids (workbench.ids) of every participant, card, statement, value or
+        interview of a deliberation, retired and hidden ones included."""
+        sql = {
+            "participant": "SELECT id, source_id FROM participants WHERE deliberation_id = ?",
+            "value": "SELECT id, source_id FROM canonical_values WHERE deliberation_id = ?",
+            "card": "SELECT id, source_id FROM values_cards WHERE deliberation_id = ? AND kind = 'card'",
+            "statement": "SELECT id, source_id FROM values_cards WHERE deliberation_id = ? AND kind = 'statement'",
+            "interview": "SELECT i.id, NULL FROM interviews i JOIN participants p ON p.id = i.participant_id"
+                         " WHERE p.deliberation_id = ?",
+        }[kind]
+        rows = self._rows(sql + " ORDER BY 1", [deliberation_id])
+        return ids.IdMap.of(kind, [r[0] for r in rows], [r[1] for r in rows])
 
     def participant(self, participant_id: int) -> dict:
         df = self._frame(
@@ -221,34 +223,14 @@ class DeliberationStore(StoreCore):
 
     # -- attributes (events; latest per key wins) -------------------------------------------
 
-    def record_attributes(self, participant_id: int, attributes: dict[str, str | None]) -> None:
-        rows = [validated(AttributeIn, {"key": k, "value": v}, where=f"attribute {k!r}") for k, v in attributes.items()]
-        now = utcnow()
-
-        def work(cur):
-            for a in rows:
-                cur.execute(
-                    "INSERT INTO participant_attributes (participant_id, key, value, created_at) VALUES (?, ?, ?, ?)",
-                    [participant_id, a.key, a.value, now],
-                )
-
-        self._write(work)
-
-    def _insert_attributes(self, cur, rows: list[tuple[int, str, str | None]], now: datetime) -> None:
-        if rows:
-            cur.executemany(
-                "INSERT INTO participant_attributes (participant_id, key, value, created_at) VALUES (?, ?, ?, ?)",
-                [(p, k, v, now) for p, k, v in rows],
-            )
-
     def attributes(self, deliberation_id: str, *, until: datetime | str | None = None) -> pd.DataFrame:
         """One row per participant, one column per attribute key (latest value wins)."""
         until = as_timestamp(until)
         long = self._frame(
-            "SELECT a.participant_id, a.key, arg_max(a.value, a.id) AS value"
+            "SELECT a.participant_id, a.key, a.value"
             " FROM participant_attributes a JOIN participants p ON p.id = a.participant_id"
             " WHERE p.deliberation_id = ? AND (CAST(? AS TIMESTAMP) IS NULL OR a.created_at < ?)"
-            " GROUP BY a.participant_id, a.key",
+            " QUALIFY row_number() OVER (PARTITION BY a.participant_id, a.key ORDER BY a.id DESC) = 1",
             [deliberation_id, until, until],
         )
         if long.empty:
@@ -256,35 +238,3 @@ class DeliberationStore(StoreCore):
         wide = long.pivot(index="participant_id", columns="key", values="value").reset_index()
         wide.columns.name = None
         return wide.sort_values("participant_id").reset_index(drop=True)
-
-    # -- where a participant is (events) ----------------------------------------------------
-
-    def record_step(self, participant_id: int, step: str, payload: dict | None = None) -> None:
-        def work(cur):
-            cur.execute(
-                "INSERT INTO participant_steps (participant_id, step, payload, created_at) VALUES (?, ?, ?, ?)",
-                [participant_id, step, to_json(payload or {}), utcnow()],
-            )
-
-        self._write(work)
-
-    def steps(self, participant_id: int) -> list[dict]:
-        rows = self._rows(
-            "SELECT step, payload, created_at FROM participant_steps WHERE participant_id = ? ORDER BY id",
-            [participant_id],
-        )
-        return [{"step": s, "payload": from_json(p), "created_at": t} for s, p, t in rows]
-
-    def progress(self, deliberation_id: str) -> pd.DataFrame:
-        """Participants per furthest step reached."""
-        return self._frame(
-            "SELECT last_step AS step, count(*) AS participants FROM ("
-            "  SELECT p.id, arg_max(s.step, s.id) AS last_step FROM participants p"
-            "  JOIN participant_steps s ON s.participant_id = p.id WHERE p.deliberation_id = ? GROUP BY p.id)"
-            " GROUP BY last_step ORDER BY participants DESC",
-            [deliberation_id],
-        )
-
-    def _check_deliberation(self, deliberation_id: str) -> None:
-        if self._one("SELECT 1 FROM deliberations WHERE id = ?", [deliberation_id]) is None:
-            raise NotFound(f"no deliberation {deliberation_id!r}")

@@ -83,8 +83,7 @@ class ImportStore(StoreCore):
                 "INSERT INTO participant_attributes (participant_id, key, value, created_at)"
                 f" SELECT p.id, i.key, i.value, $now FROM incoming i JOIN {pmap} p"
                 " ON p.source_id = i.participant"
-                " LEFT JOIN (SELECT participant_id, key, arg_max(value, id) AS value FROM participant_attributes"
-                "   GROUP BY ALL) cur ON cur.participant_id = p.id AND cur.key = i.key"
+                " LEFT JOIN participant_attribute cur ON cur.participant_id = p.id AND cur.key = i.key"
                 " WHERE cur.key IS NULL OR cur.value IS DISTINCT FROM i.value RETURNING id"))
             insert("cards", (
                 "INSERT INTO values_cards (deliberation_id, question_id, author_id, source_id, kind, title,"
@@ -116,8 +115,7 @@ class ImportStore(StoreCore):
                 " SELECT c.id, v.id, i.provenance, $now FROM incoming i"
                 " JOIN values_cards c ON c.deliberation_id = $d AND c.kind = 'card' AND c.source_id = i.card"
                 " JOIN canonical_values v ON v.deliberation_id = $d AND v.source_id = i.canonical"
-                " LEFT JOIN (SELECT card_id, arg_max(canonical_id, id) AS canonical_id FROM card_canonical"
-                "   GROUP BY card_id) cur ON cur.card_id = c.id"
+                " LEFT JOIN card_value cur ON cur.card_id = c.id"
                 " WHERE cur.canonical_id IS DISTINCT FROM v.id RETURNING id"))
             cmap = "(SELECT id, name FROM contexts WHERE deliberation_id = $d)"
             vmap = "(SELECT id, source_id FROM canonical_values WHERE deliberation_id = $d)"

@@ -12,7 +12,6 @@ from datetime import datetime
 import pandas as pd
 
 from .. import errors
-from ..models import ComparisonIn, EndorsementIn, WiserAnswerIn
 from .core import NotFound, StoreCore, as_timestamp, from_json, to_json, utcnow
 
 MERGE_ANSWERS = ("same", "different", "not_sure")
@@ -27,17 +26,6 @@ def _until(alias: str, until) -> tuple[str, list]:
 
 class JudgementStore(StoreCore):
     # -- wiser-than answers -----------------------------------------------------------------
-
-    def record_wiser_answer(self, deliberation_id: str, answer: WiserAnswerIn) -> int:
-        def work(cur):
-            return cur.execute(
-                "INSERT INTO wiser_answers (deliberation_id, participant_id, from_value_id, to_value_id,"
-                " context_id, answer, story, comment, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                [deliberation_id, answer.participant_id, answer.from_value_id, answer.to_value_id,
-                 answer.context_id, answer.answer, answer.story, answer.comment, utcnow()],
-            ).fetchall()[0][0]
-
-        return self._write(work)
 
     def wiser_answers(self, deliberation_id: str, *, until: datetime | str | None = None,
                       latest: bool = False, question_id: str | None = None) -> pd.DataFrame:
@@ -62,26 +50,8 @@ class JudgementStore(StoreCore):
         if latest:
             sql = (f"SELECT * FROM ({sql}) QUALIFY row_number() OVER (PARTITION BY participant_id, from_id, to_id,"
                    " context ORDER BY created_at DESC, id DESC) = 1")
-        return self._frame(self._hidden_values_cte() + sql + " ORDER BY created_at, id", params)
-
-    @staticmethod
-    def _hidden_values_cte() -> str:
         # A canonical value leaves the graph and the rounds when it has members and all are hidden.
-        return (
-            "WITH link AS (SELECT card_id, arg_max(canonical_id, id) AS canonical_id FROM card_canonical"
-            " GROUP BY card_id),"
-            " hidden_values AS (SELECT l.canonical_id AS id FROM link l JOIN values_cards c ON c.id = l.card_id"
-            " GROUP BY l.canonical_id HAVING bool_and(c.status <> 'active')) "
-        )
-
-    def wiser_pair_counts(self, deliberation_id: str) -> pd.DataFrame:
-        """How many answers each unordered pair of values has per context (for choosing what to ask)."""
-        return self._frame(
-            "SELECT least(from_value_id, to_value_id) AS a, greatest(from_value_id, to_value_id) AS b,"
-            " context_id, count(*) AS answers FROM wiser_answers WHERE deliberation_id = ?"
-            " GROUP BY ALL",
-            [deliberation_id],
-        )
+        return self._frame(sql + " ORDER BY created_at, id", params)
 
     def wiser_answers_by(self, participant_id: int) -> pd.DataFrame:
         return self._frame(
@@ -92,32 +62,25 @@ class JudgementStore(StoreCore):
 
     # -- endorsements -----------------------------------------------------------------------
 
-    def record_endorsement(self, deliberation_id: str, endorsement: EndorsementIn) -> int:
-        def work(cur):
-            return cur.execute(
-                "INSERT INTO endorsements (deliberation_id, participant_id, question_id, canonical_id, card_id,"
-                " vote, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                [deliberation_id, endorsement.participant_id, endorsement.question_id, endorsement.canonical_id,
-                 endorsement.card_id, endorsement.vote, utcnow()],
-            ).fetchall()[0][0]
-
-        return self._write(work)
-
     def endorsements(self, deliberation_id: str, *, until: datetime | str | None = None,
                      latest: bool = True, question_id: str | None = None,
                      include_hidden: bool = False) -> pd.DataFrame:
-        """Votes as `participant_id, source_id, statement_id, vote (+1/-1/0), hidden, created_at`.
+        """Votes as `id, participant_id, participant_source_id, question_id, canonical_id, card_id,
+        target_kind, target_source_id, vote (+1/-1/0), hidden, created_at`.
 
-        `statement_id` is 'v<canonical id>' or 'c<card id>'. Hidden cards' votes are left out
-        unless `include_hidden` (Polis-style clustering counts them, zeroed).
+        A vote is on a canonical value (`canonical_id`, target_kind 'value') or on a card or an imported
+        statement (`card_id`, target_kind 'card' | 'statement'). Hidden cards' votes are left out unless
+        `include_hidden` (Polis-style clustering counts them, zeroed). Ids are the store's; workbench.ids
+        turns them into public ids.
         """
         cond, params = _until("e", until)
         sql = (
-            "SELECT e.id, e.participant_id, p.source_id, e.question_id,"
-            " CASE WHEN e.canonical_id IS NOT NULL THEN 'v' || e.canonical_id ELSE 'c' || e.card_id END"
-            " AS statement_id, CASE e.vote WHEN 'agree' THEN 1 WHEN 'disagree' THEN -1 ELSE 0 END AS vote,"
-            " coalesce(c.status <> 'active', FALSE) AS hidden, coalesce(c.source_id, v.source_id) AS statement_source_id,"
-            " e.created_at FROM endorsements e LEFT JOIN values_cards c ON c.id = e.card_id"
+            "SELECT e.id, e.participant_id, p.source_id AS participant_source_id, e.question_id, e.canonical_id,"
+            " e.card_id, CASE WHEN e.canonical_id IS NOT NULL THEN 'value' ELSE c.kind END AS target_kind,"
+            " coalesce(c.source_id, v.source_id) AS target_source_id,"
+            " CASE e.vote WHEN 'agree' THEN 1 WHEN 'disagree' THEN -1 ELSE 0 END AS vote,"
+            " coalesce(c.status <> 'active', FALSE) AS hidden, e.created_at"
+            " FROM endorsements e LEFT JOIN values_cards c ON c.id = e.card_id"
             " LEFT JOIN canonical_values v ON v.id = e.canonical_id"
             " JOIN participants p ON p.id = e.participant_id"
             f" WHERE e.deliberation_id = ? AND {cond} AND (? OR e.card_id IS NULL OR c.status = 'active')"
@@ -128,17 +91,19 @@ class JudgementStore(StoreCore):
             sql += " AND e.question_id = ?"
             params.append(question_id)
         if latest:
-            sql = (f"SELECT * FROM ({sql}) QUALIFY row_number() OVER (PARTITION BY participant_id, statement_id"
-                   " ORDER BY created_at DESC, id DESC) = 1")
-        return self._frame(self._hidden_values_cte() + sql + " ORDER BY created_at, id", params)
+            sql = (f"SELECT * FROM ({sql}) QUALIFY row_number() OVER (PARTITION BY participant_id, canonical_id,"
+                   " card_id ORDER BY created_at DESC, id DESC) = 1")
+        frame = self._frame(sql + " ORDER BY created_at, id", params)
+        return frame.astype({"canonical_id": "Int64", "card_id": "Int64"})
 
-    def endorsement_counts(self, deliberation_id: str) -> dict[str, int]:
+    def endorsement_counts(self, deliberation_id: str) -> dict[int, int]:
+        """Votes so far per canonical value (for choosing what to ask next)."""
         rows = self._rows(
-            "SELECT CASE WHEN canonical_id IS NOT NULL THEN 'v' || canonical_id ELSE 'c' || card_id END, count(*)"
-            " FROM endorsements WHERE deliberation_id = ? GROUP BY 1",
+            "SELECT canonical_id, count(*) FROM endorsements WHERE deliberation_id = ? AND canonical_id IS NOT NULL"
+            " GROUP BY 1",
             [deliberation_id],
         )
-        return dict(rows)
+        return {int(v): int(n) for v, n in rows}
 
     def endorsements_by(self, participant_id: int) -> pd.DataFrame:
         return self._frame(
@@ -148,29 +113,16 @@ class JudgementStore(StoreCore):
 
     # -- comparisons ------------------------------------------------------------------------
 
-    def record_comparison(self, deliberation_id: str, comparison: ComparisonIn, *, source: str = "compare") -> int:
-        def work(cur):
-            return cur.execute(
-                "INSERT INTO comparisons (deliberation_id, participant_id, question_id, context, prompt, item_a,"
-                " item_b, winner, source, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                [deliberation_id, comparison.participant_id, comparison.question_id, comparison.context,
-                 comparison.prompt, comparison.item_a, comparison.item_b, comparison.winner, source, utcnow()],
-            ).fetchall()[0][0]
-
-        return self._write(work)
-
     def comparisons(self, deliberation_id: str, *, until: datetime | str | None = None,
                     context: str | None = None, include_ties: bool = False) -> pd.DataFrame:
-        """Comparisons as `participant_id, item_a, item_b, winner, context, prompt, weight, created_at`.
-
-        `participant_id` is the imported id where there is one (so fits name participants as the
-        imported file did), else the workbench id as text.
-        """
+        """Comparisons as `id, participant_id, participant_source_id, item_a, item_b, winner, context, prompt,
+        question_id, weight, source, created_at`. Items are named as recorded: a value's public id, or an
+        imported file's item id."""
         cond, params = _until("m", until)
         sql = (
-            "SELECT m.id, coalesce(p.source_id, CAST(p.id AS VARCHAR)) AS participant_id, m.participant_id AS"
-            " workbench_participant_id, m.item_a, m.item_b, m.winner, m.context, m.prompt, m.question_id,"
-            " m.weight, m.source, m.created_at FROM comparisons m JOIN participants p ON p.id = m.participant_id"
+            "SELECT m.id, m.participant_id, p.source_id AS participant_source_id, m.item_a, m.item_b, m.winner,"
+            " m.context, m.prompt, m.question_id, m.weight, m.source, m.created_at"
+            " FROM comparisons m JOIN participants p ON p.id = m.participant_id"
             f" WHERE m.deliberation_id = ? AND {cond}"
         )
         params = [deliberation_id, *params]

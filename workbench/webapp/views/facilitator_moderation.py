@@ -1,14 +1,15 @@
 """Moderation: hide cards, approve or merge proposed contexts, merge/split/rename canonical values.
 
-Every action goes through the store and is written to the audit log with who did it. Hidden cards
-leave the graph, the rounds and the exports; their authors are not told others' judgements.
+Every action is one store method that writes the change and its audit row (who did it) in one
+transaction. Hidden cards leave the graph, the rounds and the exports; their authors are not told
+others' judgements. Cards and values are shown by their public ids (workbench.ids).
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from workbench import analyses, web
+from workbench import analyses, ids, web
 from workbench.errors import WorkbenchError
 
 actor = web.require_staff(__file__).id
@@ -19,8 +20,17 @@ if did is None:
     st.stop()
 
 
-def audit(action: str, target: str, details: dict | None = None) -> None:
-    store.record_audit(did, actor, action, target, details or {})
+card_ids = store.id_map(did, "card")
+value_ids = store.id_map(did, "value")
+people = store.id_map(did, "participant")
+
+
+def card_label(card_id: int, titles) -> str:
+    return f"{card_ids.public(card_id)} {titles[card_id]}"
+
+
+def value_label(value_id: int) -> str:
+    return f"{value_ids.public(value_id)} {label[value_id]}"
 
 
 cards_tab, contexts_tab, values_tab, log_tab = st.tabs(["Cards", "Proposed contexts", "Canonical values", "Audit log"])
@@ -31,20 +41,22 @@ with cards_tab:
     if search:
         hay = cards["title"] + " " + cards["description"] + " " + cards["policies"].map(" ".join)
         cards = cards[hay.str.contains(search, case=False, regex=False)]
-    st.dataframe(cards[["id", "title", "description", "status", "hidden_reason", "created_at"]],
+    shown = cards.assign(card_id=ids.public_ids("card", cards["id"], cards["source_id"]))
+    st.dataframe(shown[["card_id", "title", "description", "status", "hidden_reason", "created_at"]],
                  hide_index=True, width="stretch")
     active = cards[cards["status"] == "active"]
+    active_titles = active.set_index("id")["title"]
     with st.form("hide_card"):
         card_id = st.selectbox("Card to hide", list(active["id"]), index=None, placeholder="Choose a card…",
-                               format_func=lambda c: f"#{c} {active.set_index('id').loc[c, 'title']}")
+                               format_func=lambda c: card_label(c, active_titles))
         reason = st.text_input("Reason (kept in the audit log)", max_chars=300)
         if st.form_submit_button("Hide card"):
             if card_id is None or not reason.strip():
                 st.error("Choose a card and give a reason.")
             else:
-                store.hide_card(int(card_id), reason.strip())
-                audit("hide_card", f"card {card_id}", {"reason": reason.strip()})
-                st.success(f"Card #{card_id} is hidden: it has left the graph, the rounds and the exports.")
+                store.hide_card(int(card_id), reason.strip(), actor_id=actor)
+                st.success(f"Card {card_ids.public(card_id)} is hidden: it has left the graph, the rounds and the"
+                           " exports.")
 
 with contexts_tab:
     proposed = store.proposed_contexts(did)
@@ -54,17 +66,16 @@ with contexts_tab:
     for row in proposed.itertuples():
         with st.container(border=True):
             st.text(row.name)
-            st.caption(f"proposed by participant {row.proposed_by}; used by {row.cards} card(s)")
+            author = "?" if row.proposed_by != row.proposed_by else people.public(row.proposed_by)
+            st.caption(f"proposed by participant {author}; used by {row.cards} card(s)")
             a, b = st.columns(2)
             if a.button("Approve", key=f"approve_{row.id}"):
-                store.approve_context(int(row.id))
-                audit("approve_context", f"context {row.id}", {"name": row.name})
+                store.approve_context(int(row.id), actor_id=actor)
                 st.rerun()
             into = b.selectbox("…or merge into", list(approved["id"]), index=None, key=f"into_{row.id}",
                                format_func=lambda c: approved.set_index("id").loc[c, "name"])
             if into is not None and b.button("Merge", key=f"merge_{row.id}"):
-                store.merge_context(int(row.id), int(into))
-                audit("merge_context", f"context {row.id}", {"into": int(into)})
+                store.merge_context(int(row.id), int(into), actor_id=actor)
                 st.rerun()
 
 with values_tab:
@@ -74,13 +85,12 @@ with values_tab:
         bar = st.progress(0.0, text="Embedding cards…")
         try:
             run = analyses.deduplicate(
-                store, did, progress=lambda done, total: bar.progress(done / max(total, 1),
-                                                                      text=f"Embedding cards… {done}/{total}"))
+                store, did, actor_id=actor,
+                progress=lambda done, total: bar.progress(done / max(total, 1), text=f"Embedding cards… {done}/{total}"))
         except WorkbenchError as exc:
             st.error(str(exc))
         else:
             bar.progress(1.0, text="Done")
-            audit("dedup", f"run {run.run_id}", {"values": len(run.result.values), "embedded": run.embedded})
             st.success(f"{len(run.result.assignment)} cards → {len(run.result.values)} canonical values "
                        f"({run.embedded} embedded, the rest from the cache).")
             if run.llm_asked:
@@ -90,41 +100,43 @@ with values_tab:
                 else:
                     st.info(note)
     values = store.canonical_values(did)
-    st.dataframe(values[["id", "title", "members", "origin"]], hide_index=True, width="stretch")
+    value_ids = store.id_map(did, "value")  # dedup may just have made new values
+    st.dataframe(values.assign(value_id=value_ids.publics(values["id"]))[["value_id", "title", "members", "origin"]],
+                 hide_index=True, width="stretch")
     questions = analyses.merge_questions(store, did, limit=15)
     if not questions.empty:
         st.subheader("Merges the workbench is least sure of")
         st.caption("Pairs of values (each shown by one of its cards) near the merge decision, with what "
                    "participants answered to “Are these two the same value?” and the LLM's verdict. Answers "
                    "decide on the next clustering: participants' majority first, then the LLM.")
-        st.dataframe(questions.rename(columns={"probability": "p(same)"}).drop(columns=["value_a", "value_b"]),
+        shown = questions.assign(card_a=card_ids.publics(questions["card_a"]), card_b=card_ids.publics(questions["card_b"]))
+        st.dataframe(shown.rename(columns={"probability": "p(same)"}).drop(columns=["value_a", "value_b"]),
                      hide_index=True, width="stretch")
         llm_note = analyses.dedup_llm_note(store, did)
         if llm_note:
             st.caption(llm_note)
     label = dict(zip(values["id"], values["title"], strict=True))
     with st.form("merge_values"):
-        chosen = st.multiselect("Merge these values…", list(values["id"]), format_func=lambda v: f"#{v} {label[v]}")
-        into = st.selectbox("…into", list(values["id"]), index=None, format_func=lambda v: f"#{v} {label[v]}")
+        chosen = st.multiselect("Merge these values…", list(values["id"]), format_func=value_label)
+        into = st.selectbox("…into", list(values["id"]), index=None, format_func=value_label)
         if st.form_submit_button("Merge"):
             if into is None or not chosen:
                 st.error("Choose the values to merge and the value they become.")
             else:
-                moved = store.merge_canonical_values([int(v) for v in chosen], int(into))
-                audit("merge_values", f"value {into}", {"merged": [int(v) for v in chosen], "cards": moved})
-                st.success(f"{moved} card(s) now belong to #{into}. Re-running dedup keeps them there.")
+                moved = store.merge_canonical_values([int(v) for v in chosen], int(into), actor_id=actor)
+                st.success(f"{moved} card(s) now belong to {value_ids.public(into)}. Re-running dedup keeps them"
+                           " there.")
     with st.form("split_card"):
         cards = store.cards(did)
+        titles = cards.set_index("id")["title"]
         card_id = st.selectbox("Split this card into a value of its own", list(cards["id"]), index=None,
-                               format_func=lambda c: f"#{c} {cards.set_index('id').loc[c, 'title']}")
+                               format_func=lambda c: card_label(c, titles))
         if st.form_submit_button("Split"):
             if card_id is not None:
-                new = store.split_card(int(card_id))
-                audit("split_card", f"card {card_id}", {"new_value": new})
-                st.success(f"Card #{card_id} is now value #{new}.")
+                new = store.split_card(int(card_id), actor_id=actor)
+                st.success(f"Card {card_ids.public(card_id)} is now value {ids.public_id('value', new)}.")
     with st.form("rename_value"):
-        value_id = st.selectbox("Rename value", list(values["id"]), index=None,
-                                format_func=lambda v: f"#{v} {label[v]}")
+        value_id = st.selectbox("Rename value", list(values["id"]), index=None, format_func=value_label)
         title = st.text_input("New title", max_chars=80)
         description = st.text_area("New description (optional)", max_chars=600)
         if st.form_submit_button("Rename"):
@@ -132,8 +144,7 @@ with values_tab:
                 st.error("Choose a value and give it a title.")
             else:
                 store.update_canonical_value(int(value_id), title=title.strip(),
-                                             description=description.strip() or None)
-                audit("rename_value", f"value {value_id}", {"title": title.strip()})
+                                             description=description.strip() or None, actor_id=actor)
                 st.success("Renamed. Re-running dedup keeps the new name.")
 
 with log_tab:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from workbench import config, web
+from workbench import config, ids, web
 from workbench.deliberation import deliberation_document, parse_deliberation
 from workbench.errors import WorkbenchError
 
@@ -36,8 +36,7 @@ with definition:
         except WorkbenchError as exc:
             st.error(str(exc))
         else:
-            store.save_deliberation(spec, source="app")
-            store.record_audit(spec.id, user.id, "save_deliberation", spec.id, {"questions": len(spec.questions)})
+            store.save_deliberation(spec, source="app", actor_id=user.id)
             st.success(f"Saved “{spec.title}” ({spec.id}) with {len(spec.questions)} question(s).")
 
 with invites:
@@ -45,9 +44,9 @@ with invites:
     if did is not None:
         n = st.number_input("How many invite links", min_value=1, max_value=5000, value=10)
         if st.button("Create invite links"):
-            pairs = store.create_invites(did, int(n))
-            store.record_audit(did, user.id, "create_invites", did, {"count": len(pairs)})
-            links = pd.DataFrame([{"participant_id": p, "link": config.invite_link(t)} for p, t in pairs])
+            pairs = store.create_invites(did, int(n), actor_id=user.id)
+            links = pd.DataFrame([{"participant_id": ids.public_id("participant", p), "link": config.invite_link(t)}
+                                  for p, t in pairs])
             st.session_state["new_links"] = links
         links = st.session_state.get("new_links")
         if links is not None:
@@ -56,12 +55,12 @@ with invites:
             st.download_button("Download as CSV", links.to_csv(index=False), file_name=f"{did}-invites.csv",
                                mime="text/csv")
         existing = store.invites(did)
+        people = store.id_map(did, "participant")
         st.subheader(f"{len(existing)} invited participants")
-        st.dataframe(existing, hide_index=True, width="stretch")
+        st.dataframe(existing.assign(participant_id=people.publics(existing["participant_id"])), hide_index=True,
+                     width="stretch")
         active = existing[existing["revoked_at"].isna()]
-        revoke = st.multiselect("Revoke the links of", list(active["participant_id"]))
+        revoke = st.multiselect("Revoke the links of", list(active["participant_id"]), format_func=people.public)
         if st.button("Revoke", disabled=not revoke):
-            for pid in revoke:
-                store.revoke_invite(int(pid))
-            store.record_audit(did, user.id, "revoke_invites", did, {"participants": [int(p) for p in revoke]})
+            store.revoke_invites([int(p) for p in revoke], actor_id=user.id)
             st.success(f"Revoked {len(revoke)} link(s): they now show only a plain message.")

@@ -76,10 +76,8 @@ selected = moral_graph(view, height=620, key=f"graph_{did}_{mode}_{question}_{co
 if selected is not None:
     node = next(n for n in view["nodes"] if str(n["id"]) == str(selected))
     st.subheader(plain(node["label"]))
-    values = analyses.value_table(store, did)
-    workbench_id = values.loc[values["public_id"].astype(str) == str(selected), "id"]
-    if not workbench_id.empty:
-        vid = int(workbench_id.iloc[0])
+    vid = store.id_map(did, "value").to_store.get(str(selected))
+    if vid is not None:
         answers = store.wiser_answers(did)
         involved = answers[(answers["from_id"] == vid) | (answers["to_id"] == vid)].copy()
         involved["direction"] = ["from this value" if f == vid else "to this value" for f in involved["from_id"]]

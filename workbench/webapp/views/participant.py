@@ -1,16 +1,17 @@
 """The participant's page: consent, about you, a question, the interview, then the judging rounds.
 
 Thin: `workbench.participation` says where the participant is and what to ask; this page renders
-that step and records what the participant submits. Every submission is saved at once, so a
-refresh resumes exactly here.
+that step and calls exactly one store method per submission, which saves the answer and the step
+it completes in one transaction (and changes nothing when repeated). So a refresh resumes exactly
+here, and a double click or a crash mid-submission leaves no duplicate.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from workbench import analyses, web
 from workbench import participation as P
+from workbench import web
 from workbench.cardcheck import check_card, check_policy
 from workbench.interview import (
     STAGE_KEYS,
@@ -29,11 +30,8 @@ from workbench.models import (
     FREE_TEXT_MAX,
     POLICY_MAX,
     TITLE_MAX,
-    ComparisonIn,
-    EndorsementIn,
     InputError,
     ValuesCardIn,
-    WiserAnswerIn,
     validated,
 )
 
@@ -82,7 +80,7 @@ def consent_step() -> None:
     st.text(delib["consent_text"])
     agreed = st.checkbox("I have read this and agree to take part", key="consent_box")
     if st.button("Continue", type="primary", disabled=not agreed):
-        store.record_step(pid, "consent")
+        store.give_consent(pid)
         rerun()
 
 
@@ -101,8 +99,7 @@ def demographics_step() -> None:
         if missing:
             st.error("Please answer: " + ", ".join(missing) + " (\"Prefer not to say\" is fine).")
             return
-        store.record_attributes(pid, {k: v for k, v in answers.items() if v is not None})
-        store.record_step(pid, "demographics")
+        store.record_about_you(pid, {k: v for k, v in answers.items() if v is not None})
         rerun()
 
 
@@ -114,8 +111,7 @@ def question_step() -> None:
     if choice:
         st.info(questions.set_index("id").loc[choice, "prompt"])
     if st.button("Continue", type="primary", disabled=choice is None):
-        store.record_step(pid, "question", {"question_id": choice})
-        store.start_interview(pid, choice, mode="llm" if llm_config() else "guided")
+        store.choose_question(pid, choice, mode="llm" if llm_config() else "guided")
         rerun()
 
 
@@ -137,11 +133,14 @@ def save_draft(interview_id: int, answers: GuidedAnswers, field: str, key: str) 
     if field in ("policies", "contexts"):
         value = tuple(line.strip() for line in (value or "").splitlines() if line.strip()) \
             if isinstance(value, str) else tuple(value or ())
-    store.record_interview_step(interview_id, "draft", answers.with_changes(**{field: value}).to_dict())
+    store.save_interview_stage(pid, interview_id, "draft", answers.with_changes(**{field: value}).to_dict())
 
 
 def interview_step() -> None:
     interview = store.current_interview(pid)
+    if interview is None:  # a question chosen before choosing started its interview in the same step
+        store.choose_question(pid, flow.question_id, mode="llm" if llm_config() else "guided")
+        return rerun()
     iid = int(interview["id"])
     question = store.questions(did).set_index("id").loc[flow.question_id]
     st.info(question["prompt"])
@@ -158,7 +157,7 @@ def interview_step() -> None:
 
     def submit(changes: dict) -> None:
         new = answers.with_changes(**changes)
-        store.record_interview_step(iid, current, new.to_dict())
+        store.save_interview_stage(pid, iid, current, new.to_dict())
         st.session_state.pop(f"stage_{iid}", None)
         rerun()
 
@@ -258,10 +257,8 @@ def review(iid: int, answers: GuidedAnswers) -> None:
         except InputError as exc:
             st.error(str(exc))
             return
-        store.record_interview_step(iid, "review", answers.with_changes(
+        store.confirm_card(pid, iid, card, answers.with_changes(
             title=card.title, description=card.description, policies=tuple(card.policies)).to_dict())
-        card_id = store.save_card(did, card, author_id=pid, interview_id=iid)
-        store.record_step(pid, "interview", {"card_id": card_id})
         rerun()
 
 
@@ -276,24 +273,21 @@ def llm_config() -> LlmConfig | None:
 def llm_interview(iid: int, question: str) -> None:
     config = llm_config()
     if config is None:
-        store.set_interview_mode(iid, "guided")
+        store.continue_guided(pid, iid)
         return rerun()
     interviewer = LlmInterviewer(config, question=question)
-    transcript = store.transcript(iid)
-    chat = [m for m in transcript if m["role"] in ("user", "assistant")]
+    chat = [m for m in store.transcript(iid) if m["role"] in ("user", "assistant")]
 
-    def fall_back(exc: LlmUnavailable) -> None:
-        store.record_message(iid, "error", str(exc))
-        seeded = answers_from_transcript(chat)
-        store.record_interview_step(iid, "draft", seeded.to_dict())
-        store.set_interview_mode(iid, "guided")
+    def fall_back(exc: LlmUnavailable, said: str | None = None) -> None:
+        """Everything written so far (and what was just said) becomes the guided form's draft."""
+        said_chat = [*chat, {"role": "user", "content": said}] if said else chat
+        store.continue_guided(pid, iid, draft=answers_from_transcript(said_chat).to_dict(), error=str(exc), said=said)
         st.session_state["llm_fallback"] = True
         rerun()
 
     try:
         if not chat:
-            turn = interviewer.reply([])
-            store.record_message(iid, "assistant", turn.message)
+            store.chat_turn(pid, iid, None, interviewer.reply([]).message)
             return rerun()
     except LlmUnavailable as exc:
         return fall_back(exc)
@@ -307,42 +301,19 @@ def llm_interview(iid: int, question: str) -> None:
             return fall_back(exc)
         seeded = answers_from_transcript(chat).with_changes(title=card.title, description=card.description,
                                                             policies=tuple(card.policies))
-        for stage in ("response", "story", "attention", "title"):
-            store.record_interview_step(iid, stage, seeded.to_dict())
-        store.set_interview_mode(iid, "guided")
+        store.continue_guided(pid, iid, draft=seeded.to_dict(), stages=("response", "story", "attention", "title"))
         return rerun()
     said = st.chat_input("Your answer", max_chars=FREE_TEXT_MAX)
     if said:
-        store.record_message(iid, "user", said)
         try:
             turn = interviewer.reply([*chat, {"role": "user", "content": said}])
         except LlmUnavailable as exc:
-            return fall_back(exc)
-        store.record_message(iid, "assistant", turn.message)
+            return fall_back(exc, said)
+        store.chat_turn(pid, iid, said, turn.message)
         rerun()
 
 
 # -- the judging rounds ---------------------------------------------------------------------------
-
-
-def question_values():
-    """The values the rounds ask about; `item` is how comparisons name them (the exports' value id)."""
-    values = analyses.value_table(store, did, question_id=flow.question_id)
-    values = values[(values["members"] > 0) | values["origin"].isin(["import", "demo"])].reset_index(drop=True)
-    return values.assign(item=values["public_id"].astype(str))
-
-
-def plan(round_name: str, make) -> list:
-    if round_name not in flow.plans:
-        items = make()
-        store.record_step(pid, f"plan:{round_name}", {"items": items})
-        return items
-    return flow.plans[round_name]
-
-
-def finish_round(round_name: str) -> None:
-    store.record_step(pid, round_name)
-    rerun()
 
 
 def story_of(index: int, a: dict, b: dict, context: str) -> str:
@@ -361,27 +332,30 @@ def story_of(index: int, a: dict, b: dict, context: str) -> str:
     return st.session_state[key]
 
 
+def finish(round_name: str) -> None:
+    """Nothing (more) to ask in this round: close it and go on."""
+    store.finish_round(pid, round_name)
+    rerun()
+
+
 def wiser_step() -> None:
-    values = question_values()
-    contexts = list(store.contexts(did, question_id=flow.question_id)["name"])
-    items = plan("wiser", lambda: P.plan_wiser(values, store.wiser_answers(did), flow.rounds.get("wiser", 3),
-                                               seed=pid, question_contexts=contexts))
-    done = len(store.wiser_answers_by(pid))
-    if done >= len(items):
-        return finish_round("wiser")
-    item = items[done]
+    values = P.round_values(store, flow)
+    item = P.next_item(store, flow, "wiser", values)
+    if item is None:
+        return finish("wiser")
+    entry = item.entry
     by_id = values.set_index("id")
-    a, b = by_id.loc[item["from_id"]], by_id.loc[item["to_id"]]
-    st.write(f"Question {done + 1} of {len(items)}")
-    situation = item["context"][:1].lower() + item["context"][1:]
+    a, b = by_id.loc[entry["from_id"]], by_id.loc[entry["to_id"]]
+    st.write(f"Question {item.number} of {item.total}")
+    situation = entry["context"][:1].lower() + entry["context"][1:]
     st.markdown(f"**In this situation — {_plain(situation)} — someone moved from the first value to the second.**")
-    st.text(story_of(done, a.to_dict(), b.to_dict(), item["context"]))
+    st.text(story_of(item.index, a.to_dict(), b.to_dict(), entry["context"]))
     left, right = st.columns(2)
     with left:
         show_value(a, heading="Before")
     with right:
         show_value(b, heading="After")
-    with st.form(f"wiser_{done}"):
+    with st.form(f"wiser_{item.index}"):
         answer = st.radio("Did they become wiser?", ["upgrade", "no_upgrade", "not_sure"], index=None,
                           format_func={"upgrade": "Yes, wiser", "no_upgrade": "No", "not_sure": "Not sure"}.get)
         comment = st.text_area(f"Why? (optional, up to {COMMENT_MAX} characters)", max_chars=COMMENT_MAX)
@@ -389,65 +363,54 @@ def wiser_step() -> None:
             if answer is None:
                 st.error("Please choose Yes, No or Not sure.")
                 return
-            store.record_wiser_answer(did, validated(WiserAnswerIn, {
-                "participant_id": pid, "from_value_id": int(item["from_id"]), "to_value_id": int(item["to_id"]),
-                "context_id": store.context_id(did, item["context"]), "answer": answer,
-                "comment": comment or None}))
+            try:
+                store.answer_wiser(pid, item.index, answer, comment or None)
+            except InputError as exc:
+                st.error(str(exc))
+                return
             rerun()
 
 
 def endorse_step() -> None:
-    values = question_values()
-    own = store.card(flow.card_id)["canonical_id"] if flow.card_id else None
-    items = plan("endorse", lambda: P.plan_endorse(values, store.endorsement_counts(did),
-                                                   flow.rounds.get("endorse", 6), seed=pid,
-                                                   exclude={int(own)} if own == own and own is not None else set()))
-    done = len(store.endorsements_by(pid))
-    if done >= len(items):
-        return finish_round("endorse")
-    value = values.set_index("id").loc[items[done]]
-    st.write(f"Value {done + 1} of {len(items)}: should this guide how an assistant answers?")
+    values = P.round_values(store, flow)
+    item = P.next_item(store, flow, "endorse", values)
+    if item is None:
+        return finish("endorse")
+    value = values.set_index("id").loc[int(item.entry)]
+    st.write(f"Value {item.number} of {item.total}: should this guide how an assistant answers?")
     show_value(value)
     cols = st.columns(3)
     for col, (vote, label) in zip(cols, [("agree", "Agree"), ("disagree", "Disagree"), ("pass", "Pass / unsure")],
                                   strict=True):
-        if col.button(label, key=f"endorse_{done}_{vote}", width="stretch"):
-            store.record_endorsement(did, validated(EndorsementIn, {
-                "participant_id": pid, "canonical_id": int(items[done]), "vote": vote,
-                "question_id": flow.question_id}))
+        if col.button(label, key=f"endorse_{item.index}_{vote}", width="stretch"):
+            store.endorse(pid, item.index, vote)
             rerun()
 
 
 def compare_step() -> None:
-    values = question_values()
-    items = plan("compare", lambda: P.plan_compare(
-        values, store.comparison_pair_counts(did), flow.rounds.get("compare", 4), seed=pid,
-        strengths=analyses.pooled_strengths(store, did, question_id=flow.question_id)))
-    done = len(store.comparisons_by(pid))
-    if done >= len(items):
-        return finish_round("compare")
-    item = items[done]
+    values = P.round_values(store, flow)
+    item = P.next_item(store, flow, "compare", values)
+    if item is None:
+        return finish("compare")
     by_item = values.set_index("item")
     question = store.questions(did).set_index("id").loc[flow.question_id]
-    st.write(f"Pair {done + 1} of {len(items)}: which of these two should guide the answer to this question?")
+    st.write(f"Pair {item.number} of {item.total}: which of these two should guide the answer to this question?")
     st.info(question["prompt"])
 
     def choose(winner: str) -> None:
-        store.record_comparison(did, validated(ComparisonIn, {
-            "participant_id": pid, "item_a": item["item_a"], "item_b": item["item_b"], "winner": winner,
-            "question_id": flow.question_id, "prompt": question["prompt"]}))
+        store.compare(pid, item.index, winner)
         rerun()
 
     left, right = st.columns(2)
     with left:
-        show_value(by_item.loc[item["item_a"]])
-        if st.button("This one", key=f"cmp_{done}_a", width="stretch"):
+        show_value(by_item.loc[item.entry["item_a"]])
+        if st.button("This one", key=f"cmp_{item.index}_a", width="stretch"):
             choose("a")
     with right:
-        show_value(by_item.loc[item["item_b"]])
-        if st.button("This one", key=f"cmp_{done}_b", width="stretch"):
+        show_value(by_item.loc[item.entry["item_b"]])
+        if st.button("This one", key=f"cmp_{item.index}_b", width="stretch"):
             choose("b")
-    if st.button("I can't choose", key=f"cmp_{done}_tie"):
+    if st.button("I can't choose", key=f"cmp_{item.index}_tie"):
         choose("tie")
 
 

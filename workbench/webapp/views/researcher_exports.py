@@ -26,11 +26,12 @@ question = right.selectbox("Question", [None, *store.questions(did)["id"]],
                            format_func=lambda q: "all questions" if q is None else q)
 until = st.text_input("Only data created before (optional, e.g. 2023-10-18)", max_chars=40) or None
 st.caption("Exports hold pseudonymous ids only: never invite tokens, token hashes or passwords. Hidden cards are "
-           "left out. Each export comes with a README.md datasheet and is checked against the JSON Schemas.")
+           "left out. Each export holds the tables its ids point to, comes with a README.md datasheet, and is "
+           "checked against the JSON Schemas.")
 
 if st.button("Prepare the export", type="primary"):
     with tempfile.TemporaryDirectory() as tmp, st.spinner("Exporting…"):
-        out = Path(tmp) / ("export" if what in ("all", "graph", "polis") else f"{what}.{fmt}")
+        out = Path(tmp) / "export"
         try:
             files = exports.export(store, did, what, fmt, out, question_id=question, until=until)
         except WorkbenchError as exc:
@@ -39,7 +40,7 @@ if st.button("Prepare the export", type="primary"):
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             for f in files:
-                archive.write(f.path, f.path.relative_to(Path(tmp)))
+                archive.write(f.path, f.path.relative_to(out))
         datasheet = next(f for f in files if f.table == "datasheet").path.read_text()
     st.session_state["export_zip"] = (f"{did}-{what}-{fmt}.zip", buffer.getvalue(), datasheet)
 

@@ -1,0 +1,462 @@
+"""A participant's submissions, one store method each: the answer and the step it completes, together.
+
+Each use-case (`give_consent`, `record_about_you`, `choose_question`, `save_interview_stage`,
+`confirm_card`, `answer_wiser`, `endorse`, `compare`, `finish_round`, and the LLM interview's turns)
+is one transaction: everything it writes is written, or nothing is. Each is idempotent: a repeated
+submission (a double click, a refresh that resends, a retry after a crash, a second tab) finds what
+the first one stored, returns it and writes nothing. A submission first takes its participant's row
+in `participant_activity`, so two submissions of one participant at once conflict and the retried one
+sees the other's result (DuckDB's optimistic concurrency; `StoreCore._write` retries). Judgements
+answer an item of the participant's stored plan for the round, and carry the key
+`app:<participant>:<round>:<item>` in `source_key`, whose unique index makes a duplicate impossible.
+All SQL for these lives here; the flow they serve (what to ask next) is `workbench.participation`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from ..errors import InputError, NotFound
+from ..interview import STAGE_KEYS
+from ..models import AttributeIn, ComparisonIn, EndorsementIn, ValuesCardIn, WiserAnswerIn, validated
+from .core import StoreCore, from_json, to_json, utcnow
+
+ROUNDS = ("wiser", "endorse", "compare")
+#: What an interview stores per stage: the guided stages, a draft typed but not yet submitted.
+INTERVIEW_STAGES = ("draft", *STAGE_KEYS)
+INTERVIEW_MODES = ("guided", "llm")
+_ROUND_TABLE = {"wiser": "wiser_answers", "endorse": "endorsements", "compare": "comparisons"}
+
+
+def _key(participant_id: int, round_name: str, item: int) -> str:
+    return f"app:{int(participant_id)}:{round_name}:{int(item)}"
+
+
+class ParticipationStore(StoreCore):
+    # -- the one pattern every submission follows ---------------------------------------------
+
+    def _submission(self, participant_id: int, stored: Callable[[Any], Any],
+                    write: Callable[[Any, datetime], Any]) -> Any:
+        """One submission in one transaction: `stored(cur)` is what an identical earlier submission left
+        (None when there was none); otherwise take the participant's lock row and `write(cur, now)`."""
+
+        def work(cur):
+            earlier = stored(cur)
+            if earlier is not None:
+                return earlier
+            now = utcnow()
+            cur.execute(
+                "INSERT INTO participant_activity VALUES (?, 1, ?) ON CONFLICT (participant_id) DO UPDATE"
+                " SET submissions = participant_activity.submissions + 1,"
+                " last_submission_at = excluded.last_submission_at",
+                [participant_id, now])
+            return write(cur, now)
+
+        return self._write(work)
+
+    @staticmethod
+    def _deliberation_of(cur, participant_id: int) -> str:
+        rows = cur.execute("SELECT deliberation_id FROM participants WHERE id = ?", [participant_id]).fetchall()
+        if not rows:
+            raise NotFound(f"no participant {participant_id}")
+        return rows[0][0]
+
+    @staticmethod
+    def _step(cur, participant_id: int, step: str) -> dict | None:
+        """The payload of the participant's latest `step` event, or None when there is none."""
+        rows = cur.execute(
+            "SELECT payload FROM participant_steps WHERE participant_id = ? AND step = ? ORDER BY id DESC LIMIT 1",
+            [participant_id, step]).fetchall()
+        return (from_json(rows[0][0]) or {}) if rows else None
+
+    @staticmethod
+    def _add_step(cur, participant_id: int, step: str, now: datetime, payload: dict | None = None) -> None:
+        cur.execute("INSERT INTO participant_steps (participant_id, step, payload, created_at) VALUES (?, ?, ?, ?)",
+                    [participant_id, step, to_json(payload or {}), now])
+
+    def _done(self, participant_id: int, step: str) -> Callable[[Any], bool | None]:
+        return lambda cur: True if self._step(cur, participant_id, step) is not None else None
+
+    # -- consent, about you, the question ---------------------------------------------------------
+
+    def give_consent(self, participant_id: int) -> None:
+        """The participant agreed to take part."""
+        self._submission(participant_id, self._done(participant_id, "consent"),
+                         lambda cur, now: self._add_step(cur, participant_id, "consent", now))
+
+    def record_about_you(self, participant_id: int, answers: dict[str, str | None]) -> None:
+        """The "about you" answers (participant attributes) and the step, together."""
+        rows = [validated(AttributeIn, {"key": k, "value": v}, where=f"attribute {k!r}") for k, v in answers.items()]
+
+        def write(cur, now):
+            if rows:
+                cur.executemany(
+                    "INSERT INTO participant_attributes (participant_id, key, value, created_at) VALUES (?, ?, ?, ?)",
+                    [(participant_id, a.key, a.value, now) for a in rows])
+            self._add_step(cur, participant_id, "demographics", now)
+
+        self._submission(participant_id, self._done(participant_id, "demographics"), write)
+
+    def choose_question(self, participant_id: int, question_id: str, *, mode: str = "guided") -> int:
+        """Record the question the participant chose and start its interview; returns the interview id.
+
+        Repeated, it returns the interview already started (whichever question the repeat names).
+        """
+        if mode not in INTERVIEW_MODES:
+            raise InputError(f"mode: must be one of {', '.join(INTERVIEW_MODES)}, got {mode!r}")
+
+        def stored(cur):
+            if self._step(cur, participant_id, "question") is None:
+                return None
+            # A question step without its interview can only come from before this method existed
+            # (two transactions); then the interview is started now, and the step is not repeated.
+            rows = cur.execute("SELECT id FROM interviews WHERE participant_id = ? ORDER BY id DESC LIMIT 1",
+                               [participant_id]).fetchall()
+            return rows[0][0] if rows else None
+
+        def write(cur, now):
+            deliberation_id = self._deliberation_of(cur, participant_id)
+            chosen = self._step(cur, participant_id, "question")
+            if chosen is None:
+                self._add_step(cur, participant_id, "question", now, {"question_id": question_id})
+            qid = chosen.get("question_id", question_id) if chosen is not None else question_id
+            if not cur.execute("SELECT 1 FROM questions WHERE id = ? AND deliberation_id = ?",
+                               [qid, deliberation_id]).fetchall():
+                raise NotFound(f"question: no question {qid!r} in deliberation {deliberation_id!r}")
+            return cur.execute(
+                "INSERT INTO interviews (participant_id, question_id, mode, created_at) VALUES (?, ?, ?, ?)"
+                " RETURNING id", [participant_id, qid, mode, now]).fetchall()[0][0]
+
+        return self._submission(participant_id, stored, write)
+
+    # -- the interview ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _interview(cur, participant_id: int, interview_id: int) -> dict:
+        rows = cur.execute("SELECT question_id, mode FROM interviews WHERE id = ? AND participant_id = ?",
+                           [interview_id, participant_id]).fetchall()
+        if not rows:
+            raise NotFound(f"no interview {interview_id} of participant {participant_id}")
+        return {"question_id": rows[0][0], "mode": rows[0][1]}
+
+    @staticmethod
+    def _card_of(cur, interview_id: int) -> int | None:
+        rows = cur.execute("SELECT id FROM values_cards WHERE interview_id = ? ORDER BY id LIMIT 1",
+                           [interview_id]).fetchall()
+        return rows[0][0] if rows else None
+
+    def save_interview_stage(self, participant_id: int, interview_id: int, stage: str, answers: dict) -> None:
+        """One stage of the guided interview submitted (or a `draft` typed but not yet submitted).
+
+        Nothing is written when the stage already holds exactly these answers, or when the interview's
+        card is already confirmed (a late draft from another tab changes nothing).
+        """
+        if stage not in INTERVIEW_STAGES:
+            raise InputError(f"stage: must be one of {', '.join(INTERVIEW_STAGES)}, got {stage!r}")
+        payload = to_json(answers)
+
+        def stored(cur):
+            self._interview(cur, participant_id, interview_id)
+            if self._card_of(cur, interview_id) is not None:
+                return True
+            rows = cur.execute("SELECT payload FROM interview_stage WHERE interview_id = ? AND stage = ?",
+                               [interview_id, stage]).fetchall()
+            return True if rows and to_json(from_json(rows[0][0])) == payload else None
+
+        self._submission(participant_id, stored, lambda cur, now: cur.execute(
+            "INSERT INTO interview_steps (interview_id, stage, payload, created_at) VALUES (?, ?, ?, ?)",
+            [interview_id, stage, payload, now]))
+
+    def confirm_card(self, participant_id: int, interview_id: int, card: ValuesCardIn, review: dict) -> int:
+        """The participant confirms their card: the review stage, the card, its contexts (new ones as
+        proposed) and the interview step, in one transaction. Returns the card id; repeated, the card
+        already confirmed for this interview."""
+
+        def stored(cur):
+            self._interview(cur, participant_id, interview_id)
+            card_id = self._card_of(cur, interview_id)
+            if card_id is None:
+                step = self._step(cur, participant_id, "interview")
+                card_id = step.get("card_id") if step else None
+            return card_id
+
+        def write(cur, now):
+            deliberation_id = self._deliberation_of(cur, participant_id)
+            question_id = self._interview(cur, participant_id, interview_id)["question_id"]
+            if card.question_id != question_id:
+                raise InputError(f"question_id: the interview is about {question_id!r}, not {card.question_id!r}")
+            cur.execute("INSERT INTO interview_steps (interview_id, stage, payload, created_at) VALUES (?, ?, ?, ?)",
+                        [interview_id, "review", to_json(review), now])
+            card_id = cur.execute(
+                "INSERT INTO values_cards (deliberation_id, question_id, author_id, interview_id, title,"
+                " description, policies, overrides, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                [deliberation_id, card.question_id, participant_id, interview_id, card.title, card.description,
+                 list(card.policies), list(card.overrides), now]).fetchall()[0][0]
+            for name in card.contexts:
+                context_id = self._ensure_context(cur, deliberation_id, name, now=now, status="proposed",
+                                                  proposed_by=participant_id)
+                cur.execute("INSERT INTO card_contexts VALUES (?, ?) ON CONFLICT DO NOTHING", [card_id, context_id])
+            self._add_step(cur, participant_id, "interview", now, {"card_id": card_id})
+            return card_id
+
+        return self._submission(participant_id, stored, write)
+
+    # -- the LLM interviewer's turns ----------------------------------------------------------------
+
+    @staticmethod
+    def _messages(cur, interview_id: int) -> list[tuple[str, str]]:
+        return cur.execute("SELECT role, content FROM interview_messages WHERE interview_id = ? ORDER BY id",
+                           [interview_id]).fetchall()
+
+    @staticmethod
+    def _add_messages(cur, interview_id: int, messages: list[tuple[str, str]], now: datetime) -> None:
+        if messages:
+            cur.executemany(
+                "INSERT INTO interview_messages (interview_id, role, content, created_at) VALUES (?, ?, ?, ?)",
+                [(interview_id, role, content, now) for role, content in messages])
+
+    def chat_turn(self, participant_id: int, interview_id: int, said: str | None, reply: str) -> None:
+        """One turn of the LLM interview: what the participant said (None for the opening) and the
+        interviewer's reply, together. Repeated (the same words again as the latest thing said), nothing."""
+
+        def stored(cur):
+            self._interview(cur, participant_id, interview_id)
+            messages = self._messages(cur, interview_id)
+            if said is None:
+                return True if any(role == "assistant" for role, _ in messages) else None
+            users = [content for role, content in messages if role == "user"]
+            return True if users and users[-1] == said else None
+
+        messages = ([] if said is None else [("user", said)]) + [("assistant", reply)]
+        self._submission(participant_id, stored, lambda cur, now: self._add_messages(cur, interview_id, messages, now))
+
+    def continue_guided(self, participant_id: int, interview_id: int, *, draft: dict | None = None,
+                        stages: tuple[str, ...] = (), error: str | None = None, said: str | None = None) -> None:
+        """Move an LLM interview to the guided form, in one transaction: what the participant just said
+        (`said`, if the LLM failed before answering it), the failure (`error`, shown on the Progress page),
+        and the answers so far as a draft or as submitted `stages`. Repeated (already guided), nothing."""
+        for stage in stages:
+            if stage not in STAGE_KEYS:
+                raise InputError(f"stage: must be one of {', '.join(STAGE_KEYS)}, got {stage!r}")
+
+        def stored(cur):
+            return True if self._interview(cur, participant_id, interview_id)["mode"] == "guided" else None
+
+        def write(cur, now):
+            messages = ([("user", said)] if said else []) + ([("error", error)] if error else [])
+            self._add_messages(cur, interview_id, messages, now)
+            if draft is not None:
+                rows = [(interview_id, stage, to_json(draft), now) for stage in (stages or ("draft",))]
+                cur.executemany(
+                    "INSERT INTO interview_steps (interview_id, stage, payload, created_at) VALUES (?, ?, ?, ?)", rows)
+            cur.execute("UPDATE interviews SET mode = 'guided' WHERE id = ?", [interview_id])
+
+        self._submission(participant_id, stored, write)
+
+    # -- the judging rounds -------------------------------------------------------------------------
+
+    def plan_round(self, participant_id: int, round_name: str, items: list) -> list:
+        """Store what the participant will be asked in a round; the first plan stored wins (a second tab
+        or a refresh gets the same questions). Returns the stored plan."""
+        self._check_round(round_name)
+
+        def stored(cur):
+            step = self._step(cur, participant_id, f"plan:{round_name}")
+            return step.get("items", []) if step is not None else None
+
+        def write(cur, now):
+            self._add_step(cur, participant_id, f"plan:{round_name}", now, {"items": list(items)})
+            return list(items)
+
+        return self._submission(participant_id, stored, write)
+
+    @staticmethod
+    def _check_round(round_name: str) -> None:
+        if round_name not in ROUNDS:
+            raise InputError(f"round: must be one of {', '.join(ROUNDS)}, got {round_name!r}")
+
+    @staticmethod
+    def _plan_item(cur, participant_id: int, round_name: str, item: int):
+        """Item `item` of the participant's stored plan for the round, and the plan's length (read in SQL:
+        a long plan is not parsed whole for every answer)."""
+        rows = cur.execute(
+            "SELECT json_extract(payload, ?), coalesce(json_array_length(payload, '$.items'), 0)"
+            " FROM participant_steps WHERE participant_id = ? AND step = ? ORDER BY id DESC LIMIT 1",
+            [f"$.items[{int(item)}]", participant_id, f"plan:{round_name}"]).fetchall()
+        n_items = rows[0][1] if rows else 0
+        if not 0 <= int(item) < n_items:
+            raise InputError(f"item: the {round_name} round of participant {participant_id} has {n_items}"
+                             f" item(s), not an item {item}")
+        return from_json(rows[0][0]), n_items
+
+    @staticmethod
+    def _answered_in(cur, participant_id: int, round_name: str) -> set[int]:
+        """Plan items of the round this participant answered (answers from before the keys count in order)."""
+        rows = cur.execute(f"SELECT source_key FROM {_ROUND_TABLE[round_name]} WHERE participant_id = ?",
+                           [participant_id]).fetchall()
+        prefix = _key(participant_id, round_name, 0)[:-1]
+        keyed = {int(k[len(prefix):]) for (k,) in rows if k and k.startswith(prefix)}
+        unkeyed = sum(1 for (k,) in rows if not k)
+        return keyed | set(range(unkeyed))
+
+    def answered_items(self, participant_id: int, round_name: str) -> set[int]:
+        """The plan items of a round the participant has answered."""
+        self._check_round(round_name)
+        with self._cursor() as cur:
+            return self._answered_in(cur, participant_id, round_name)
+
+    def _judgement(self, participant_id: int, round_name: str, item: int, insert) -> int:
+        """The shared shape of answer_wiser, endorse and compare: answer plan item `item` once, and close
+        the round in the same transaction when this was its last unanswered item."""
+        self._check_round(round_name)
+        key = _key(participant_id, round_name, item)
+        table = _ROUND_TABLE[round_name]
+
+        def stored(cur):
+            rows = cur.execute(f"SELECT id FROM {table} WHERE participant_id = ? AND source_key = ?",
+                               [participant_id, key]).fetchall()
+            return rows[0][0] if rows else None
+
+        def write(cur, now):
+            planned, n_items = self._plan_item(cur, participant_id, round_name, item)
+            deliberation_id = self._deliberation_of(cur, participant_id)
+            row_id = insert(cur, planned, deliberation_id, key, now)
+            answered = self._answered_in(cur, participant_id, round_name)
+            if answered >= set(range(n_items)) and self._step(cur, participant_id, round_name) is None:
+                self._add_step(cur, participant_id, round_name, now)
+            return row_id
+
+        return self._submission(participant_id, stored, write)
+
+    def answer_wiser(self, participant_id: int, item: int, answer: str, comment: str | None = None,
+                     story: str | None = None) -> int:
+        """Answer item `item` of the participant's wiser-than plan ("did moving from A to B make them wiser?").
+        Returns the answer's id; repeated, the id of the answer already given."""
+
+        def insert(cur, planned, deliberation_id, key, now):
+            rows = cur.execute("SELECT id FROM contexts WHERE deliberation_id = ? AND name = ?",
+                               [deliberation_id, planned["context"]]).fetchall()
+            if not rows:
+                raise NotFound(f"context: no context {planned['context']!r} in deliberation {deliberation_id!r}")
+            a = validated(WiserAnswerIn, {
+                "participant_id": participant_id, "from_value_id": int(planned["from_id"]),
+                "to_value_id": int(planned["to_id"]), "context_id": rows[0][0], "answer": answer,
+                "comment": comment or None, "story": story or None})
+            return cur.execute(
+                "INSERT INTO wiser_answers (deliberation_id, participant_id, from_value_id, to_value_id, context_id,"
+                " answer, story, comment, source_key, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                [deliberation_id, participant_id, a.from_value_id, a.to_value_id, a.context_id, a.answer, a.story,
+                 a.comment, key, now]).fetchall()[0][0]
+
+        return self._judgement(participant_id, "wiser", item, insert)
+
+    def endorse(self, participant_id: int, item: int, vote: str) -> int:
+        """Agree, disagree or pass on item `item` of the participant's endorse plan (a canonical value)."""
+
+        def insert(cur, planned, deliberation_id, key, now):
+            question = self._step(cur, participant_id, "question") or {}
+            e = validated(EndorsementIn, {"participant_id": participant_id, "canonical_id": int(planned),
+                                          "vote": vote, "question_id": question.get("question_id")})
+            return cur.execute(
+                "INSERT INTO endorsements (deliberation_id, participant_id, question_id, canonical_id, card_id, vote,"
+                " source_key, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                [deliberation_id, participant_id, e.question_id, e.canonical_id, e.card_id, e.vote, key,
+                 now]).fetchall()[0][0]
+
+        return self._judgement(participant_id, "endorse", item, insert)
+
+    def compare(self, participant_id: int, item: int, winner: str) -> int:
+        """Which of the two values of item `item` of the compare plan should guide the answer ('a', 'b' or
+        'tie' for "I can't choose")."""
+
+        def insert(cur, planned, deliberation_id, key, now):
+            question = (self._step(cur, participant_id, "question") or {}).get("question_id")
+            prompt = cur.execute("SELECT prompt FROM questions WHERE id = ?", [question]).fetchall()
+            c = validated(ComparisonIn, {
+                "participant_id": participant_id, "item_a": planned["item_a"], "item_b": planned["item_b"],
+                "winner": winner, "question_id": question, "prompt": prompt[0][0] if prompt else None})
+            return cur.execute(
+                "INSERT INTO comparisons (deliberation_id, participant_id, question_id, context, prompt, item_a,"
+                " item_b, winner, source, source_key, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'compare', ?, ?) RETURNING id",
+                [deliberation_id, participant_id, c.question_id, c.context, c.prompt, c.item_a, c.item_b, c.winner,
+                 key, now]).fetchall()[0][0]
+
+        return self._judgement(participant_id, "compare", item, insert)
+
+    def finish_round(self, participant_id: int, round_name: str) -> None:
+        """Close a round that has nothing (more) to ask (an empty plan, or planned values since retired)."""
+        self._check_round(round_name)
+        self._submission(participant_id, self._done(participant_id, round_name),
+                         lambda cur, now: self._add_step(cur, participant_id, round_name, now))
+
+    # -- what a participant has done (reads) ---------------------------------------------------------
+
+    def steps(self, participant_id: int) -> list[dict]:
+        rows = self._rows(
+            "SELECT step, payload, created_at FROM participant_steps WHERE participant_id = ? ORDER BY id",
+            [participant_id])
+        return [{"step": s, "payload": from_json(p), "created_at": t} for s, p, t in rows]
+
+    def current_interview(self, participant_id: int) -> dict | None:
+        df = self._frame(
+            "SELECT id, question_id, mode, created_at FROM interviews WHERE participant_id = ? ORDER BY id DESC LIMIT 1",
+            [participant_id])
+        return None if df.empty else df.iloc[0].to_dict()
+
+    def interview_state(self, interview_id: int) -> dict[str, dict]:
+        """The latest submitted payload of every stage of an interview."""
+        rows = self._rows("SELECT stage, payload FROM interview_stage WHERE interview_id = ?", [interview_id])
+        return {stage: from_json(payload) for stage, payload in rows}
+
+    def interview_log(self, interview_id: int) -> list[tuple[str, dict]]:
+        """Every submitted stage and saved draft of an interview, oldest first."""
+        rows = self._rows("SELECT stage, payload FROM interview_steps WHERE interview_id = ? ORDER BY id",
+                          [interview_id])
+        return [(stage, from_json(payload)) for stage, payload in rows]
+
+    def transcript(self, interview_id: int) -> list[dict]:
+        rows = self._rows("SELECT role, content FROM interview_messages WHERE interview_id = ? ORDER BY id",
+                          [interview_id])
+        return [{"role": r, "content": c} for r, c in rows]
+
+    def interviews(self, deliberation_id: str, *, until: datetime | None = None) -> pd.DataFrame:
+        """Every interview with the answers at its latest submitted stage (a draft when nothing was submitted
+        yet): id, participant_id, question_id, mode, stage, answers (dict), card_id, card_status, created_at."""
+        frame = self._frame(
+            "SELECT i.id, i.participant_id, i.question_id, i.mode, s.stage, s.payload AS answers,"
+            " (SELECT min(c.id) FROM values_cards c WHERE c.interview_id = i.id) AS card_id, i.created_at"
+            " FROM interviews i JOIN participants p ON p.id = i.participant_id"
+            " LEFT JOIN (SELECT interview_id, stage, payload FROM interview_steps"
+            "   QUALIFY row_number() OVER (PARTITION BY interview_id ORDER BY stage = 'draft', id DESC) = 1) s"
+            "   ON s.interview_id = i.id"
+            " WHERE p.deliberation_id = ? AND (CAST(? AS TIMESTAMP) IS NULL OR i.created_at < ?) ORDER BY i.id",
+            [deliberation_id, until, until])
+        status = dict(self._rows("SELECT id, status FROM values_cards WHERE deliberation_id = ? AND interview_id IS NOT NULL",
+                                 [deliberation_id]))
+        return frame.assign(answers=[from_json(a) for a in frame["answers"]],
+                            card_id=frame["card_id"].astype("Int64"),
+                            card_status=[status.get(c) if not pd.isna(c) else None for c in frame["card_id"]])
+
+    def interview_messages(self, deliberation_id: str, *, until: datetime | None = None) -> pd.DataFrame:
+        """The chat interviews' transcripts: interview_id, turn (1, 2, ...), role (user | assistant), content,
+        created_at. Failures the interviewer logged (role error) are not part of a transcript."""
+        return self._frame(
+            "SELECT m.interview_id, row_number() OVER (PARTITION BY m.interview_id ORDER BY m.id) AS turn, m.role,"
+            " m.content, m.created_at FROM interview_messages m JOIN interviews i ON i.id = m.interview_id"
+            " JOIN participants p ON p.id = i.participant_id WHERE p.deliberation_id = ?"
+            " AND m.role IN ('user', 'assistant') AND (CAST(? AS TIMESTAMP) IS NULL OR m.created_at < ?)"
+            " ORDER BY m.interview_id, m.id",
+            [deliberation_id, until, until])
+
+    def progress(self, deliberation_id: str) -> pd.DataFrame:
+        """Participants per furthest step reached."""
+        return self._frame(
+            "SELECT s.step, count(*) AS participants FROM participant_last_step s"
+            " JOIN participants p ON p.id = s.participant_id WHERE p.deliberation_id = ?"
+            " GROUP BY s.step ORDER BY participants DESC",
+            [deliberation_id])
