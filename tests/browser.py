@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -47,6 +48,9 @@ POLICIES = ("MOMENTS when the child asks their own questions\n"
             "FRUSTRATIONS the child cannot yet put into words")
 DESCRIPTION = "Understanding what the refusal says before insisting on the homework."
 CONTEXT = "When a child's wellbeing is at stake"
+TITLE = "Listening Before Pushing"
+#: Generous: the machine is shared, and a cold server imports pandas, duckdb and streamlit first.
+WAIT_MS = 30_000
 
 
 class ServerDidNotStart(RuntimeError):
@@ -145,3 +149,94 @@ def chromium() -> Iterator[object]:
         finally:
             browser.close()
 
+
+# -- a participant's clicks in the real page ----------------------------------------------------
+
+
+def settled(page) -> None:
+    """Wait until Streamlit has finished the rerun the last action started."""
+    page.wait_for_timeout(300)  # the rerun request reaches the server before the frontend says "running"
+    page.locator("[data-testid='stApp'][data-test-script-state='notRunning']").wait_for(timeout=WAIT_MS)
+
+
+def expect_step(page, text: str) -> None:
+    page.get_by_text(text).first.wait_for(timeout=WAIT_MS)
+
+
+def expect_stage(page, title: str) -> None:
+    """The guided interview shows `title` as its stage heading."""
+    page.get_by_role("heading", name=title).wait_for(timeout=WAIT_MS)
+    settled(page)
+
+
+def type_into(locator, text: str, *, replace: bool = False) -> None:
+    """Type like a person, then commit with Ctrl+Enter (a text area sends its value on Ctrl+Enter or blur)."""
+    locator.click()
+    if replace:
+        locator.press("Control+a")
+        locator.press("Delete")
+    locator.press_sequentially(text)
+    locator.press("Control+Enter")
+
+
+def choose(page, label: str, option: str) -> None:
+    """Pick `option` in the selectbox or multiselect labelled `label`."""
+    page.get_by_role("combobox", name=label).click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def continue_button(page):
+    return page.get_by_role("button", name="Continue", exact=True)
+
+
+def walk_to_review(page, base: str, token: str) -> None:
+    """Open the invite link and click and type through consent, about you, the question and every stage
+    of the guided interview, up to the review with "Confirm my card" enabled (soft warnings accepted)."""
+    page.goto(f"{base}/?invite={token}")
+    expect_step(page, "Step 1 of 8: Welcome")
+    page.get_by_text("I have read this and agree to take part").click()
+    continue_button(page).click()
+    expect_step(page, "Step 2 of 8: About you")
+    choose(page, "Your age", "30-44")
+    choose(page, "Your political leaning", "Prefer not to say")
+    continue_button(page).click()
+    expect_step(page, "Step 3 of 8: Choose a question")
+    page.get_by_text("A child who refuses homework").click()
+    settled(page)
+    continue_button(page).click()
+    expect_stage(page, "Your answer")
+    type_into(page.get_by_role("textbox", name=re.compile("^Your words")), RESPONSE)
+    settled(page)
+    continue_button(page).click()
+    expect_stage(page, "A moment from your life")
+    type_into(page.get_by_role("textbox", name=re.compile("^Your words")), STORY)
+    settled(page)
+    continue_button(page).click()
+    expect_stage(page, "What you noticed")
+    type_into(page.get_by_role("textbox", name=re.compile("^One thing you pay attention to")), POLICIES, replace=True)
+    settled(page)
+    continue_button(page).click()
+    expect_stage(page, "Name it")
+    title = page.get_by_role("textbox", name=re.compile(r"^Name \(up to"))
+    title.fill("")
+    title.press_sequentially(TITLE)
+    title.press("Enter")
+    settled(page)
+    type_into(page.get_by_role("textbox", name=re.compile("^What it is about")), DESCRIPTION, replace=True)
+    settled(page)
+    continue_button(page).click()
+    expect_stage(page, "Where it matters")
+    choose(page, "Situations", CONTEXT)
+    page.keyboard.press("Escape")
+    settled(page)
+    continue_button(page).click()
+    accept_warnings(page)
+
+
+def accept_warnings(page) -> None:
+    """On the review: tick "Keep it as it is" under every soft warning."""
+    expect_stage(page, "Your card")
+    keep = page.get_by_text("Keep it as it is", exact=True)
+    for i in range(keep.count()):
+        keep.nth(i).click()
+        settled(page)

@@ -381,12 +381,15 @@ def test_a_clean_exit_folds_the_log_into_the_file(tmp_path):
 
 
 @contextmanager
-def server(port: int, db: Path):
-    """`streamlit run app.py` on `port`; yields the process so a test can SIGKILL it."""
+def server(port: int, db: Path, *, hook: Path | None = None):
+    """`streamlit run app.py` on `port`; yields the process so a test can SIGKILL it. `hook`: a folder
+    whose sitecustomize.py the server runs first."""
     command = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port),
                "--server.headless", "true", "--server.address", "127.0.0.1", "--browser.gatherUsageStats",
                "false", "--server.fileWatcherType", "none"]
     env = {k: v for k, v in os.environ.items() if k != "WORKBENCH_LLM_BASE_URL"} | {"WORKBENCH_DB": str(db)}
+    if hook is not None:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(hook), env.get("PYTHONPATH")) if p)
     process = subprocess.Popen(command, cwd=config.ROOT, env=env, stdin=subprocess.DEVNULL,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -495,6 +498,82 @@ def test_a_server_stopped_with_sigterm_folds_the_log_into_the_file(tmp_path):
         assert [s["step"] for s in store.steps(pid)] == ["consent"]
     finally:
         store.close()
+# The server dies the instant it writes the step "Confirm my card" completes (whatever else it has written
+# before): a deterministic stand-in for a SIGKILL ~140 ms after the click, which is where issue 17 found a
+# card stored without its step.
+KILL_AT_THE_CARD_STEP = """
+import os, signal
+from contextlib import contextmanager
+
+from workbench.store import core
+
+_cursor = core.StoreCore._cursor
+
+
+class _DiesAtTheStep:
+    def __init__(self, cursor):
+        self._cursor = cursor
+
+    def execute(self, sql, *args, **kwargs):
+        params = args[0] if args else kwargs.get("parameters") or []
+        if "INSERT INTO participant_steps" in sql and "interview" in [p for p in params if isinstance(p, str)]:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return self._cursor.execute(sql, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._cursor, name)
+
+
+@contextmanager
+def _dying_cursor(self):
+    with _cursor(self) as cursor:
+        yield _DiesAtTheStep(cursor)
+
+
+core.StoreCore._cursor = _dying_cursor
+"""
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(300)
+def test_a_server_killed_as_a_card_is_confirmed_leaves_one_card_after_confirming_again(tmp_path):
+    """Issue 17 item 3: SIGKILL right after "Confirm my card" stored the card but not the step; after the
+    restart the participant confirmed again and had two cards. The card and its step are one transaction."""
+    require_chromium()
+    from browser import WAIT_MS, accept_warnings, chromium, expect_step, walk_to_review
+
+    path = tmp_path / "confirm.duckdb"
+    pid, token = invited_demo(path)
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(KILL_AT_THE_CARD_STEP)
+    port = free_port()
+    with chromium() as browser:
+        with server(port, path, hook=hook) as process:
+            page = browser.new_page()
+            page.set_default_timeout(WAIT_MS)
+            walk_to_review(page, f"http://127.0.0.1:{port}", token)
+            page.get_by_role("button", name="Confirm my card").click()
+            assert process.wait(timeout=60) == -signal.SIGKILL
+            page.close()
+        with server(port, path):  # restarted as it was, without the hook
+            page = browser.new_page()
+            page.set_default_timeout(WAIT_MS)
+            page.goto(f"http://127.0.0.1:{port}/?invite={token}")
+            expect_step(page, "Step 4 of 8: Your values card")  # the card was not confirmed: confirm again
+            accept_warnings(page)
+            page.get_by_role("button", name="Confirm my card").click()
+            expect_step(page, "Step 5 of 8: Who became wiser?")
+            page.close()
+    store = Store(path)
+    try:
+        cards = store.cards("demo", include_hidden=True)
+        mine = cards[cards["author_id"] == pid]
+        steps = [s["step"] for s in store.steps(pid)]
+    finally:
+        store.close()
+    assert len(mine) == 1, mine[["id", "title", "created_at"]]
+    assert steps.count("interview") == 1
 
 
 # -- the embedding model failing part-way ---------------------------------------------------------

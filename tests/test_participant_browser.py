@@ -23,9 +23,16 @@ from browser import (
     RESPONSE,
     STORY,
     VIEWPORT,
+    WAIT_MS,
+    choose,
     chromium,
+    continue_button,
+    expect_stage,
+    expect_step,
     require_chromium,
+    settled,
     streamlit_server,
+    type_into,
 )
 
 from workbench import config
@@ -35,9 +42,6 @@ from workbench.store import Store
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
 APP = config.APP
-#: Generous: the machine is shared, and a cold server imports pandas, duckdb and streamlit first.
-WAIT_MS = 30_000
-
 TITLE = "Listening Before Pushing"
 
 
@@ -54,42 +58,6 @@ def invited(tmp_path, demo_spec) -> tuple[Path, int, str]:
     finally:
         store.close()
     return path, pid, token
-
-
-def settled(page) -> None:
-    """Wait until Streamlit has finished the rerun the last action started."""
-    page.wait_for_timeout(300)  # the rerun request reaches the server before the frontend says "running"
-    page.locator("[data-testid='stApp'][data-test-script-state='notRunning']").wait_for(timeout=WAIT_MS)
-
-
-def expect_step(page, text: str) -> None:
-    page.get_by_text(text).first.wait_for(timeout=WAIT_MS)
-
-
-def expect_stage(page, title: str) -> None:
-    """The guided interview shows `title` as its stage heading."""
-    page.get_by_role("heading", name=title).wait_for(timeout=WAIT_MS)
-    settled(page)
-
-
-def type_into(locator, text: str, *, replace: bool = False) -> None:
-    """Type like a person, then commit with Ctrl+Enter (a text area sends its value on Ctrl+Enter or blur)."""
-    locator.click()
-    if replace:
-        locator.press("Control+a")
-        locator.press("Delete")
-    locator.press_sequentially(text)
-    locator.press("Control+Enter")
-
-
-def choose(page, label: str, option: str) -> None:
-    """Pick `option` in the selectbox or multiselect labelled `label`."""
-    page.get_by_role("combobox", name=label).click()
-    page.get_by_role("option", name=option, exact=True).click()
-
-
-def continue_button(page):
-    return page.get_by_role("button", name="Continue", exact=True)
 
 
 def save_screenshot(page, name: str) -> None:

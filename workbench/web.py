@@ -5,7 +5,7 @@ The only Streamlit-aware module in the package; it holds no SQL and no analysis.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import streamlit as st
@@ -30,8 +30,11 @@ def shown_errors(where: str) -> Iterator[None]:
 
     A `WorkbenchError` was raised on purpose: its message is for the visitor. Anything else is a bug:
     its trace is logged with an error id and the visitor sees only a short message with that id.
-    Streamlit's own stop and rerun signals are not `Exception`s and pass through.
+    Streamlit's own stop and rerun signals are not `Exception`s and pass through. A message a widget
+    callback left (`guarded`) is shown first.
     """
+    if _CALLBACK_ERROR in st.session_state:
+        st.error(st.session_state.pop(_CALLBACK_ERROR))
     try:
         yield
     except errors.WorkbenchError as exc:
@@ -40,6 +43,28 @@ def shown_errors(where: str) -> Iterator[None]:
     except Exception as exc:
         st.error(errors.unexpected(exc, where=where))
         st.stop()
+
+
+_CALLBACK_ERROR = "_workbench_callback_error"
+
+
+def guarded(where: str, callback: Callable[..., None]) -> Callable[..., None]:
+    """A widget callback (on_change, on_click) that never lets a trace reach the visitor.
+
+    Streamlit runs callbacks before the page, outside `shown_errors`; this keeps the same rule: a
+    `WorkbenchError`'s message, or a short one with an error id for a bug (logged with its trace),
+    shown on the page run that follows.
+    """
+
+    def run(*args, **kwargs) -> None:
+        try:
+            callback(*args, **kwargs)
+        except errors.WorkbenchError as exc:
+            st.session_state[_CALLBACK_ERROR] = str(exc)
+        except Exception as exc:
+            st.session_state[_CALLBACK_ERROR] = errors.unexpected(exc, where=where)
+
+    return run
 
 
 def sso_providers() -> list[tuple[str, str]]:

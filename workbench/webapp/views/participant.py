@@ -173,7 +173,7 @@ def interview_step() -> None:
         key = f"{current}_{iid}"
         text = st.text_area(f"Your words (up to {FREE_TEXT_MAX} characters)", value=getattr(answers, current),
                             max_chars=FREE_TEXT_MAX, key=key, placeholder=stage.placeholder, height=160,
-                            on_change=save_draft, args=(iid, answers, current, key))
+                            on_change=web.guarded("saving a draft", save_draft), args=(iid, answers, current, key))
         if buttons():
             if not text.strip():
                 st.error("Please write a few words before you continue.")
@@ -184,7 +184,7 @@ def interview_step() -> None:
         key = f"policies_{iid}"
         text = st.text_area(f"One thing you pay attention to per line (each up to {POLICY_MAX} characters)",
                             value="\n".join(proposed), key=key, placeholder=stage.placeholder, height=200,
-                            on_change=save_draft, args=(iid, answers, "policies", key))
+                            on_change=web.guarded("saving a draft", save_draft), args=(iid, answers, "policies", key))
         lines = [line.strip() for line in text.splitlines() if line.strip()]
         for i, line in enumerate(lines):
             for issue in check_policy(line, f"policies[{i}]"):
