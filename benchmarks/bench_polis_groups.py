@@ -100,7 +100,7 @@ def conversation_row(folder: Path) -> dict:
         runs = {}
         for name, replay in (("single-shot", False), ("replay", True)):
             wall, cpu = time.perf_counter(), time.process_time()
-            result, table = analyses.opinion_groups(store, "bench", seed=0, replay=replay)
+            result = analyses.opinion_groups(store, "bench", seed=0, replay=replay).groups
             row[f"{name} s"] = time.perf_counter() - wall
             row[f"{name} cpu s"] = time.process_time() - cpu
             runs[name] = result

@@ -23,8 +23,13 @@ from threadpoolctl import threadpool_limits
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the test-only simulator
+
+from simulate import simulate_planted_classes  # noqa: E402
 
 from workbench import prefs  # noqa: E402
+from workbench.prefs.data import encode  # noqa: E402
+from workbench.prefs.newton import fit_map  # noqa: E402
 
 
 def _median_time(fn, repeats: int) -> tuple[float, object]:
@@ -38,10 +43,10 @@ def _median_time(fn, repeats: int) -> tuple[float, object]:
 
 def bench_bt_vs_choix(repeats: int = 5) -> list[str]:
     n_items, n_comparisons = 1000, 100_000
-    comparisons, _, _ = prefs.simulate_planted_classes(
+    comparisons, _, _ = simulate_planted_classes(
         n_items=n_items, n_classes=1, n_comparisons=n_comparisons, per_participant=(100, 200), seed=11
     )
-    enc = prefs._encode(prefs.validate_comparisons(comparisons))
+    enc = encode(prefs.validate_comparisons(comparisons))
     n = len(enc.items)
 
     def choix_fit():
@@ -50,7 +55,7 @@ def bench_bt_vs_choix(repeats: int = 5) -> list[str]:
         return choix.ilsr_pairwise_dense(counts, alpha=0.0, tol=1e-10)
 
     def our_point_fit():
-        theta, _ = prefs._fit_map(enc.win, enc.lose, enc.weight, n, tau=1e-6)
+        theta, _ = fit_map(enc.win, enc.lose, enc.weight, n, tau=1e-6)
         return theta
 
     def our_full_fit():
@@ -99,7 +104,7 @@ def bench_bt_vs_choix(repeats: int = 5) -> list[str]:
 
 def bench_mixture() -> list[str]:
     n_items, n_classes, n_comparisons = 1000, 3, 200_000
-    comparisons, truth, _ = prefs.simulate_planted_classes(
+    comparisons, truth, _ = simulate_planted_classes(
         n_items=n_items, n_classes=n_classes, n_comparisons=n_comparisons, per_participant=(100, 200), seed=0
     )
     load = os.getloadavg()[0]

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.special import softmax
+from simulate import simulate_planted_classes
 
 from workbench import disagreement as dis
 from workbench import prefs
@@ -128,7 +129,7 @@ def test_beats_random_other_is_a_probability_average():
 
 
 def test_measures_work_on_latent_classes_and_per_context():
-    comparisons, truth, _ = prefs.simulate_planted_classes(n_items=15, n_classes=2, n_comparisons=3000,
+    comparisons, truth, _ = simulate_planted_classes(n_items=15, n_classes=2, n_comparisons=3000,
                                                            per_participant=(40, 60), spread=1.5, seed=3)
     comparisons["context"] = np.where(np.arange(len(comparisons)) % 2 == 0, "work", "home")
     mixture = prefs.latent_mixture(comparisons, max_k=3, seed=0)

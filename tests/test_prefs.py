@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.stats import spearmanr
+from simulate import simulate_planted_classes
 from sklearn.metrics import adjusted_rand_score
 
 from workbench import prefs
@@ -30,7 +31,7 @@ def _rows(pairs: list[tuple[str, str, str, str]], **extra) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def planted():
-    comparisons, truth, theta = prefs.simulate_planted_classes(
+    comparisons, truth, theta = simulate_planted_classes(
         n_items=30, n_classes=3, n_comparisons=6000, per_participant=(40, 60), spread=1.0, seed=1
     )
     return comparisons, truth, theta
@@ -44,7 +45,7 @@ def planted_mixture(planted):
 
 @pytest.fixture(scope="module")
 def pooled_data():
-    comparisons, _, _ = prefs.simulate_planted_classes(
+    comparisons, _, _ = simulate_planted_classes(
         n_items=25, n_classes=1, n_comparisons=3000, per_participant=(20, 40), seed=7
     )
     return comparisons
@@ -192,7 +193,7 @@ def test_bad_comparisons_are_rejected_with_a_reason(frame, message):
 
 
 def test_group_with_little_data_stays_near_pooled():
-    big, _, _ = prefs.simulate_planted_classes(n_items=12, n_classes=1, n_comparisons=2400,
+    big, _, _ = simulate_planted_classes(n_items=12, n_classes=1, n_comparisons=2400,
                                                per_participant=(40, 40), seed=2)
     # A second, small group with the opposite ranking: four judgements only.
     small = _rows([("s1", "v0000", "v0001", "b"), ("s1", "v0002", "v0003", "b"),
@@ -457,3 +458,29 @@ def test_schema_rejects_drifted_documents(schema, fit_doc, break_it):
     break_it(doc)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.Draft202012Validator(schema).validate(doc)
+
+
+def test_fit_preferences_validates_once_and_fits_the_pooled_model_once(monkeypatch):
+    """One table, one validation, one pooled fit, for the latent classes, the groups and the bootstrap."""
+    from workbench.prefs import fits
+
+    comparisons, truth, _ = simulate_planted_classes(n_items=6, n_classes=2, n_comparisons=1200,
+                                                     per_participant=(40, 60), seed=4)
+    attributes = truth.assign(camp=truth["true_class"].map({0: "left", 1: "right"}))[["participant_id", "camp"]]
+    calls = {"validate": 0, "pooled": 0}
+    validate, pooled = fits.validate_comparisons, fits._pooled
+
+    def counting_validate(*args, **kwargs):
+        calls["validate"] += 1
+        return validate(*args, **kwargs)
+
+    def counting_pooled(*args, **kwargs):
+        calls["pooled"] += 1
+        return pooled(*args, **kwargs)
+
+    monkeypatch.setattr(fits, "validate_comparisons", counting_validate)
+    monkeypatch.setattr(fits, "_pooled", counting_pooled)
+    fit = prefs.fit_preferences(comparisons, attributes, "camp", max_k=3, bootstrap=5)
+    assert calls == {"validate": 1, "pooled": 1}
+    assert fit.mixture.k == 2 and set(fit.groups.groups) == {"left", "right"} and fit.bootstrap.n_boot == 5
+    assert fit.composition is not None and np.allclose(fit.pooled.theta, prefs.bradley_terry(comparisons).theta)

@@ -8,17 +8,64 @@ No SQL here (that is the store's), no Streamlit (that is the pages').
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from . import ids, moralgraph
 from .errors import InputError, NotEnoughData, NotFound, WorkbenchError
 from .store import Store
 
+if TYPE_CHECKING:
+    from .groups import OpinionGroups
+    from .prefs import PreferenceFit
+
 Progress = Callable[[int, int], None]
+
+
+# -- what the analyses return ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GraphResult:
+    """The moral graph and its published JSON shape (the MGE study's; values by their public ids)."""
+
+    graph: moralgraph.MoralGraph
+    published: dict
+
+
+@dataclass(frozen=True)
+class GroupsResult:
+    """Polis-style opinion groups; `table` is one row per participant: participant_id (public id), group
+    (-1 below the participation threshold). `run_id` when the run was recorded."""
+
+    groups: OpinionGroups
+    table: pd.DataFrame
+    run_id: int | None = None
+
+
+@dataclass(frozen=True)
+class PreferenceData:
+    """What the preference models fit: comparisons (wiser-than answers included) and the participants'
+    attributes, both keyed by the participants' public ids."""
+
+    comparisons: pd.DataFrame
+    attributes: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class FitRun:
+    """The preference fits of a deliberation: the fitted objects, the fit JSON (schemas/fit.schema.json)
+    and the analysis run it was recorded as."""
+
+    fit: PreferenceFit
+    json: dict
+    data: PreferenceData
+    run_id: int | None = None
 
 
 def resolve_deliberation(store: Store, deliberation: str | None) -> str:
@@ -56,7 +103,7 @@ def endorsement_table(store: Store, deliberation_id: str, **query) -> pd.DataFra
 
 def moral_graph(store: Store, deliberation_id: str, *, mode: str = "default", until=None,
                 context: str | None = None, question_id: str | None = None, min_wiser: int = 2,
-                participants: set[int] | None = None, record: bool = False) -> tuple[moralgraph.MoralGraph, dict]:
+                participants: set[int] | None = None, record: bool = False) -> GraphResult:
     """The moral graph of a deliberation and its published-shape JSON (values by their public ids).
 
     `participants` restricts it to the answers of those participants (e.g. one group's graph).
@@ -80,20 +127,21 @@ def moral_graph(store: Store, deliberation_id: str, *, mode: str = "default", un
                   "question_id": question_id, "min_wiser": min_wiser}
         run = store.start_run("graph", params, deliberation_id=deliberation_id)
         store.finish_run(run, result={"edges": len(published["edges"]), "values": len(published["values"])})
-    return graph, published
+    return GraphResult(graph, published)
 
 
 def opinion_groups(store: Store, deliberation_id: str, *, question_id: str | None = None, until=None,
-                   seed: int = 0, replay: bool | None = None, record: bool = False, progress: Progress | None = None):
+                   seed: int = 0, replay: bool | None = None, record: bool = False,
+                   progress: Progress | None = None) -> GroupsResult:
     """Polis's opinion groups and report from the endorsements (workbench.groups, workbench.polis).
 
     Every vote event goes in, in the order cast: with a vote history the conversation is replayed in
     Polis's update cadence (`replay`, the default where votes carry distinct times), else Polis's
     math runs once. Votes on hidden (moderated-out) statements are passed in and zeroed, as Polis
     does. Participants an imported Polis export placed in a group (`polis_group`) count as already in
-    the conversation, as Polis's persisted in-conv set makes them. Ids are the source's where every
-    row has one (Polis's comment and participant ids), so the report names statements as Polis does.
-    Returns (OpinionGroups, per-participant frame with participant_id, source_id, group).
+    the conversation, as Polis's persisted in-conv set makes them. Participants and statements are
+    named by their public ids (Polis's own for an imported conversation), so the report names
+    statements as Polis does and every run as the exports do.
     """
     from .groups import opinion_groups as run
 
@@ -119,13 +167,14 @@ def opinion_groups(store: Store, deliberation_id: str, *, question_id: str | Non
         ["participant_id", "statement_id", "vote", "created_at"], axis=1).reset_index(drop=True)
     result = run(table, seed=seed, moderated_out=hidden, in_conversation=known, replay=replay, progress=progress)
     frame = result.participants[["participant_id", "group"]].reset_index(drop=True)
+    run_id = None
     if record:
         run_id = store.start_run("groups", {"question_id": question_id, "until": str(until) if until else None,
                                             "seed": seed, "method": result.method}, deliberation_id=deliberation_id)
         store.finish_run(run_id, result={"k": int(result.k), "method": result.method,
                                          "participants": frame.to_dict("records"),
                                          "silhouette": {str(k): v for k, v in result.silhouette.items()}})
-    return result, frame
+    return GroupsResult(result, frame, run_id)
 
 
 def statement_titles(store: Store, deliberation_id: str) -> dict[str, str]:
@@ -371,7 +420,7 @@ def group_page_ranks(store: Store, deliberation_id: str, attribute: str, *, mode
     """Each group's own ranking of the values: the moral graph of its members' answers alone."""
     out = {}
     for group, members in groups_by_attribute(store, deliberation_id, attribute).items():
-        graph, _ = moral_graph(store, deliberation_id, mode=mode, question_id=question_id, participants=members)
+        graph = moral_graph(store, deliberation_id, mode=mode, question_id=question_id, participants=members).graph
         out[group] = dict(graph.page_rank)
     return out
 
@@ -391,7 +440,7 @@ def member_cards(store: Store, deliberation_id: str) -> dict[str, list[dict]]:
 
 def preference_data(store: Store, deliberation_id: str, *, context: str | None = None,
                     question_id: str | None = None, include_wiser: bool = True,
-                    until=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                    until=None) -> PreferenceData:
     """Comparisons (Compare round, imports, and wiser-than answers as in workbench.prefs) and the
     participants' attributes, both keyed by the participants' public ids (workbench.ids)."""
     from .prefs import comparisons_from_wiser
@@ -417,68 +466,152 @@ def preference_data(store: Store, deliberation_id: str, *, context: str | None =
         not f.empty for f in frames) else frames[0]
     attrs = store.attributes(deliberation_id, until=until)
     attrs = attrs.assign(participant_id=people.publics(attrs["participant_id"]))
-    return comparisons.astype({"participant_id": str, "item_a": str, "item_b": str}), attrs
+    return PreferenceData(comparisons.astype({"participant_id": str, "item_a": str, "item_b": str}), attrs)
 
 
 def fit_preferences(store: Store, deliberation_id: str, *, context: str | None = None, by: str | None = None,
                     latent: str | int = "auto", max_k: int = 6, seed: int = 0, include_wiser: bool = True,
                     question_id: str | None = None, bootstrap: int = 0, progress: Progress | None = None,
-                    record: bool = True) -> tuple[dict, dict]:
+                    record: bool = True) -> FitRun:
     """Pooled, per-group and latent-class Bradley–Terry fits (workbench.prefs) of one deliberation.
 
     With `bootstrap` ≥ 2 the pooled and per-group strengths also get percentile intervals from that many
-    replicates over resampled participants; `progress(done, total)` follows them.
-    Returns (fit JSON as schemas/fit.schema.json, the fitted objects by name) and records the run,
-    so the exports can attach each participant's latent class to their preference pairs.
+    replicates over resampled participants; `progress(done, total)` follows them. Recorded as a `fit`
+    run (when `record`), so the exports can attach each participant's latent class to their pairs.
     """
     from . import prefs
 
-    comparisons, attrs = preference_data(store, deliberation_id, context=context, question_id=question_id,
-                                         include_wiser=include_wiser)
-    if comparisons.empty:
+    data = preference_data(store, deliberation_id, context=context, question_id=question_id,
+                           include_wiser=include_wiser)
+    if data.comparisons.empty:
         raise NotFound(f"deliberation {deliberation_id!r} has no comparisons or wiser-than answers to fit"
                        + (f" in context {context!r}" if context else ""))
-    k = None if latent == "auto" else int(latent)
-    mixture = prefs.latent_mixture(comparisons, k=k, max_k=max_k, seed=seed)
-    groups = prefs.group_strengths(comparisons, attrs, by) if by else None
-    boot = None
-    if bootstrap:
-        boot = prefs.bootstrap_strengths(comparisons, attrs if by else None, by, n_boot=bootstrap, seed=seed,
-                                         progress=progress)
-    fit = prefs.fit_to_json(mixture, groups, pooled=prefs.bradley_terry(comparisons), bootstrap=boot)
-    objects = {"mixture": mixture, "groups": groups, "comparisons": comparisons, "attributes": attrs,
-               "composition": prefs.class_composition(mixture, attrs) if len(attrs.columns) > 1 else None}
+    fit = prefs.fit_preferences(data.comparisons, data.attributes, by, k=None if latent == "auto" else int(latent),
+                                max_k=max_k, seed=seed, bootstrap=bootstrap, progress=progress)
+    document = prefs.fit_to_json(fit.mixture, fit.groups, pooled=fit.pooled, bootstrap=fit.bootstrap)
+    run = None
     if record:
         run = store.start_run("fit", {"context": context, "question_id": question_id, "by": by, "latent": str(latent),
                                       "max_k": max_k, "seed": seed, "include_wiser": include_wiser,
                                       "bootstrap": bootstrap}, deliberation_id=deliberation_id)
-        store.finish_run(run, result=fit)
-        objects["run_id"] = run
-    return fit, objects
+        store.finish_run(run, result=document)
+    return FitRun(fit, document, data, run)
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """Divisive and bridging values between the groups of one grouping, and how much they differ overall."""
+
+    divisive: pd.DataFrame  # item, score (between-group variance)
+    bridging: pd.DataFrame  # item, score (the lowest group's chance of beating another), weakest_group
+    jsd: float  # mutual information between group and choice, in bits
+
+
+@dataclass(frozen=True)
+class DisagreementReport:
+    """Everything the Disagreement page shows, as stored in one `disagreement` analysis run.
+
+    Each part is missing (None) when it could not be computed, with the reason in `opinion_groups_error`
+    or `fit_error`. Values, statements and participants are named by their public ids; `title()` gives
+    a value's or statement's title.
+    """
+
+    question_id: str | None
+    by: str | None
+    seed: int
+    bootstrap: int
+    titles: Mapping[str, str]
+    k: int | None = None
+    opinion_map: pd.DataFrame | None = None  # participant_id, group, x, y (those placed in a group)
+    heat: pd.DataFrame | None = None  # group, statement_id, agree (share agreeing), votes
+    polis_report: dict | None = None  # Polis's report on the groups (schemas/polis_report.schema.json)
+    opinion_groups_error: str | None = None
+    fit: dict | None = None  # the fit JSON (schemas/fit.schema.json)
+    composition: pd.DataFrame | None = None  # latent_class, attribute, value, count, share
+    rankings: Mapping[str, Ranking] = field(default_factory=dict)
+    fit_error: str | None = None
+    run_id: int | None = None
+
+    def title(self, item: Any) -> str:
+        return self.titles.get(str(item), str(item))
+
+    def strengths(self) -> pd.DataFrame:
+        """Every strength with its interval, for a forest plot: group (everyone, each known group, each
+        latent class), value (title), theta, lower, upper, interval (how the interval was made)."""
+        fit, rows = self.fit or {}, []
+        boot = fit.get("bootstrap")
+
+        def add(label: str, block: dict, interval: str) -> None:
+            for item, theta in block["strengths"].items():
+                rows.append({"group": label, "value": self.title(item), "theta": theta, "lower": block["lower"][item],
+                             "upper": block["upper"][item], "interval": interval})
+
+        booted = f"bootstrap ({boot['n_boot']} replicates)" if boot else None
+        if boot:
+            add("everyone", boot["pooled"], booted)
+        elif fit.get("pooled"):
+            add("everyone", fit["pooled"], "Laplace")
+        for name, block in (fit.get("groups") or {}).items():
+            chosen = boot["groups"].get(name) if boot else None
+            add(f"{fit.get('group_by')} = {name}", chosen or block, booted if chosen else "Laplace")
+        for k, component in enumerate(fit.get("components", [])):
+            add(f"latent class {k} ({component['weight']:.0%})", component, "Laplace")
+        return pd.DataFrame(rows, columns=["group", "value", "theta", "lower", "upper", "interval"])
+
+    def to_json(self) -> dict:
+        frames = {"opinion_map": self.opinion_map, "heat": self.heat, "composition": self.composition}
+        doc = {"question_id": self.question_id, "by": self.by, "seed": self.seed, "bootstrap": self.bootstrap,
+               "titles": dict(self.titles), "k": self.k, "fit": self.fit, "polis_report": self.polis_report,
+               **{name: None if frame is None else frame.to_dict("records") for name, frame in frames.items()},
+               "rankings": {name: {"divisive": r.divisive.to_dict("records"), "bridging": r.bridging.to_dict("records"),
+                                   "jsd": r.jsd} for name, r in self.rankings.items()},
+               "opinion_groups_error": self.opinion_groups_error, "fit_error": self.fit_error}
+        return _json_safe({k: v for k, v in doc.items() if v is not None})
+
+    @classmethod
+    def from_json(cls, doc: dict, *, run_id: int | None = None) -> DisagreementReport:
+        def frame(name: str) -> pd.DataFrame | None:
+            return None if doc.get(name) is None else pd.DataFrame(doc[name])
+
+        return cls(question_id=doc.get("question_id"), by=doc.get("by"), seed=int(doc.get("seed", 0)),
+                   bootstrap=int(doc.get("bootstrap", 0)), titles=doc.get("titles", {}), k=doc.get("k"),
+                   opinion_map=frame("opinion_map"), heat=frame("heat"), polis_report=doc.get("polis_report"),
+                   opinion_groups_error=doc.get("opinion_groups_error"), fit=doc.get("fit"),
+                   composition=frame("composition"), fit_error=doc.get("fit_error"), run_id=run_id,
+                   rankings={name: Ranking(pd.DataFrame(r["divisive"]), pd.DataFrame(r["bridging"]), float(r["jsd"]))
+                             for name, r in (doc.get("rankings") or {}).items()})
+
+
+def stored_disagreement(store: Store, run_id: int) -> DisagreementReport:
+    """A disagreement report stored earlier, as its run holds it."""
+    run = store.run(int(run_id))
+    if run["kind"] != "disagreement":
+        raise NotFound(f"analysis run {run_id} is a {run['kind']!r} run, not a disagreement report")
+    return DisagreementReport.from_json(run["result"] or {}, run_id=int(run_id))
 
 
 def disagreement_report(store: Store, deliberation_id: str, *, question_id: str | None = None,
                         by: str | None = None, seed: int = 0, max_k: int = 6, bootstrap: int = 200,
-                        progress: Progress | None = None) -> dict:
-    """Everything the Disagreement view shows, as one JSON-able dict, stored as an analysis run.
+                        progress: Progress | None = None) -> DisagreementReport:
+    """Everything the Disagreement view shows, stored as an analysis run (reopen it: `stored_disagreement`).
 
     Opinion groups from the endorsements (Polis's pipeline), the group × value agreement heat map,
     strengths per known group (`by`) and per latent class with intervals (bootstrap over participants
     for the pooled fit and the known groups when `bootstrap` ≥ 2), the latent classes' composition,
-    and the divisive and bridging values. Reopen a stored one with `store.run(id)`.
-    Progress runs over 4 steps of 100 ticks each: `progress(done, 400)`.
+    and the divisive and bridging values. Progress runs over 4 steps of 100 ticks each:
+    `progress(done, 400)`.
     """
     from . import disagreement
 
     steps = 4 * 100
     tick = progress or (lambda done, total: None)
-    report: dict = {"question_id": question_id, "by": by, "seed": seed, "bootstrap": bootstrap}
-    report["titles"] = statement_titles(store, deliberation_id)
+    parts: dict[str, Any] = {}
+    titles = statement_titles(store, deliberation_id)
     tick(0, steps)
     try:
-        groups, table = opinion_groups(store, deliberation_id, question_id=question_id, seed=seed,
-                                       progress=lambda done, total: tick(100 * done // max(total, 1), steps))
-        people = groups.participants
+        grouped = opinion_groups(store, deliberation_id, question_id=question_id, seed=seed,
+                                 progress=lambda done, total: tick(100 * done // max(total, 1), steps))
+        groups, table = grouped.groups, grouped.table
         if groups.k == 0:
             threshold = groups.params["threshold"]
             most = int(store.endorsements(deliberation_id, question_id=question_id)
@@ -487,59 +620,49 @@ def disagreement_report(store: Store, deliberation_id: str, *, question_id: str 
                            f" participation threshold here is {threshold} votes and the most anyone cast is {most}."
                            + (" Pick a single question (participants vote on their own question's values),"
                               if question_id is None else "") + " or wait for more votes.")
-        report["opinion_map"] = [{"participant_id": p, "group": int(g), "x": float(x), "y": float(y)}
-                                 for p, g, x, y in zip(table["participant_id"], people["group"], people["x"],
-                                                       people["y"], strict=True) if g >= 0]
-        report["k"] = int(groups.k)
+        placed = groups.participants  # by public ids already
+        parts["opinion_map"] = placed.loc[placed["group"] >= 0, ["participant_id", "group", "x", "y"]].reset_index(
+            drop=True)
+        parts["k"] = int(groups.k)
         votes = endorsement_table(store, deliberation_id, question_id=question_id)
         member = dict(zip(table["participant_id"], table["group"], strict=True))
         votes = votes.assign(group=votes["participant_id"].map(member))
         votes = votes[votes["group"].notna() & (votes["group"] >= 0)]
         heat = votes.groupby(["group", "statement_id"])["vote"].agg(
             agree=lambda v: float((v == 1).mean()), votes="size").reset_index()
-        report["heat"] = heat.assign(group=heat["group"].astype(int)).to_dict("records")
-        report["polis_report"] = polis_report_json(store, deliberation_id, groups)
+        parts["heat"] = heat.assign(group=heat["group"].astype(int))
+        parts["polis_report"] = polis_report_json(store, deliberation_id, groups)
     except WorkbenchError as exc:
-        report["opinion_groups_error"] = str(exc)
+        parts["opinion_groups_error"] = str(exc)
     tick(100, steps)
     try:
-        fit, objects = fit_preferences(store, deliberation_id, question_id=question_id, by=by, max_k=max_k,
-                                       seed=seed, bootstrap=bootstrap, record=False,
-                                       progress=lambda done, total: tick(100 + 100 * done // total, steps))
-        report["fit"] = fit
-        mixture = objects["mixture"]
+        fitted = fit_preferences(store, deliberation_id, question_id=question_id, by=by, max_k=max_k, seed=seed,
+                                 bootstrap=bootstrap, record=False,
+                                 progress=lambda done, total: tick(100 + 100 * done // total, steps))
+        parts["fit"] = fitted.json
         tick(200, steps)
-        if objects["composition"] is not None:
-            report["composition"] = objects["composition"].table.to_dict("records")
-        sources = {"latent classes": mixture}
-        if objects["groups"] is not None:
-            sources[f"groups by {by}"] = objects["groups"]
-        report["rankings"] = {}
-        for name, source in sources.items():
-            if len(disagreement.group_strengths_of(source).groups) < 2:
-                continue
-            report["rankings"][name] = {
-                "divisive": disagreement.divisive_values(source).top(10).to_dict("records"),
-                "bridging": disagreement.bridging_values(source).top(10).to_dict("records"),
-                "jsd": disagreement.choice_divergence(source).generalized_jsd,
-            }
+        if fitted.fit.composition is not None:
+            parts["composition"] = fitted.fit.composition.table
+        sources = {"latent classes": fitted.fit.mixture}
+        if fitted.fit.groups is not None:
+            sources[f"groups by {by}"] = fitted.fit.groups
+        parts["rankings"] = {
+            name: Ranking(disagreement.divisive_values(source).top(10), disagreement.bridging_values(source).top(10),
+                          float(disagreement.choice_divergence(source).generalized_jsd))
+            for name, source in sources.items() if len(disagreement.group_strengths_of(source).groups) >= 2}
     except WorkbenchError as exc:
-        report["fit_error"] = str(exc)
+        parts["fit_error"] = str(exc)
     tick(300, steps)
-    report = _json_safe(report)
+    report = DisagreementReport(question_id=question_id, by=by, seed=seed, bootstrap=bootstrap, titles=titles,
+                                **parts)
     run = store.start_run("disagreement", {"question_id": question_id, "by": by, "seed": seed,
                                            "bootstrap": bootstrap}, deliberation_id=deliberation_id)
-    store.finish_run(run, result=report)
-    report["run_id"] = run
+    store.finish_run(run, result=report.to_json())
     tick(400, steps)
-    return report
+    return replace(report, run_id=run)
 
 
 def _json_safe(value):
-    import math
-
-    import numpy as np
-
     if isinstance(value, dict):
         return {str(k): _json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -556,7 +679,7 @@ def pooled_strengths(store: Store, deliberation_id: str, *, question_id: str | N
     Compare round can ask about the pairs whose order is least certain."""
     from .prefs import bradley_terry
 
-    comparisons, _ = preference_data(store, deliberation_id, question_id=question_id)
+    comparisons = preference_data(store, deliberation_id, question_id=question_id).comparisons
     if comparisons.empty or pd.unique(comparisons[["item_a", "item_b"]].to_numpy().ravel()).size < 2:
         return {}
     fit = bradley_terry(comparisons)

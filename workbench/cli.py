@@ -257,11 +257,12 @@ def graph(out: Annotated[Path, typer.Option("--out", help="where to write the gr
     with _store(db) as store:
         did = analyses.resolve_deliberation(store, deliberation)
         qid = _question_id(did, question)
-        result, published = analyses.moral_graph(store, did, mode=mode, until=until, context=context,
-                                                 question_id=qid, min_wiser=min_wiser, record=True)
+        result = analyses.moral_graph(store, did, mode=mode, until=until, context=context, question_id=qid,
+                                      min_wiser=min_wiser, record=True)
+    published = result.published
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() == ".graphml":
-        moralgraph.to_graphml(result, out)
+        moralgraph.to_graphml(result.graph, out)
     else:
         out.write_text(json.dumps(published, indent=1, ensure_ascii=False))
     typer.echo(f"{mode} moral graph of {did!r}: {len(published['values'])} values, {len(published['edges'])} edges"
@@ -336,10 +337,10 @@ def fit(out: Annotated[Path, typer.Option("--out", help="where to write the fit 
     with _store(db) as store:
         did = analyses.resolve_deliberation(store, deliberation)
         with tqdm(total=bootstrap, unit="replicate", desc="bootstrap", disable=None if bootstrap else True) as bar:
-            result, _ = analyses.fit_preferences(
+            result = analyses.fit_preferences(
                 store, did, context=context, by=by, latent=latent, max_k=max_k, seed=seed,
                 include_wiser=not no_wiser, bootstrap=bootstrap,
-                progress=lambda done, total: bar.update(done - bar.n))
+                progress=lambda done, total: bar.update(done - bar.n)).json
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1, ensure_ascii=False))
     typer.echo(f"{result['k']} latent class(es) by BIC over {len(result['participants'])} participants and"
@@ -375,7 +376,7 @@ def _question_id(deliberation_id: str, question: str | None) -> str | None:
 
 
 @app.command()
-def groups(out: Annotated[Path, typer.Option("--out", help="CSV: participant_id, source_id, group")],
+def groups(out: Annotated[Path, typer.Option("--out", help="CSV: participant_id, group")],
            db: DbOption = None, deliberation: DeliberationOption = None,
            question: Annotated[str | None, typer.Option(help="only this question (id or slug)")] = None,
            until: Annotated[str | None, typer.Option(help="only votes cast before this time")] = None,
@@ -400,9 +401,9 @@ def groups(out: Annotated[Path, typer.Option("--out", help="CSV: participant_id,
                 bar.total = total
                 bar.update(done - bar.n)
 
-            result, table = analyses.opinion_groups(store, did, question_id=_question_id(did, question),
-                                                    until=until, seed=seed, replay=replay, record=True,
-                                                    progress=progress)
+            found = analyses.opinion_groups(store, did, question_id=_question_id(did, question), until=until,
+                                            seed=seed, replay=replay, record=True, progress=progress)
+        result, table = found.groups, found.table
         body = analyses.polis_report_json(store, did, result) if report is not None else None
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False)

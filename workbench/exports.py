@@ -522,12 +522,13 @@ def _write_graphs(store, deliberation_id, staging, final_dir, *, question_id, un
     validator = jsonschema.Draft202012Validator(schema("moral-graph"))
     files = []
     for mode in ("mge", "default"):
-        graph, published = analyses.moral_graph(store, deliberation_id, mode=mode, until=until, question_id=question_id)
+        graph = analyses.moral_graph(store, deliberation_id, mode=mode, until=until, question_id=question_id)
+        published = graph.published
         error = next(iter(validator.iter_errors(published)), None)
         if error is not None:
             raise ExportError(f"moral-graph-{mode}.json: {'.'.join(map(str, error.absolute_path))}: {error.message}")
         (staging / f"moral-graph-{mode}.json").write_text(json.dumps(published, indent=1, ensure_ascii=False))
-        moralgraph.to_graphml(graph, staging / f"moral-graph-{mode}.graphml")
+        moralgraph.to_graphml(graph.graph, staging / f"moral-graph-{mode}.graphml")
         files += [ExportedFile(final_dir / f"moral-graph-{mode}.json", f"graph ({mode})", len(published["edges"])),
                   ExportedFile(final_dir / f"moral-graph-{mode}.graphml", f"graph ({mode}, GraphML)",
                                len(published["edges"]))]

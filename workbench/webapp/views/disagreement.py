@@ -2,7 +2,7 @@
 intervals, latent classes and their make-up, and the divisive and bridging values.
 
 Thin: `workbench.analyses.disagreement_report` computes everything (with a progress bar) and stores
-it as an analysis run; this page draws a report, new or reopened.
+it as an analysis run; this page draws the fields of a `DisagreementReport`, new or reopened.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ if a.button("Run the analyses", type="primary"):
     report = analyses.disagreement_report(
         store, did, question_id=question, by=by, bootstrap=0 if bootstrap == 1 else int(bootstrap),
         progress=lambda done, total: bar.progress(done / total, text=labels[min(4 * done // total, 4)]))
-    run_id = st.session_state[f"disagreement_run_{did}"] = report["run_id"]
+    run_id = st.session_state[f"disagreement_run_{did}"] = report.run_id
     st.rerun()
 if not runs.empty:
     options = list(runs["id"])
@@ -56,28 +56,21 @@ if run_id is None:
     st.info("Run the analyses to see where the groups part ways.")
     st.stop()
 
-report = store.run(int(run_id))["result"]
-titles = report.get("titles", {})
-
-
-def title(item) -> str:
-    return titles.get(str(item), str(item))
-
+report = analyses.stored_disagreement(store, int(run_id))
+title = report.title
 
 st.header("Opinion groups (from agree / disagree votes)")
-if "opinion_groups_error" in report or not report.get("opinion_map"):
-    st.info(report.get("opinion_groups_error", "No participant is in an opinion group yet."))
+if report.opinion_groups_error or report.opinion_map is None or report.opinion_map.empty:
+    st.info(report.opinion_groups_error or "No participant is in an opinion group yet.")
 else:
-    opinion = pd.DataFrame(report["opinion_map"])
-    opinion["group"] = "group " + opinion["group"].astype(str)
-    st.caption(f"{report['k']} groups found by Polis's pipeline; each dot is a participant.")
+    opinion = report.opinion_map.assign(group="group " + report.opinion_map["group"].astype(str))
+    st.caption(f"{report.k} groups found by Polis's pipeline; each dot is a participant.")
     st.altair_chart(alt.Chart(opinion).mark_circle(size=60, opacity=0.7).encode(
         x=alt.X("x", title="opinion axis 1"), y=alt.Y("y", title="opinion axis 2"),
         color=alt.Color("group", title="group"), tooltip=["participant_id", "group"]).properties(height=360),
         width="stretch")
-    heat = pd.DataFrame(report["heat"])
-    heat["value"] = heat["statement_id"].map(title)
-    heat["group"] = "group " + heat["group"].astype(str)
+    heat = report.heat.assign(value=report.heat["statement_id"].map(title),
+                              group="group " + report.heat["group"].astype(str))
     st.subheader("How each group votes on each value")
     st.altair_chart(alt.Chart(heat).mark_rect().encode(
         x=alt.X("group", title=None), y=alt.Y("value", title=None, sort="-color", axis=alt.Axis(labelLimit=320)),
@@ -85,11 +78,11 @@ else:
         tooltip=["value", "group", alt.Tooltip("agree", format=".0%"), "votes"]).properties(
         height=max(200, 26 * heat["value"].nunique())), width="stretch")
 
-if report.get("polis_report"):
+if report.polis_report:
     # Polis's report for these groups, computed by workbench.polis (analyses.disagreement_report); drawn only.
     from workbench.polis.repness import in_plain_words
 
-    polis = report["polis_report"]
+    polis = report.polis_report
     st.subheader("What sets each group apart (Polis's report)")
     how = ("replaying the votes in the order they were cast" if polis["method"] == "replay"
            else "from the latest votes at once (no vote history)")
@@ -116,29 +109,12 @@ if report.get("polis_report"):
                      hide_index=True, width="stretch")
 
 st.header("Preferences per group (from comparisons and wiser-than answers)")
-if "fit_error" in report:
-    st.info(report["fit_error"])
+if report.fit_error or report.fit is None:
+    st.info(report.fit_error or "No preference fit in this run.")
 else:
-    fit = report["fit"]
+    fit = report.fit
     boot = fit.get("bootstrap")
-    rows = []
-
-    def add_rows(label: str, block: dict, interval: str) -> None:
-        for item, theta in block["strengths"].items():
-            rows.append({"group": label, "value": title(item), "theta": theta, "lower": block["lower"][item],
-                         "upper": block["upper"][item], "interval": interval})
-
-    if boot:
-        add_rows("everyone", boot["pooled"], f"bootstrap ({boot['n_boot']} replicates)")
-    elif fit.get("pooled"):
-        add_rows("everyone", fit["pooled"], "Laplace")
-    for name, block in (fit.get("groups") or {}).items():
-        chosen = boot["groups"].get(name) if boot else None
-        add_rows(f"{fit.get('group_by')} = {name}", chosen or block,
-                 f"bootstrap ({boot['n_boot']} replicates)" if chosen else "Laplace")
-    for k, component in enumerate(fit["components"]):
-        add_rows(f"latent class {k} ({component['weight']:.0%})", component, "Laplace")
-    forest = pd.DataFrame(rows)
+    forest = report.strengths()
     kinds = list(dict.fromkeys(forest["group"]))  # everyone, the known groups, then the latent classes
     known = [kind for kind in kinds if kind.startswith(f"{fit.get('group_by')} = ")]
     latent = [kind for kind in kinds if kind.startswith("latent class")]
@@ -162,26 +138,26 @@ else:
     st.caption(f"{fit['k']} latent class(es) chosen by BIC: "
                + ", ".join(f"K={k}: {v:,.0f}" for k, v in fit["bic"].items()))
 
-    for name, ranking in report.get("rankings", {}).items():
+    for name, ranking in report.rankings.items():
         st.subheader(f"Divisive and bridging values — {name}")
-        st.caption(f"Mutual information between group and choice: {ranking['jsd']:.3f} bits")
+        st.caption(f"Mutual information between group and choice: {ranking.jsd:.3f} bits")
         d, g = st.columns(2)
         with d:
             st.markdown("**Divisive** (groups rank them most differently)")
-            table = pd.DataFrame(ranking["divisive"])
+            table = ranking.divisive
             st.dataframe(pd.DataFrame({"value": table["item"].map(title), "between-group variance": table["score"]}),
                          hide_index=True, width="stretch")
         with g:
             st.markdown("**Bridging** (high in every group)")
-            table = pd.DataFrame(ranking["bridging"])
+            table = ranking.bridging
             st.dataframe(pd.DataFrame({"value": table["item"].map(title),
                                        "lowest group's P(beats another)": table["score"],
                                        "weakest group": table["weakest_group"]}),
                          hide_index=True, width="stretch")
 
-    if report.get("composition"):
+    if report.composition is not None and not report.composition.empty:
         st.subheader("Who is in each latent class")
-        composition = pd.DataFrame(report["composition"])
+        composition = report.composition
         attribute = st.selectbox("Attribute", sorted(composition["attribute"].unique()),
                                  index=sorted(composition["attribute"].unique()).index(by)
                                  if by in set(composition["attribute"]) else 0)

@@ -36,7 +36,7 @@ def graph_data(db: str, did: str, mode: str, question: str | None, by: str | Non
     participants = None
     if by and group:
         participants = analyses.groups_by_attribute(s, did, by)[group]
-    _, published = analyses.moral_graph(s, did, mode=mode, question_id=question, participants=participants)
+    published = analyses.moral_graph(s, did, mode=mode, question_id=question, participants=participants).published
     ranks = analyses.group_page_ranks(s, did, by, mode=mode, question_id=question) if by else None
     return published, ranks, analyses.member_cards(s, did)
 
