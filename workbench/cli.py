@@ -135,11 +135,12 @@ def serve(db: DbOption = None,
           host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1") -> None:
     """Start the web app (Streamlit)."""
     _store(db).close()  # a database that does not open cleanly stops here, not on every page
-    env = dict(os.environ, WORKBENCH_DB=str(config.db_path(db)))
+    # Absolute: the database is where the command was run, wherever the package is installed.
+    env = dict(os.environ, WORKBENCH_DB=str(config.db_path(db).resolve()))
     env.setdefault("WORKBENCH_BASE_URL", f"http://{host}:{port}")
     cmd = [sys.executable, "-m", "streamlit", "run", str(config.APP), "--server.address", host,
-           "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"]
-    raise typer.Exit(subprocess.call(cmd, env=env, cwd=config.ROOT))  # cwd: .streamlit/config.toml
+           "--server.port", str(port), *(f"--{k}={v}" for k, v in config.STREAMLIT_OPTIONS.items())]
+    raise typer.Exit(subprocess.call(cmd, env=env))
 
 
 @app.command()
