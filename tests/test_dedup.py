@@ -12,9 +12,7 @@ import pytest
 from workbench.dedup import (
     DedupInputError,
     DedupParams,
-    Merge,
     Overrides,
-    Rename,
     Split,
     canonical_values,
     least_sure,
@@ -118,33 +116,6 @@ def test_ids_follow_the_larger_part_when_a_value_breaks_up() -> None:
     assert second.assignment[3] == 5
 
 
-def test_merge_survives_reruns_and_new_cards() -> None:
-    cards, vectors = make_cards(BASE)
-    first = canonical_values(cards, vectors)
-    overrides = Overrides(merges=(Merge((first.assignment[4], first.assignment[7])),))
-    merged = canonical_values(cards, vectors, previous=first.assignment, overrides=overrides)
-    assert merged.assignment[4] == merged.assignment[5] == merged.assignment[7] == merged.assignment[8] == 2
-    assert len(merged.values) == 3
-
-    more_cards, more_vectors = make_cards({**BASE, 9: 3, 10: 4})
-    rerun = canonical_values(more_cards, more_vectors, previous=merged.assignment, overrides=overrides)
-    assert rerun.assignment[9] == 2  # a new card of topic 3 joins the merged value
-    assert {rerun.assignment[c] for c in (4, 5, 7, 8)} == {2}
-    assert rerun.assignment[10] == 5
-    # Without the override the re-run would split them again.
-    plain = canonical_values(more_cards, more_vectors, previous=merged.assignment)
-    assert plain.assignment[4] != plain.assignment[7]
-
-
-def test_merge_into_an_explicit_id_and_chained_merges() -> None:
-    cards, vectors = make_cards(BASE)
-    first = canonical_values(cards, vectors)
-    overrides = Overrides(merges=(Merge((1, 2), into=2), Merge((2, 3))))  # 1->2, then 2,3 -> 2
-    result = canonical_values(cards, vectors, previous=first.assignment, overrides=overrides)
-    assert {result.assignment[c] for c in (1, 2, 3, 4, 5, 6)} == {2}
-    assert result.assignment[7] == 4
-
-
 def test_split_to_a_new_value_survives_reruns() -> None:
     cards, vectors = make_cards(BASE)
     first = canonical_values(cards, vectors)
@@ -175,22 +146,6 @@ def test_split_of_a_withdrawn_card_is_ignored() -> None:
         canonical_values(cards, vectors, overrides=overrides).assignment
         == canonical_values(cards, vectors).assignment
     )
-
-
-def test_rename_keeps_title_when_the_medoid_changes() -> None:
-    cards, vectors = make_cards(BASE)
-    first = canonical_values(cards, vectors)
-    overrides = Overrides(renames=(Rename(canonical_id=1, title="Careful listening", description="Edited."),))
-    renamed = canonical_values(cards, vectors, previous=first.assignment, overrides=overrides)
-    assert renamed.value(1).title == "Careful listening"
-    assert renamed.value(1).description == "Edited."
-    assert renamed.value(1).policies == first.value(1).policies  # not renamed: still the medoid's
-    assert renamed.value(1).renamed and not renamed.value(2).renamed
-
-    more_cards, more_vectors = make_cards({**BASE, 11: 0, 12: 0, 13: 0})
-    rerun = canonical_values(more_cards, more_vectors, previous=renamed.assignment, overrides=overrides)
-    assert rerun.value(1).title == "Careful listening"
-    assert len(rerun.value(1).member_ids) == 6
 
 
 def test_per_question_keeps_questions_apart() -> None:

@@ -158,7 +158,17 @@ def test_wrong_types_are_refused_naming_the_field(field, value):
 @given(data=any_json)
 def test_anything_that_is_not_a_card_is_refused_with_an_input_error(data):
     with pytest.raises(InputError):
-        validated(ValuesCardIn, data if not isinstance(data, dict) else {**data, "extra_field": 1})
+        validated(ValuesCardIn, data)
+
+
+@HYPOTHESIS
+@given(name=st.text(min_size=1, max_size=30).filter(lambda n: n not in ValuesCardIn.model_fields), value=any_json)
+def test_a_valid_card_with_an_extra_field_is_refused_naming_that_field(name, value):
+    """Every model forbids fields it does not know: a typo or an injected key is an error, not ignored."""
+    validated(ValuesCardIn, CARD)  # the card itself is fine
+    with pytest.raises(InputError) as refused:
+        validated(ValuesCardIn, {**CARD, name: value})
+    assert f"{name}: Extra inputs are not permitted" in str(refused.value)
 
 
 def test_duplicate_policies_name_both_lines():

@@ -115,6 +115,20 @@ def test_graph_page_shows_the_graph_with_group_ranks(store):
     assert metrics["Wiser-than edges"] > default_edges
     next(s for s in at.selectbox if s.label == "Rank per group of").select("political_leaning").run()
     assert not at.exception
+    # The component gets each value's rank within each group's own graph (AppTest sees its arguments).
+    import json
+
+    from workbench import analyses
+
+    view = json.loads(at.get("component_instance")[0].proto.json_args)["view"]
+    leanings = sorted(store.attributes("demo")["political_leaning"].dropna().unique())
+    assert view["groups"] == leanings
+    expected = analyses.group_page_ranks(store, "demo", "political_leaning", mode="mge")
+    shown = {g: {n["id"]: n["group_ranks"][g] for n in view["nodes"] if n["group_ranks"][g] is not None}
+             for g in leanings}
+    on_graph = {n["id"] for n in view["nodes"]}
+    assert shown == {g: {v: r for v, r in ranks.items() if v in on_graph} for g, ranks in expected.items()}
+    assert max(len(ranks) for ranks in shown.values()) >= 2, "some group ranks several values"
 
 
 def test_disagreement_runs_stores_and_reopens(store):

@@ -38,8 +38,8 @@ Stability and facilitator decisions. `previous` (card id -> canonical id) lets v
 ids across runs: clusters are matched to previous ids by largest member overlap (greedy, one id
 per cluster), unmatched clusters get new ids above every id seen so far, in order of their
 smallest card id. `Overrides` record what a facilitator decided and are re-applied on every run:
-`Merge` (these canonical ids are one value), `Split` (this card leaves its value, alone or into
-another value), `Rename` (keep this title, and optionally description and policies).
+`Split` (this card leaves its value, alone or into another value). A facilitator's merge is a split
+of each moved card into the merged value; a rename lives in the store, which keeps a value's text.
 """
 
 from __future__ import annotations
@@ -135,18 +135,6 @@ class DedupParams:
 
 
 @dataclass(frozen=True)
-class Merge:
-    """A facilitator's decision that these canonical values are one; they all become `into`."""
-
-    canonical_ids: tuple[CanonicalId, ...]
-    into: CanonicalId | None = None  # default: the smallest of canonical_ids
-
-    @property
-    def target(self) -> CanonicalId:
-        return self.into if self.into is not None else min(self.canonical_ids)
-
-
-@dataclass(frozen=True)
 class Split:
     """A facilitator's decision that a card leaves its value: to value `into`, or alone if None."""
 
@@ -155,20 +143,8 @@ class Split:
 
 
 @dataclass(frozen=True)
-class Rename:
-    """A facilitator's wording for a value, kept whatever its medoid becomes."""
-
-    canonical_id: CanonicalId
-    title: str
-    description: str | None = None
-    policies: tuple[str, ...] | None = None
-
-
-@dataclass(frozen=True)
 class Overrides:
-    merges: tuple[Merge, ...] = ()
     splits: tuple[Split, ...] = ()
-    renames: tuple[Rename, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -178,9 +154,8 @@ class CanonicalValue:
     description: str
     policies: tuple[str, ...]
     member_ids: tuple[CardId, ...]  # sorted by card id
-    representative_id: CardId  # the medoid whose text the value shows (unless renamed)
+    representative_id: CardId  # the medoid whose text the value shows
     question_ids: tuple[Hashable, ...] = ()  # distinct questions of the members, if known
-    renamed: bool = False
 
 
 @dataclass(frozen=True)
@@ -223,7 +198,7 @@ class Dedup:
 
     def values_frame(self) -> pd.DataFrame:
         """Columns `canonical_id`, `title`, `description`, `policies`, `n_members`,
-        `representative_id`, `renamed`, one row per canonical value."""
+        `representative_id`, one row per canonical value."""
         return pd.DataFrame(
             {
                 "canonical_id": [v.id for v in self.values],
@@ -232,7 +207,6 @@ class Dedup:
                 "policies": [list(v.policies) for v in self.values],
                 "n_members": [len(v.member_ids) for v in self.values],
                 "representative_id": [v.representative_id for v in self.values],
-                "renamed": [v.renamed for v in self.values],
             }
         )
 
@@ -281,24 +255,19 @@ def canonical_values(
             split_into[split.card_id] = split.into
     clusters.sort(key=lambda cluster: _sort_key(cluster[0]))
 
-    alias = _merge_aliases(overrides.merges)
-    cluster_ids = _match_previous(clusters, previous, alias)
+    cluster_ids = _match_previous(clusters, previous)
 
     known_ids = set(previous.values()) | set(split_into.values())
-    for merge in overrides.merges:
-        known_ids |= set(merge.canonical_ids) | {merge.target}
-    known_ids |= {rename.canonical_id for rename in overrides.renames}
     next_id = max((i for i in known_ids if isinstance(i, int | np.integer)), default=0) + 1
 
     members: dict[CanonicalId, list[CardId]] = defaultdict(list)
     for cluster, canonical_id in zip(clusters, cluster_ids, strict=True):
         if canonical_id is None:
             canonical_id, next_id = next_id, next_id + 1
-        members[alias.get(canonical_id, canonical_id)].extend(cluster)
+        members[canonical_id].extend(cluster)
     for card_id, into in split_into.items():
-        members[alias.get(into, into)].append(card_id)
+        members[into].append(card_id)
 
-    renames = {alias.get(r.canonical_id, r.canonical_id): r for r in overrides.renames}
     has_question = "question_id" in frame.columns
     values = []
     for canonical_id in sorted(members):
@@ -306,7 +275,6 @@ def canonical_values(
         rows = [row_of[c] for c in member_ids]
         representative = member_ids[_medoid(vectors[rows])]
         card = frame.iloc[row_of[representative]]
-        rename = renames.get(canonical_id)
         questions: tuple[Hashable, ...] = ()
         if has_question:
             questions = tuple(
@@ -315,21 +283,12 @@ def canonical_values(
         values.append(
             CanonicalValue(
                 id=canonical_id,
-                title=rename.title if rename else str(card["title"]),
-                description=(
-                    rename.description
-                    if rename and rename.description is not None
-                    else _text(card.get("description"))
-                ),
-                policies=(
-                    tuple(rename.policies)
-                    if rename and rename.policies is not None
-                    else tuple(str(p) for p in card["policies"])
-                ),
+                title=str(card["title"]),
+                description=_text(card.get("description")),
+                policies=tuple(str(p) for p in card["policies"]),
                 member_ids=tuple(member_ids),
                 representative_id=representative,
                 question_ids=questions,
-                renamed=rename is not None,
             )
         )
     assignment = {card_id: value.id for value in values for card_id in value.member_ids}
@@ -670,52 +629,19 @@ def _apply_evidence(clusters: list[list[CardId]], evidence: Mapping[tuple, tuple
     return out, {pair: source for pair, (_, source) in evidence.items()}
 
 
-def _merge_aliases(merges: Iterable[Merge]) -> dict[CanonicalId, CanonicalId]:
-    """canonical id -> the id it was merged into, following chains (a->b, b->c gives a->c)."""
-    parent: dict[CanonicalId, CanonicalId] = {}
-
-    def find(x: CanonicalId) -> CanonicalId:
-        seen = []
-        while x in parent and parent[x] != x:
-            seen.append(x)
-            x = parent[x]
-        for y in seen:
-            parent[y] = x
-        return x
-
-    for merge in merges:
-        if not merge.canonical_ids:
-            raise DedupInputError("a Merge needs at least one canonical id")
-        target = find(merge.target)
-        for canonical_id in (*merge.canonical_ids, merge.target):
-            root = find(canonical_id)
-            if root != target:
-                parent[root] = target
-        parent.setdefault(target, target)
-    return {x: find(x) for x in list(parent) if find(x) != x}
-
-
-def _match_previous(
-    clusters: list[list[CardId]],
-    previous: Mapping[CardId, CanonicalId],
-    alias: Mapping[CanonicalId, CanonicalId],
-) -> list[CanonicalId | None]:
+def _match_previous(clusters: list[list[CardId]], previous: Mapping[CardId, CanonicalId]) -> list[CanonicalId | None]:
     """The previous id each cluster keeps (None for new clusters).
 
     Greedy on member overlap: the largest overlap claims its id first, ties go to the smaller id
-    and then to the cluster with the smaller first card. A cluster whose members mostly carried a
-    merged id may share it with another cluster: the facilitator said they are one value.
+    and then to the cluster with the smaller first card.
     """
     if not previous:
         return [None] * len(clusters)
     overlaps: list[tuple[int, Any, int]] = []
-    plurality: list[CanonicalId | None] = []
     for index, cluster in enumerate(clusters):
-        counts = Counter(alias.get(previous[c], previous[c]) for c in cluster if c in previous)
+        counts = Counter(previous[c] for c in cluster if c in previous)
         for canonical_id, overlap in counts.items():
             overlaps.append((overlap, canonical_id, index))
-        best = sorted(counts.items(), key=lambda item: (-item[1], _sort_key(item[0])))
-        plurality.append(best[0][0] if best else None)
     overlaps.sort(key=lambda item: (-item[0], _sort_key(item[1]), item[2]))
     chosen: list[CanonicalId | None] = [None] * len(clusters)
     taken: set[CanonicalId] = set()
@@ -723,10 +649,6 @@ def _match_previous(
         if chosen[index] is None and canonical_id not in taken:
             chosen[index] = canonical_id
             taken.add(canonical_id)
-    merge_targets = set(alias.values())
-    for index, canonical_id in enumerate(plurality):
-        if chosen[index] is None and canonical_id in merge_targets:
-            chosen[index] = canonical_id
     return chosen
 
 
