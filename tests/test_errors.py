@@ -99,6 +99,11 @@ def test_cli_debug_logs_the_trace(demo_file, monkeypatch, tmp_path, caplog):
     assert record.exc_info and record.exc_info[0] is TypeError
 
 
+def test_cli_usage_errors_stay_usage_errors(demo_file, tmp_path):
+    result = runner.invoke(app, ["fit", "--db", str(demo_file), "--no-such", "q", "--out", str(tmp_path / "f.json")])
+    assert result.exit_code == 2 and "No such option" in result.output and "a bug" not in result.output
+
+
 def test_cli_shows_a_workbench_error_as_its_message_with_exit_code_2(demo_file, tmp_path):
     result = runner.invoke(app, ["graph", "--db", str(demo_file), "--until", "next tuesday",
                                  "--out", str(tmp_path / "g.json")])

@@ -16,9 +16,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 from typer.core import TyperGroup
+from typer.exceptions import TyperException
 
 from . import config, errors
 from .errors import Conflict, WorkbenchError
@@ -30,12 +30,11 @@ class _Commands(TyperGroup):
 
     debug = False  # set by --debug for the command being run
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: typer.Context):
         try:
             return super().invoke(ctx)
-        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort, typer.Exit,
-                typer.Abort):
-            raise  # usage errors, --help and typer.Exit are click's to report
+        except (TyperException, typer.Exit, typer.Abort):
+            raise  # usage errors (an unknown option, a bad value), --help and typer.Exit are Typer's to report
         except WorkbenchError as exc:
             raise _fail(str(exc)) from None
         except Exception as exc:
@@ -316,6 +315,8 @@ def dedup(db: DbOption = None, deliberation: DeliberationOption = None,
 def fit(out: Annotated[Path, typer.Option("--out", help="where to write the fit JSON (schemas/fit.schema.json)")],
         db: DbOption = None, deliberation: DeliberationOption = None,
         context: Annotated[str | None, typer.Option(help="only comparisons in this context")] = None,
+        question: Annotated[str | None, typer.Option(help="only this question (id or slug): strengths compare "
+                                                     "values within one question")] = None,
         by: Annotated[str | None, typer.Option(help="also fit per value of this participant attribute")] = None,
         latent: Annotated[str, typer.Option(help="'auto' (K by BIC) or a number of latent classes")] = "auto",
         max_k: Annotated[int, typer.Option("--max-k", min=1, max=20, help="largest K tried with --latent auto")] = 6,
@@ -339,7 +340,8 @@ def fit(out: Annotated[Path, typer.Option("--out", help="where to write the fit 
         did = analyses.resolve_deliberation(store, deliberation)
         with tqdm(total=bootstrap, unit="replicate", desc="bootstrap", disable=None if bootstrap else True) as bar:
             result = analyses.fit_preferences(
-                store, did, context=context, by=by, latent=latent, max_k=max_k, seed=seed,
+                store, did, context=context, question_id=_question_id(did, question), by=by, latent=latent,
+                max_k=max_k, seed=seed,
                 include_wiser=not no_wiser, bootstrap=bootstrap,
                 progress=lambda done, total: bar.update(done - bar.n)).json
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -433,6 +433,8 @@ def datasheet(deliberation: dict, files: list[ExportedFile], *, what: str, fmt: 
              " points to (→) is in this export. Parquet keeps ids as text; read CSV with"
              " `pd.read_csv(path, dtype=str)` for the id columns and JSONL with `pd.read_json(path, lines=True,"
              " dtype=False)`, or pandas turns numeric-looking ids into numbers."]
+    if fmt == "csv":
+        lines.append("- Lists (policies, contexts) are JSON arrays in the CSV cells (`json.loads` gives them back).")
     if latent is not None:
         lines.append(f"- Latent classes (`cluster_id`, `cluster_prob` in preference-pairs): {latent.describe()}.")
     if groups is not None:
