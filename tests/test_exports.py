@@ -197,6 +197,17 @@ def test_interviews_export_holds_the_guided_stages_and_the_chat(demo_db, tmp_pat
     assert "rumour" in chat.iloc[1]["content"] and (chat["mode"] == "llm").all()
     assert set(interviews["card_id"].dropna()) <= set(pd.read_parquet(out / "cards.parquet")["card_id"])
 
+    with Store(demo_db) as s:  # a hidden card's interview leaves the export with it
+        card = s.id_map("demo", "card").store(guided.iloc[0]["card_id"])
+        s.hide_card(card, "test")
+    try:
+        run("export", "--db", demo_db, "--what", "interviews", "--out", tmp_path / "hidden")
+        left = pd.read_parquet(tmp_path / "hidden" / "interviews.parquet")
+        assert len(left) == 2 and guided.iloc[0]["title"] not in set(left["title"])
+    finally:
+        with Store(demo_db) as s:
+            s._write(lambda cur: cur.execute("UPDATE values_cards SET status = 'active' WHERE id = ?", [card]))
+
 
 def test_the_same_database_gives_the_same_files(demo_db, tmp_path):
     for name in ("a", "b"):

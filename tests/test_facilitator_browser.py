@@ -75,6 +75,9 @@ def test_facilitator_signs_in_opens_the_graph_and_clicks_a_value(demo_db):
         expect(graph.locator("#card-title")).to_have_text(SCRIPT_TITLE, timeout=15_000)
         assert graph.locator("#panel script").count() == 0
         assert graph.locator("script", has_text="alert('x')").count() == 0
+        # ...and the page under the graph names the clicked value as text too.
+        expect(page.get_by_role("heading", name=SCRIPT_TITLE)).to_be_visible(timeout=30_000)
+        assert page.locator("script", has_text="alert('x')").count() == 0
         shots = os.environ.get("WORKBENCH_SCREENSHOTS")  # e.g. docs/screenshots, to refresh the README's
         if shots:
             page.screenshot(path=str(Path(shots) / "facilitator-graph.png"))
