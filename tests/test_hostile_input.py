@@ -659,7 +659,7 @@ def test_polis_ids_with_control_characters_are_refused_naming_file_row_and_colum
 
 
 def _comparisons_rows(n: int) -> list[list[str]]:
-    return [COMPARISONS[0][:4]] + [[f"p{i}", "v1", "v2", "a"] for i in range(n)]
+    return [COMPARISONS[0][:4]] + [[f"u{i}", "x1", "x2", "a"] for i in range(n)]
 
 
 def _polis_rows(n: int) -> dict:

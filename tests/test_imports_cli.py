@@ -161,7 +161,7 @@ def test_comparisons_import_fit_and_bad_rows(tmp_path):
 
 def _comparisons_file(folder):
     path = folder / "judgements.csv"
-    path.write_text("participant_id,item_a,item_b,winner,context\nx1,v1,v2,a,When asked\nx2,v2,v3,b,When asked\n")
+    path.write_text("participant_id,item_a,item_b,winner,context\nx1,i1,i2,a,When asked\nx2,i2,i3,b,When asked\n")
     return path
 
 

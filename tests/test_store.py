@@ -133,7 +133,7 @@ def test_latest_answer_wins_and_as_of(store, demo_spec):
     made = [{"source_key": f"c{i}", "participant": "u1", "item_a": "a", "item_b": "b", "winner": winner,
              "context": None, "prompt": None, "question": None, "weight": 1.0, "created_at": T0 + timedelta(hours=i)}
             for i, winner in enumerate(["b", "tie"])]
-    store.import_bundle(_judgements(demo_spec, wiser=wiser, endorsements=votes, comparisons=made))
+    store.import_bundle(_judgements(demo_spec, wiser=wiser, endorsements=votes, comparisons=made), merge=True)
     between = T0 + timedelta(minutes=30)
     assert list(store.wiser_answers("demo")["answer"]) == ["no_upgrade", "upgrade"]
     assert list(store.wiser_answers("demo", latest=True)["answer"]) == ["upgrade"]
@@ -154,8 +154,8 @@ def test_attributes_latest_value_wins(store, demo_spec):
     def attributes(**values):
         return [{"participant": "u1", "key": k, "value": v} for k, v in values.items()]
 
-    store.import_bundle(_judgements(demo_spec, attributes=attributes(age_band="18-29", country="Other")))
-    store.import_bundle(_judgements(demo_spec, attributes=attributes(age_band="30-44", country=None)))
+    store.import_bundle(_judgements(demo_spec, attributes=attributes(age_band="18-29", country="Other")), merge=True)
+    store.import_bundle(_judgements(demo_spec, attributes=attributes(age_band="30-44", country=None)), merge=True)
     pid = store.id_map("demo", "participant").store("u1")
     attrs = store.attributes("demo").set_index("participant_id")
     assert attrs.loc[pid, "age_band"] == "30-44"

@@ -52,7 +52,7 @@ def parse_deliberation(text: str, *, where: str = "deliberation") -> Deliberatio
         _check_shape(text, where)
         data = yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader, chosen above
     except yaml.YAMLError as exc:
-        raise InputError(f"{where}: not valid YAML ({exc})") from None
+        raise InputError(f"{where}: not valid YAML ({' '.join(str(exc).split())})") from None  # one line
     except RecursionError:  # PyYAML builds nested lists and mappings recursively
         raise InputError(f"{where}: nested too deeply to be a deliberation definition") from None
     if not isinstance(data, dict):
