@@ -90,6 +90,16 @@ def _healthy(url: str) -> bool:
         return False
 
 
+def wait_until_healthy(base: str, process: subprocess.Popen, timeout: float = SERVER_START_TIMEOUT) -> None:
+    """Wait for the Streamlit server `process` to answer its health check at `base` (a bound, not a
+    measurement); fail if it exits first or never answers."""
+    deadline = time.monotonic() + timeout
+    while not _healthy(f"{base}/_stcore/health"):
+        assert process.poll() is None, f"the server exited with code {process.returncode}"
+        assert time.monotonic() < deadline, f"the server did not answer {base}/_stcore/health in {timeout:.0f} s"
+        time.sleep(0.25)
+
+
 @contextlib.contextmanager
 def streamlit_server(script: str | os.PathLike, env: Mapping[str, str | None] | None = None,
                      port: int | None = None, *, timeout: float = SERVER_START_TIMEOUT,
@@ -189,9 +199,8 @@ def continue_button(page):
     return page.get_by_role("button", name="Continue", exact=True)
 
 
-def walk_to_review(page, base: str, token: str) -> None:
-    """Open the invite link and click and type through consent, about you, the question and every stage
-    of the guided interview, up to the review with "Confirm my card" enabled (soft warnings accepted)."""
+def join_and_choose(page, base: str, token: str) -> None:
+    """Open the invite link; consent, answer "about you", choose the homework question (steps 1 to 3)."""
     page.goto(f"{base}/?invite={token}")
     expect_step(page, "Step 1 of 8: Welcome")
     page.get_by_text("I have read this and agree to take part").click()
@@ -204,20 +213,21 @@ def walk_to_review(page, base: str, token: str) -> None:
     page.get_by_text("A child who refuses homework").click()
     settled(page)
     continue_button(page).click()
-    expect_stage(page, "Your answer")
-    type_into(page.get_by_role("textbox", name=re.compile("^Your words")), RESPONSE)
+    expect_step(page, "Step 4 of 8: Your values card")
+
+
+def words(page, text: str) -> None:
+    """Type into the "Your words" box of the first two interview stages and continue."""
+    type_into(page.get_by_role("textbox", name=re.compile("^Your words")), text)
     settled(page)
     continue_button(page).click()
-    expect_stage(page, "A moment from your life")
-    type_into(page.get_by_role("textbox", name=re.compile("^Your words")), STORY)
-    settled(page)
-    continue_button(page).click()
-    expect_stage(page, "What you noticed")
-    type_into(page.get_by_role("textbox", name=re.compile("^One thing you pay attention to")), POLICIES, replace=True)
-    settled(page)
-    continue_button(page).click()
+
+
+def name_and_place(page) -> None:
+    """The "Name it" and "Where it matters" stages: TITLE, DESCRIPTION and CONTEXT, up to the review."""
     expect_stage(page, "Name it")
     title = page.get_by_role("textbox", name=re.compile(r"^Name \(up to"))
+    assert title.input_value(), "a title is drafted"
     title.fill("")
     title.press_sequentially(TITLE)
     title.press("Enter")
@@ -230,6 +240,21 @@ def walk_to_review(page, base: str, token: str) -> None:
     page.keyboard.press("Escape")
     settled(page)
     continue_button(page).click()
+
+
+def walk_to_review(page, base: str, token: str) -> None:
+    """Click and type from the invite link through every stage of the guided interview, up to the review
+    with "Confirm my card" enabled (soft warnings accepted)."""
+    join_and_choose(page, base, token)
+    expect_stage(page, "Your answer")
+    words(page, RESPONSE)
+    expect_stage(page, "A moment from your life")
+    words(page, STORY)
+    expect_stage(page, "What you noticed")
+    type_into(page.get_by_role("textbox", name=re.compile("^One thing you pay attention to")), POLICIES, replace=True)
+    settled(page)
+    continue_button(page).click()
+    name_and_place(page)
     accept_warnings(page)
 
 

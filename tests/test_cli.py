@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pandas as pd
 from typer.testing import CliRunner
 
 from workbench.cli import app
@@ -64,8 +65,12 @@ def test_invite_prints_links_that_resolve(tmp_path):
     tokens = re.findall(r"\?invite=([\w-]+)", result.output)
     assert len(tokens) == 2
     with Store(db) as s:
-        assert all(s.participant_by_token(t) is not None for t in tokens)
-    assert (tmp_path / "inv.csv").read_text().count("?invite=") == 2
+        people = [s.participant_by_token(t) for t in tokens]
+        assert all(p is not None for p in people)
+        public = [s.id_map("demo", "participant").public(p["id"]) for p in people]
+    # Printed and written by their public ids (p<number>), as every export names them.
+    assert re.findall(r"participant (p\d+):", result.output) == public
+    assert list(pd.read_csv(tmp_path / "inv.csv")["participant_id"]) == public
 
 
 def test_invite_for_an_unknown_deliberation_fails_clearly(tmp_path):

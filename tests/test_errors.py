@@ -11,12 +11,11 @@ import logging
 import pkgutil
 
 import pytest
-from apptest import staff_page
-from argon2 import PasswordHasher
+from apptest import button, staff_page, staff_store
 from typer.testing import CliRunner
 
 import workbench
-from workbench import auth, config, errors
+from workbench import config, errors
 from workbench.cli import app
 from workbench.demo import load_world, simulate
 from workbench.store import open_store
@@ -116,24 +115,14 @@ def test_cli_shows_a_workbench_error_as_its_message_with_exit_code_2(demo_file, 
 
 
 @pytest.fixture
-def staff_store(tmp_path, monkeypatch, demo_spec):
-    path = tmp_path / "staff.duckdb"
-    monkeypatch.setenv("WORKBENCH_DB", str(path))
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-    monkeypatch.setattr(auth, "_dummy_hash", None)
-    store = open_store(path)
-    store.import_bundle(simulate(demo_spec, load_world(config.DATA / "demo_values.yaml"), 12, seed=2))
-    auth.create_user(store, "fran", "facilitator", "facilitator pass 1")
-    auth.create_user(store, "rhea", "researcher", "researcher pass 1")
-    return store
+def staff(tmp_path, monkeypatch, demo_spec):
+    return staff_store(tmp_path / "staff.duckdb", monkeypatch, demo_spec, participants=12, seed=2)
 
 
-def button(at, label):
-    return next(b for b in at.button if b.label == label)
 
 
-def test_exports_page_names_the_field_of_an_invalid_date_in_one_line(staff_store):
-    at = staff_page(staff_store, "rhea", "researcher pass 1", "views/researcher_exports.py")
+def test_exports_page_names_the_field_of_an_invalid_date_in_one_line(staff):
+    at = staff_page(staff, "rhea", "researcher pass 1", "views/researcher_exports.py")
     at.text_input[0].input("31/31/2023").run()
     button(at, "Prepare the export").click().run()
     assert not at.exception, at.exception
@@ -142,14 +131,14 @@ def test_exports_page_names_the_field_of_an_invalid_date_in_one_line(staff_store
     assert messages[0].startswith("until (only data created before): not a date or time: '31/31/2023'")
 
 
-def test_a_bug_in_a_page_shows_an_error_id_and_logs_the_trace(staff_store, monkeypatch, caplog):
+def test_a_bug_in_a_page_shows_an_error_id_and_logs_the_trace(staff, monkeypatch, caplog):
     from workbench import exports
 
     def broken_export(*args, **kwargs):
         raise KeyError("/srv/workbench/secret/path.py")
 
     monkeypatch.setattr(exports, "export", broken_export)
-    at = staff_page(staff_store, "rhea", "researcher pass 1", "views/researcher_exports.py")
+    at = staff_page(staff, "rhea", "researcher pass 1", "views/researcher_exports.py")
     with caplog.at_level(logging.ERROR, logger="workbench"):
         button(at, "Prepare the export").click().run()
     assert not at.exception, "no traceback reaches the visitor"
@@ -160,8 +149,8 @@ def test_a_bug_in_a_page_shows_an_error_id_and_logs_the_trace(staff_store, monke
     assert record.exc_info and record.exc_info[0] is KeyError
 
 
-def test_setup_reports_deeply_nested_yaml_in_one_line(staff_store):
-    at = staff_page(staff_store, "fran", "facilitator pass 1", "views/facilitator_setup.py")
+def test_setup_reports_deeply_nested_yaml_in_one_line(staff):
+    at = staff_page(staff, "fran", "facilitator pass 1", "views/facilitator_setup.py")
     at.text_area[0].input("questions: " + "[" * 3000 + "]" * 3000)
     button(at, "Save the deliberation").click().run()
     assert not at.exception, at.exception

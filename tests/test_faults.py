@@ -29,15 +29,13 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import pytest
-from browser import free_port, require_chromium
+from browser import free_port, require_chromium, wait_until_healthy
 from streamlit.testing.v1 import AppTest
 from typer.testing import CliRunner
 from walk import to_question
@@ -393,16 +391,7 @@ def server(port: int, db: Path, *, hook: Path | None = None):
     process = subprocess.Popen(command, cwd=config.ROOT, env=env, stdin=subprocess.DEVNULL,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
-                pass
-            assert process.poll() is None and time.monotonic() < deadline, "streamlit did not start"
-            time.sleep(0.25)
+        wait_until_healthy(f"http://127.0.0.1:{port}", process)
         yield process
     finally:
         if process.poll() is None:

@@ -9,13 +9,11 @@ import json
 
 import pandas as pd
 import pytest
-from apptest import staff_page
-from argon2 import PasswordHasher
+from apptest import staff_page, staff_store
 from typer.testing import CliRunner
 
-from workbench import auth, config, ids
+from workbench import ids
 from workbench.cli import app
-from workbench.demo import load_world, simulate
 from workbench.errors import InputError, NotFound
 from workbench.io.comparisons import ComparisonFormatError, comparisons_bundle
 from workbench.store import open_store
@@ -81,11 +79,7 @@ def mixed(tmp_path, monkeypatch, demo_spec):
     wiser-than answer touching that value. Built with the SQL the app's own calls write, so the same
     state can be made on any version of the store."""
     path = tmp_path / "mixed.duckdb"
-    monkeypatch.setenv("WORKBENCH_DB", str(path))
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-    monkeypatch.setattr(auth, "_dummy_hash", None)
-    store = open_store(path)
-    store.import_bundle(simulate(demo_spec, load_world(config.DATA / "demo_values.yaml"), 12, seed=1))
+    store = staff_store(path, monkeypatch, demo_spec, participants=12, seed=1)
     card = int(store.cards("demo", question_id="demo/homework").iloc[0]["id"])
     new = store.add_canonical_value("demo", title="Listening Before Pushing", description="Hearing it out.",
                                     policies=["MOMENTS a", "SIGNS b"], origin="dedup", question_id="demo/homework",
@@ -96,8 +90,6 @@ def mixed(tmp_path, monkeypatch, demo_spec):
     store._write(lambda cur: cur.execute(
         "INSERT INTO wiser_answers (deliberation_id, participant_id, from_value_id, to_value_id, context_id, answer,"
         " created_at) VALUES ('demo', ?, ?, ?, ?, 'upgrade', now())", [participant, old, new, context]))
-    auth.create_user(store, "fran", "facilitator", "facilitator pass 1")
-    auth.create_user(store, "rhea", "researcher", "researcher pass 1")
     return store, path, new
 
 

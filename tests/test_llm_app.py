@@ -5,13 +5,13 @@ everything the participant wrote kept."""
 from __future__ import annotations
 
 import pytest
+from apptest import participant_page as visit
 from fake_llm import (
     fake_llm_server,  # noqa: F401 - the fixture
     json_card_reply,
     malformed_json_reply,
     text_reply,
 )
-from streamlit.testing.v1 import AppTest
 from walk import to_question
 
 from workbench import config
@@ -36,12 +36,6 @@ def at_interview(tmp_path, monkeypatch, demo_spec, fake_llm):
     return store, pid, token, fake_llm
 
 
-def visit(token: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.query_params["invite"] = token
-    at.run()
-    assert not at.exception, at.exception
-    return at
 
 
 CARD = {"title": "Listening Before Pushing", "description": "Hearing what the refusal says before insisting.",

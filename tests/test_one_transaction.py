@@ -18,6 +18,8 @@ from collections.abc import Callable
 
 import duckdb
 import pytest
+from apptest import button, step_text
+from apptest import participant_page as visit
 from streamlit.testing.v1 import AppTest
 from walk import CARD, card_in, to_card, to_question
 
@@ -205,20 +207,10 @@ def test_a_card_stored_without_its_step_is_not_stored_twice(demo_db):
 APP = str(config.APP)
 
 
-def visit(token: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.query_params["invite"] = token
-    at.run()
-    assert not at.exception, at.exception
-    return at
 
 
-def step_text(at: AppTest) -> str:
-    return " ".join(str(p.proto.text) for p in at.get("progress"))
 
 
-def button(at: AppTest, label: str):
-    return next(b for b in at.button if b.label == label)
 
 
 def test_the_page_survives_a_lost_connection_in_every_step_and_duplicates_nothing(demo_db, monkeypatch):

@@ -4,6 +4,7 @@ every step; bad and revoked links see nothing else."""
 
 from __future__ import annotations
 
+from apptest import button, step_text, visit
 from streamlit.testing.v1 import AppTest
 from walk import to_question
 
@@ -13,21 +14,10 @@ from workbench.participation import INVALID_LINK
 APP = str(config.APP)
 
 
-def visit(**query) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    for k, v in query.items():
-        at.query_params[k] = v
-    at.run()
-    assert not at.exception, at.exception
-    return at
 
 
-def step_text(at: AppTest) -> str:
-    return " ".join(str(p.proto.text) for p in at.get("progress"))
 
 
-def button(at: AppTest, label: str):
-    return next(b for b in at.button if b.label == label)
 
 
 def test_unknown_and_revoked_links_see_only_a_plain_message(demo_db):

@@ -18,21 +18,22 @@ from pathlib import Path
 import pytest
 from browser import (
     CONTEXT,
-    DESCRIPTION,
     POLICIES,
     RESPONSE,
     STORY,
     VIEWPORT,
     WAIT_MS,
-    choose,
     chromium,
     continue_button,
     expect_stage,
     expect_step,
+    join_and_choose,
+    name_and_place,
     require_chromium,
     settled,
     streamlit_server,
     type_into,
+    words,
 )
 
 from workbench import config
@@ -80,27 +81,9 @@ def test_a_card_made_with_real_clicks_survives_reloads_and_is_stored_once(invite
     with streamlit_server(APP, env) as base, chromium() as browser:
         page = browser.new_page(viewport=VIEWPORT)
         page.set_default_timeout(WAIT_MS)
-        page.goto(f"{base}/?invite={token}")
-
-        expect_step(page, "Step 1 of 8: Welcome")
-        page.get_by_text("I have read this and agree to take part").click()
-        continue_button(page).click()
-
-        expect_step(page, "Step 2 of 8: About you")
-        choose(page, "Your age", "30-44")
-        choose(page, "Your political leaning", "Prefer not to say")
-        continue_button(page).click()
-
-        expect_step(page, "Step 3 of 8: Choose a question")
-        page.get_by_text("A child who refuses homework").click()
-        settled(page)
-        continue_button(page).click()
-
-        expect_step(page, "Step 4 of 8: Your values card")
+        join_and_choose(page, base, token)
         expect_stage(page, "Your answer")
-        type_into(page.get_by_role("textbox", name=re.compile("^Your words")), RESPONSE)
-        settled(page)
-        continue_button(page).click()
+        words(page, RESPONSE)
 
         expect_stage(page, "A moment from your life")
         story = page.get_by_role("textbox", name=re.compile("^Your words"))
@@ -124,22 +107,7 @@ def test_a_card_made_with_real_clicks_survives_reloads_and_is_stored_once(invite
         settled(page)
         continue_button(page).click()
 
-        expect_stage(page, "Name it")
-        title = page.get_by_role("textbox", name=re.compile(r"^Name \(up to"))
-        assert title.input_value(), "a title is drafted"
-        title.fill("")
-        title.press_sequentially(TITLE)
-        title.press("Enter")
-        settled(page)
-        type_into(page.get_by_role("textbox", name=re.compile("^What it is about")), DESCRIPTION, replace=True)
-        settled(page)
-        continue_button(page).click()
-
-        expect_stage(page, "Where it matters")
-        choose(page, "Situations", CONTEXT)
-        page.keyboard.press("Escape")
-        settled(page)
-        continue_button(page).click()
+        name_and_place(page)
 
         expect_stage(page, "Your card")
         assert page.get_by_role("textbox", name=re.compile(r"^Name \(up to")).input_value() == TITLE

@@ -16,7 +16,7 @@ import re
 
 import pandas as pd
 import pytest
-from apptest import staff_page
+from apptest import participant_page, staff_page, step_text
 from argon2 import PasswordHasher
 from streamlit.testing.v1 import AppTest
 from walk import to_card
@@ -143,16 +143,8 @@ def assert_markup_is_text(at: AppTest) -> int:
     return shown
 
 
-def participant_page(token: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.query_params["invite"] = token
-    at.run()
-    assert not at.exception, at.exception
-    return at
 
 
-def step_text(at: AppTest) -> str:
-    return " ".join(str(p.proto.text) for p in at.get("progress"))
 
 
 def test_participant_rounds_show_markup_escaped(world):

@@ -4,33 +4,20 @@ moderation, the moral graph, disagreement and exports do what a facilitator or r
 from __future__ import annotations
 
 import pytest
-from apptest import staff_page
-from argon2 import PasswordHasher
+from apptest import button, staff_page, staff_store
 
-from workbench import auth, config
-from workbench.demo import load_world, simulate
-from workbench.store import open_store
+from workbench import config
 
 
 @pytest.fixture
 def store(tmp_path, monkeypatch, demo_spec):
-    path = tmp_path / "staff.duckdb"
-    monkeypatch.setenv("WORKBENCH_DB", str(path))
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-    monkeypatch.setattr(auth, "_dummy_hash", None)
-    s = open_store(path)
-    s.import_bundle(simulate(demo_spec, load_world(config.DATA / "demo_values.yaml"), 60, seed=2))
-    auth.create_user(s, "fran", "facilitator", "facilitator pass 1")
-    auth.create_user(s, "rhea", "researcher", "researcher pass 1")
-    return s
+    return staff_store(tmp_path / "staff.duckdb", monkeypatch, demo_spec, participants=60, seed=2)
 
 
 def facilitator(store, path):
     return staff_page(store, "fran", "facilitator pass 1", path)
 
 
-def button(at, label):
-    return next(b for b in at.button if b.label == label)
 
 
 def test_setup_reports_bad_yaml_by_field_and_saves_good_yaml(store):

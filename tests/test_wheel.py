@@ -15,13 +15,11 @@ import signal
 import subprocess
 import sys
 import sysconfig
-import time
-import urllib.request
 import zipfile
 from pathlib import Path
 
 import pytest
-from browser import free_port
+from browser import free_port, wait_until_healthy
 
 from workbench import config
 
@@ -91,20 +89,14 @@ def test_the_installed_wheel_runs_demo_and_serve_outside_the_checkout(installed,
     assert "8 participants" in demo.stdout and (elsewhere / "data" / "workbench.duckdb").exists()
 
     port = free_port()
+    log = (tmp_path / "serve.log").open("w")  # a file, not a pipe: nobody reads the server's chatter meanwhile
     server = subprocess.Popen([str(installed / "workbench"), "serve", "--port", str(port)], cwd=elsewhere, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+                              stdout=log, stderr=log, start_new_session=True)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as reply:
-                    if reply.status == 200:
-                        break
-            except OSError:
-                pass
-            assert server.poll() is None, server.stderr.read().decode()[-2000:]
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.5)
+        try:
+            wait_until_healthy(f"http://127.0.0.1:{port}", server)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; its log: {(tmp_path / 'serve.log').read_text()[-2000:]}") from None
         from browser import WAIT_MS, chromium, chromium_missing_reason
 
         if chromium_missing_reason():
@@ -116,6 +108,7 @@ def test_the_installed_wheel_runs_demo_and_serve_outside_the_checkout(installed,
             page.get_by_text("Step 1 of 8: Welcome").first.wait_for()
             page.close()
     finally:
+        log.close()
         os.killpg(server.pid, signal.SIGTERM)  # `workbench serve` and the Streamlit process it started
         try:
             server.wait(timeout=20)

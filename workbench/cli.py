@@ -22,6 +22,7 @@ from typer.exceptions import TyperException
 
 from . import config, errors
 from .errors import Conflict, WorkbenchError
+from .ids import public_id
 from .store import Store
 
 
@@ -107,8 +108,8 @@ def demo(db: DbOption = None,
 
 
 def _print_invites(pairs: list[tuple[int, str]]) -> None:
-    for participant_id, token in pairs:
-        typer.echo(f"  participant {participant_id}: {config.invite_link(token)}")
+    for participant_id, token in pairs:  # invited participants are made here: their public id is p<number>
+        typer.echo(f"  participant {public_id('participant', participant_id)}: {config.invite_link(token)}")
 
 
 @app.command()
@@ -124,7 +125,8 @@ def invite(deliberation: Annotated[str, typer.Argument(help="deliberation id, e.
     if csv is not None:
         import pandas as pd
 
-        pd.DataFrame([{"participant_id": p, "link": config.invite_link(t)} for p, t in pairs]).to_csv(csv, index=False)
+        pd.DataFrame([{"participant_id": public_id("participant", p), "link": config.invite_link(t)}
+                      for p, t in pairs]).to_csv(csv, index=False)
         typer.echo(f"written to {csv}")
 
 

@@ -116,6 +116,13 @@ class _Query:
     def of_question(self, frame: pd.DataFrame, column: str = "question_id") -> pd.DataFrame:
         return frame if self.question_id is None else frame[frame[column] == self.question_id]
 
+    def kept(self, frame: pd.DataFrame, id_map: ids.IdMap, include: set[str]) -> pd.DataFrame:
+        """`frame` (store ids in `id`) with `public` ids, its rows of the question asked for and any
+        row another table points to."""
+        frame = frame.assign(public=id_map.publics(frame["id"]))
+        return frame[frame["public"].isin(include) | (self.question_id is None)
+                     | (frame["question_id"] == self.question_id)]
+
 
 def _questions(q: _Query) -> pd.DataFrame:
     questions = q.store.questions(q.deliberation_id)
@@ -129,9 +136,7 @@ def _participants(q: _Query) -> pd.DataFrame:
 
 
 def _cards(q: _Query, include: set[str] = frozenset()) -> pd.DataFrame:
-    cards = q.store.cards(q.deliberation_id, until=q.until)
-    cards = cards.assign(public=q.cards.publics(cards["id"]))
-    cards = cards[cards["public"].isin(include) | (q.question_id is None) | (cards["question_id"] == q.question_id)]
+    cards = q.kept(q.store.cards(q.deliberation_id, until=q.until), q.cards, include)
     titles = dict(zip(q.all_values["id"], q.all_values["title"], strict=True))
     linked = cards["canonical_id"].notna()
     return pd.DataFrame({
@@ -144,9 +149,7 @@ def _cards(q: _Query, include: set[str] = frozenset()) -> pd.DataFrame:
 
 
 def _statements(q: _Query, include: set[str] = frozenset()) -> pd.DataFrame:
-    found = q.store.cards(q.deliberation_id, kind="statement", until=q.until)
-    found = found.assign(public=q.statements.publics(found["id"]))
-    found = found[found["public"].isin(include) | (q.question_id is None) | (found["question_id"] == q.question_id)]
+    found = q.kept(q.store.cards(q.deliberation_id, kind="statement", until=q.until), q.statements, include)
     return pd.DataFrame({
         "statement_id": found["public"], "question_id": found["question_id"],
         "text": [d or t for d, t in zip(found["description"], found["title"], strict=True)],
@@ -273,8 +276,7 @@ def _preference_pairs(q: _Query, latent: LatentClasses) -> pd.DataFrame:
 def _interviews(q: _Query, include: set[str] = frozenset()) -> pd.DataFrame:
     found = q.store.interviews(q.deliberation_id, until=q.until)
     found = found[found["card_status"].isna() | (found["card_status"] == "active")]  # a hidden card's text, nowhere
-    found = found.assign(public=q.interviews.publics(found["id"]))
-    found = found[found["public"].isin(include) | (q.question_id is None) | (found["question_id"] == q.question_id)]
+    found = q.kept(found, q.interviews, include)
     answers = [a or {} for a in found["answers"]]
 
     def field(name, empty=None):

@@ -96,7 +96,12 @@ def group_strengths(
     """
     check_level(level)
     _check_shrinkage(shrinkage)
-    enc = encode(validate_comparisons(comparisons))
+    return _pooled_and_groups(encode(validate_comparisons(comparisons)), attributes, by, shrinkage=shrinkage,
+                              alpha=alpha, level=level)
+
+
+def _pooled_and_groups(enc: Encoded, attributes: pd.DataFrame, by: str, *, shrinkage: float, alpha: float,
+                       level: float) -> GroupFit:
     pooled, _ = _pooled(enc, alpha=alpha, level=level)
     return _groups(enc, attribute_of(attributes, by, enc.participants), pooled, by=by, shrinkage=shrinkage,
                    level=level)
@@ -133,13 +138,9 @@ def group_strengths_by_context(
     check_level(level)
     _check_shrinkage(shrinkage)
     frame = validate_comparisons(comparisons)
-    out = {}
-    for key in _context_keys(frame):
-        enc = encode(frame[_in_context(frame, key)])
-        pooled, _ = _pooled(enc, alpha=alpha, level=level)
-        out[key] = _groups(enc, attribute_of(attributes, by, enc.participants), pooled, by=by, shrinkage=shrinkage,
-                           level=level)
-    return out
+    return {key: _pooled_and_groups(encode(frame[_in_context(frame, key)]), attributes, by, shrinkage=shrinkage,
+                                    alpha=alpha, level=level)
+            for key in _context_keys(frame)}
 
 
 def fit_preferences(

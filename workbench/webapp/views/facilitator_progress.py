@@ -55,7 +55,8 @@ def live() -> None:
         if len(llm):
             st.warning(f"The LLM interviewer failed {len(llm)} time(s); those participants continued in the "
                        "guided interview with what they had written.")
-            st.dataframe(llm, hide_index=True)
+            people = store.id_map(did, "participant")
+            st.dataframe(llm.assign(participant_id=people.publics(llm["participant_id"])), hide_index=True)
     st.caption(f"Updated every 10 seconds · {pd.Timestamp.now(tz='UTC'):%H:%M:%S} UTC")
 
 
