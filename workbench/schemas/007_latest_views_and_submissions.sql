@@ -29,10 +29,11 @@ CREATE OR REPLACE VIEW participant_last_step AS
     SELECT participant_id, step, created_at FROM participant_steps WHERE step NOT LIKE 'plan:%'
     QUALIFY row_number() OVER (PARTITION BY participant_id ORDER BY id DESC) = 1;
 
--- Every participant submission updates its participant's row here first, inside the submission's
--- transaction. Two submissions of one participant at once (a double click, two tabs) then conflict,
--- and the one retried sees the other's result instead of writing a duplicate. It also says when a
--- participant last did something.
+-- A participant submission that has no unique key of its own (consent, about you, the question, an
+-- interview stage, the card, a round's plan or its end) updates its participant's row here first,
+-- inside the submission's transaction. Two such submissions of one participant at once (a double
+-- click, two tabs) then conflict, and the one retried sees the other's result instead of writing a
+-- duplicate. (Judgements have one: the unique (deliberation_id, source_key) of their table.)
 CREATE TABLE IF NOT EXISTS participant_activity (
     participant_id     INTEGER PRIMARY KEY,
     submissions        BIGINT NOT NULL,

@@ -4,11 +4,11 @@ Each use-case (`give_consent`, `record_about_you`, `choose_question`, `save_inte
 `confirm_card`, `answer_wiser`, `endorse`, `compare`, `finish_round`, and the LLM interview's turns)
 is one transaction: everything it writes is written, or nothing is. Each is idempotent: a repeated
 submission (a double click, a refresh that resends, a retry after a crash, a second tab) finds what
-the first one stored, returns it and writes nothing. A submission first takes its participant's row
-in `participant_activity`, so two submissions of one participant at once conflict and the retried one
-sees the other's result (DuckDB's optimistic concurrency; `StoreCore._write` retries). Judgements
-answer an item of the participant's stored plan for the round, and carry the key
-`app:<participant>:<round>:<item>` in `source_key`, whose unique index makes a duplicate impossible.
+the first one stored, returns it and writes nothing. Judgements answer an item of the participant's
+stored plan for the round and carry the key `app:<participant>:<round>:<item>` in `source_key`,
+whose unique index makes a duplicate impossible. Every other submission first takes its
+participant's row in `participant_activity`, so two of them at once conflict and the retried one
+sees the other's result (DuckDB's optimistic concurrency; `StoreCore._write` retries).
 All SQL for these lives here; the flow they serve (what to ask next) is `workbench.participation`.
 """
 
