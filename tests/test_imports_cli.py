@@ -245,8 +245,8 @@ def test_partial_polis_export_imports_from_the_matrix_and_groups_once(tmp_path, 
     assert "one update (no vote history)" in printed
     result = runner.invoke(app, ["groups", "--db", str(db), "--out", str(tmp_path / "x.csv"), "--replay"])
     assert result.exit_code != 0 and "replay needs a vote history" in result.output
-    ours = pd.read_csv(tmp_path / "g.csv", dtype={"source_id": str})
-    both = ours.merge(matrix[["participant", "group-id"]], left_on="source_id", right_on="participant")
+    ours = pd.read_csv(tmp_path / "g.csv", dtype={"participant_id": str})  # public ids: Polis's own
+    both = ours.merge(matrix[["participant", "group-id"]], left_on="participant_id", right_on="participant")
     both = both.dropna(subset=["group-id"])
     both = both[both["group"] >= 0]
     assert len(both) == 295

@@ -109,6 +109,12 @@ def test_participants_answers_decide_the_next_clustering(store):
     assert again.embedded == 0, "answers change the decision, not the embeddings"
     decided = {(c.card_a, c.card_b): c.decided_by for c in again.result.candidates}
     assert decided.get((apart.card_a, apart.card_b), "participants") == "participants"
+    # The run's result names cards and values by their public ids, as every analysis run does.
+    stored = store.run(again.run_id)["result"]["candidates"]
+    card_ids = store.id_map("demo", "card")
+    assert stored and [(c["card_a"], c["card_b"]) for c in stored] == [
+        (card_ids.public(c.card_a), card_ids.public(c.card_b)) for c in again.result.candidates[:len(stored)]]
+    assert all(isinstance(c[k], str) for c in stored for k in ("value_a", "value_b"))
     # The facilitator's view lists the answered pairs with their tallies.
     questions = analyses.merge_questions(store, "demo", limit=50)
     row = questions[(questions["card_a"] == apart.card_a) & (questions["card_b"] == apart.card_b)]
@@ -197,6 +203,7 @@ def test_moderation_page_lists_the_least_sure_merges_with_answers(tmp_path, monk
     at = staff_page(s, "fran", "facilitator pass 1", "views/facilitator_moderation.py")
     assert any(h.value == "Merges the workbench is least sure of" for h in at.subheader)
     table = next(d.value for d in at.dataframe if "p(same)" in d.value.columns)
-    row = table[(table["card_a"] == pair.card_a) & (table["card_b"] == pair.card_b)]
+    card_ids = s.id_map("demo", "card")  # the page names cards by their public ids
+    row = table[(table["card_a"] == card_ids.public(pair.card_a)) & (table["card_b"] == card_ids.public(pair.card_b))]
     assert list(row["different"]) == [1]
     assert table["p(same)"].between(0, 1).all()

@@ -5,7 +5,8 @@ The loss is real as far as the store can tell: a statement of the submission's t
 DuckDB's own IOException (as a dropped connection or a full disk would), so the transaction rolls
 back. For every use-case and every one of its write statements, nothing of the submission is left;
 submitting again stores it once; submitting a third time stores nothing more. Then the participant
-page is walked from consent to "thank you" with the second write of every submission failing once:
+page is walked from consent to "thank you" with the second write of every submission failing once
+(or its commit, for a submission of one write):
 the page shows a short message with an error id (never a trace), a refresh shows the same step, and
 the finished walk holds one card, one answer per question asked and one step of each.
 """
@@ -23,7 +24,6 @@ from apptest import participant_page as visit
 from streamlit.testing.v1 import AppTest
 from walk import CARD, card_in, to_card, to_question
 
-from workbench import config
 from workbench.store.core import StoreCore
 
 TABLES = ("participants", "participant_steps", "participant_attributes", "participant_activity", "interviews",
@@ -57,9 +57,10 @@ class LostConnection:
 
 
 @contextlib.contextmanager
-def writes(monkeypatch, fail_at: int | None = None):
+def writes(monkeypatch, fail_at: int | None = None, *, or_before_commit: bool = False):
     """Count the write statements of the transactions run inside the block (yields the count), making the
-    `fail_at`-th one raise."""
+    `fail_at`-th one raise; with `or_before_commit`, a transaction that wrote fewer is cut just before it
+    commits (a submission with one write has no "between two writes")."""
     counter = [0]
     original = StoreCore._transaction
 
@@ -67,6 +68,9 @@ def writes(monkeypatch, fail_at: int | None = None):
     def transaction(self):
         with original(self) as cur:
             yield LostConnection(cur, fail_at, counter)
+            if or_before_commit and 0 < counter[0] < fail_at:
+                counter[0] = fail_at
+                raise duckdb.IOException("connection lost before the submission's transaction committed")
 
     monkeypatch.setattr(StoreCore, "_transaction", transaction)
     try:
@@ -202,29 +206,21 @@ def test_a_card_stored_without_its_step_is_not_stored_twice(demo_db):
     assert list(demo_db.cards_by(pid)["id"]) == [card]
 
 
-# -- the participant page, with the second write of every submission failing once ------------------------
-
-APP = str(config.APP)
-
-
-
-
-
-
-
+# -- the participant page, with the second write (or the commit) of every submission failing once --------
 
 def test_the_page_survives_a_lost_connection_in_every_step_and_duplicates_nothing(demo_db, monkeypatch):
     (pid, token), = demo_db.create_invites("demo", 1)
     submissions = []
 
     def step(fill: Callable[[AppTest], None], submit: Callable[[AppTest], None]) -> None:
-        """Fill the step in, submit it with the connection lost at its second write, see nothing moved and
-        no trace; refresh, see the same step; fill in and submit again."""
+        """Fill the step in, submit it with the connection lost at its second write (or before it commits
+        when it has one), see nothing moved and no trace; refresh, see the same step; fill in and submit
+        again."""
         at = visit(token)
         where = step_text(at)
         fill(at)
         before = snapshot(demo_db)
-        with writes(monkeypatch, fail_at=2):
+        with writes(monkeypatch, fail_at=2, or_before_commit=True):
             submit(at)
         assert not at.exception, at.exception
         messages = [e.value for e in at.error]

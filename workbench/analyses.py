@@ -321,11 +321,15 @@ def deduplicate(store: Store, deliberation_id: str, *, per_question: bool = Fals
         # The facilitator sees the failure among the analysis runs; nothing of the clustering was written.
         store.finish_run(run_id, error=f"{type(exc).__name__}: {exc}")
         raise
-    # Values written as new got their id from the store: candidates name values by those ids.
+    # Values written as new got their id from the store: candidates name values by those ids. The run's
+    # result names cards and values by their public ids, like every analysis run.
     new_ids = {v.id: written[i] for i, v in enumerate(result.values)}
-    kept = [{"card_a": int(c.card_a), "card_b": int(c.card_b), "value_a": int(new_ids.get(c.value_a, c.value_a)),
-             "value_b": int(new_ids.get(c.value_b, c.value_b)), "probability": c.probability, "merged": c.merged,
-             "decided_by": c.decided_by, "margin": c.margin} for c in result.candidates[:KEPT_CANDIDATES]]
+    card_ids, value_ids = store.id_map(deliberation_id, "card"), store.id_map(deliberation_id, "value")
+    kept = [{"card_a": card_ids.public(c.card_a), "card_b": card_ids.public(c.card_b),
+             "value_a": value_ids.public(new_ids.get(c.value_a, c.value_a)),
+             "value_b": value_ids.public(new_ids.get(c.value_b, c.value_b)), "probability": c.probability,
+             "merged": c.merged, "decided_by": c.decided_by, "margin": c.margin}
+            for c in result.candidates[:KEPT_CANDIDATES]]
     store.finish_run(run_id, result={"values": len(written), "cards": len(cards), "embedded": embedded,
                                      "llm": {"asked": asked, "answered": len(verdicts), "error": llm_error},
                                      "candidates": kept})
@@ -381,8 +385,17 @@ def merge_questions(store: Store, deliberation_id: str, *, participant_id: int |
                "decided_by", "same", "different", "not_sure", "llm", "llm_reason"]
     if done.empty:
         return pd.DataFrame(columns=columns)
-    candidates = [dedup.CandidateMerge(**c) for c in (store.run(int(done.iloc[0]["id"]))["result"] or {}).get(
-        "candidates", [])]
+    card_ids, value_ids = store.id_map(deliberation_id, "card"), store.id_map(deliberation_id, "value")
+
+    def stored(kind: ids.IdMap, public) -> int:
+        # Runs made before migration 007 named cards and values by store id (a JSON number).
+        return int(public) if isinstance(public, int) else kind.store(public)
+
+    candidates = [dedup.CandidateMerge(**{**c, "card_a": stored(card_ids, c["card_a"]),
+                                          "card_b": stored(card_ids, c["card_b"]),
+                                          "value_a": stored(value_ids, c["value_a"]),
+                                          "value_b": stored(value_ids, c["value_b"])})
+                  for c in (store.run(int(done.iloc[0]["id"]))["result"] or {}).get("candidates", [])]
     judged = store.merge_judgements(deliberation_id)
     answered = judged[(judged["source"] == "participant") & (judged["participant_id"] == participant_id)]
     chosen = dedup.least_sure(candidates, limit, exclude=zip(answered["card_a"], answered["card_b"], strict=True))
