@@ -2,8 +2,8 @@
 
 Each of 200 threads is an invited participant with long stored plans for the three judging rounds
 and, until the time is up, submits round-robin through the store's use-case methods: a values card
-(a new participant joins by invite, chooses the question and confirms a card: `create_invites`,
-`choose_question`, `confirm_card`; a tenth of the cards propose one of three new contexts that other
+(a new participant, invited before the run as staff would, chooses the question and confirms a card:
+`choose_question`, `confirm_card`, two submissions; a tenth of the cards propose one of three new contexts that other
 participants propose at the same moment), a wiser-than answer (`answer_wiser`), an endorsement
 (`endorse`) and a comparison (`compare`), each answering the next item of the thread's plan. Every
 acknowledged submission (the id the store returned) and its latency is recorded. Afterwards the store
@@ -55,6 +55,8 @@ RESULTS = ROOT / "benchmarks" / "results" / "store_load.md"
 #: Items planned per round for each writer: more than any writer answers in the run (a real plan has a few,
 #: at most 50 to 100 by the deliberation's limits); a writer that answered them all stops judging.
 PLAN_ITEMS = 200
+#: Invitees made before the run per writer, one per card (more than a writer writes in the run here).
+AUTHORS_PER_WRITER = 40
 
 
 @dataclass
@@ -66,6 +68,16 @@ class World:
     items: list[str]
     contexts: dict[str, int]  # approved context name → id
     plans: dict[int, dict[str, list]] = field(default_factory=dict)
+    authors: list[int] = field(default_factory=list)  # invited before the run, each writes one card
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def author(self, store: Store) -> int:
+        """An invitee who has not written a card yet (invited now, inside the timed write, if none is left)."""
+        with self.lock:
+            if self.authors:
+                return self.authors.pop()
+        (author, _), = store.create_invites(DELIBERATION, 1)
+        return author
 
 
 @dataclass
@@ -90,6 +102,8 @@ def prepare(path: Path, participants: int) -> tuple[Store, World, list[int]]:
     world = World(value_ids=[int(v) for v in values["id"]], items=[str(i) for i in table["public_id"]],
                   contexts=dict(zip(contexts["name"], contexts["id"].astype(int), strict=True)))
     pids = [pid for pid, _ in store.create_invites(DELIBERATION, participants)]
+    # Invites are made by staff before participants arrive: not part of the participants' load.
+    world.authors = [pid for pid, _ in store.create_invites(DELIBERATION, AUTHORS_PER_WRITER * participants)]
     for pid in pids:  # each writer chose the question and got long plans for the three rounds
         rng = random.Random(pid)
         store.choose_question(pid, QUESTION)
@@ -125,9 +139,9 @@ def payload(kind: str, pid: int, n: int, rng: random.Random, world: World) -> di
             **world.plans[pid]["compare"][item]}
 
 
-def write(store: Store, kind: str, pid: int, data: dict) -> int:
-    if kind == "card":  # a new participant joins, chooses the question and confirms their card
-        (author, _), = store.create_invites(DELIBERATION, 1)
+def write(store: Store, world: World, kind: str, pid: int, data: dict) -> int:
+    if kind == "card":  # a new participant chooses the question and confirms their card
+        author = world.author(store)
         interview = store.choose_question(author, QUESTION)
         return store.confirm_card(author, interview, validated(ValuesCardIn, data), {"title": data["title"]})
     if kind == "wiser":
@@ -147,7 +161,7 @@ def writer(store: Store, pid: int, world: World, start: threading.Barrier, deadl
         data = payload(kind, pid, n, rng, world)
         t = time.perf_counter()
         try:
-            new_id = write(store, kind, pid, data)
+            new_id = write(store, world, kind, pid, data)
         except Exception as exc:  # noqa: BLE001 - every failure is counted and reported, none hidden
             ledger.errors.append((kind, f"{type(exc).__name__}: {str(exc)[:160]}", data))
         else:
@@ -266,8 +280,8 @@ def report(load: dict, base: dict, args) -> str:
         "## Store under load (bench_store_load.py)",
         "",
         f"{load['threads']} threads, each an invited participant submitting through the store's use-case methods"
-        " round-robin as fast as they can: a card (a new participant joins by invite, chooses the question and"
-        " confirms a card: three transactions, one latency), then the next item of its wiser-than, endorse and"
+        " round-robin as fast as they can: a card (a new participant, invited before the run, chooses the question"
+        " and confirms a card: two submissions, two transactions, one latency), then the next item of its wiser-than, endorse and"
         f" compare plans (one transaction each), for {args.seconds:g} s; a tenth of the"
         " cards propose one of three new contexts that other participants propose at the same time."
         f" Baseline: the same write mix from 1 thread on a fresh file for {args.baseline_seconds:g} s, same run."

@@ -67,13 +67,6 @@ class ParticipationStore(StoreCore):
         return self._write(work)
 
     @staticmethod
-    def _deliberation_of(cur, participant_id: int) -> str:
-        rows = cur.execute("SELECT deliberation_id FROM participants WHERE id = ?", [participant_id]).fetchall()
-        if not rows:
-            raise NotFound(f"no participant {participant_id}")
-        return rows[0][0]
-
-    @staticmethod
     def _step(cur, participant_id: int, step: str) -> dict | None:
         """The payload of the participant's latest `step` event, or None when there is none."""
         rows = cur.execute(
@@ -117,24 +110,32 @@ class ParticipationStore(StoreCore):
         if mode not in INTERVIEW_MODES:
             raise InputError(f"mode: must be one of {', '.join(INTERVIEW_MODES)}, got {mode!r}")
 
+        chosen: list[dict] = []  # the question step already stored, if any
+
         def stored(cur):
-            if self._step(cur, participant_id, "question") is None:
+            chosen.clear()
+            step = self._step(cur, participant_id, "question")
+            if step is None:
                 return None
+            chosen.append(step)
             # A question step without its interview can only come from before this method existed
             # (two transactions); then the interview is started now, and the step is not repeated.
             rows = cur.execute("SELECT id FROM interviews WHERE participant_id = ? ORDER BY id DESC LIMIT 1",
                                [participant_id]).fetchall()
             return rows[0][0] if rows else None
 
-        def write(cur, now):
-            deliberation_id = self._deliberation_of(cur, participant_id)
-            chosen = self._step(cur, participant_id, "question")
-            if chosen is None:
+        def write(cur, now):  # runs right after `stored`, in its transaction
+            qid = chosen[0].get("question_id", question_id) if chosen else question_id
+            rows = cur.execute(
+                "SELECT p.deliberation_id, q.id FROM participants p LEFT JOIN questions q"
+                " ON q.deliberation_id = p.deliberation_id AND q.id = ? WHERE p.id = ?",
+                [qid, participant_id]).fetchall()
+            if not rows:
+                raise NotFound(f"no participant {participant_id}")
+            if rows[0][1] is None:
+                raise NotFound(f"question: no question {qid!r} in deliberation {rows[0][0]!r}")
+            if not chosen:
                 self._add_step(cur, participant_id, "question", now, {"question_id": question_id})
-            qid = chosen.get("question_id", question_id) if chosen is not None else question_id
-            if not cur.execute("SELECT 1 FROM questions WHERE id = ? AND deliberation_id = ?",
-                               [qid, deliberation_id]).fetchall():
-                raise NotFound(f"question: no question {qid!r} in deliberation {deliberation_id!r}")
             return cur.execute(
                 "INSERT INTO interviews (participant_id, question_id, mode, created_at) VALUES (?, ?, ?, ?)"
                 " RETURNING id", [participant_id, qid, mode, now]).fetchall()[0][0]
@@ -145,17 +146,15 @@ class ParticipationStore(StoreCore):
 
     @staticmethod
     def _interview(cur, participant_id: int, interview_id: int) -> dict:
-        rows = cur.execute("SELECT question_id, mode FROM interviews WHERE id = ? AND participant_id = ?",
-                           [interview_id, participant_id]).fetchall()
+        """The participant's interview: its question, mode, deliberation and card (the first card confirmed
+        from it, None before), in one read."""
+        rows = cur.execute(
+            "SELECT i.question_id, i.mode, p.deliberation_id, (SELECT min(id) FROM values_cards WHERE interview_id = $iid)"
+            " FROM interviews i JOIN participants p ON p.id = i.participant_id WHERE i.id = $iid AND i.participant_id = $pid",
+            {"iid": interview_id, "pid": participant_id}).fetchall()
         if not rows:
             raise NotFound(f"no interview {interview_id} of participant {participant_id}")
-        return {"question_id": rows[0][0], "mode": rows[0][1]}
-
-    @staticmethod
-    def _card_of(cur, interview_id: int) -> int | None:
-        rows = cur.execute("SELECT id FROM values_cards WHERE interview_id = ? ORDER BY id LIMIT 1",
-                           [interview_id]).fetchall()
-        return rows[0][0] if rows else None
+        return dict(zip(("question_id", "mode", "deliberation_id", "card_id"), rows[0], strict=True))
 
     def save_interview_stage(self, participant_id: int, interview_id: int, stage: str, answers: dict) -> None:
         """One stage of the guided interview submitted (or a `draft` typed but not yet submitted).
@@ -168,8 +167,7 @@ class ParticipationStore(StoreCore):
         payload = to_json(answers)
 
         def stored(cur):
-            self._interview(cur, participant_id, interview_id)
-            if self._card_of(cur, interview_id) is not None:
+            if self._interview(cur, participant_id, interview_id)["card_id"] is not None:
                 return True
             rows = cur.execute("SELECT payload FROM interview_stage WHERE interview_id = ? AND stage = ?",
                                [interview_id, stage]).fetchall()
@@ -184,17 +182,18 @@ class ParticipationStore(StoreCore):
         proposed) and the interview step, in one transaction. Returns the card id; repeated, the card
         already confirmed for this interview."""
 
+        interview: dict = {}
+
         def stored(cur):
-            self._interview(cur, participant_id, interview_id)
-            card_id = self._card_of(cur, interview_id)
+            interview.update(self._interview(cur, participant_id, interview_id))
+            card_id = interview["card_id"]
             if card_id is None:
                 step = self._step(cur, participant_id, "interview")
                 card_id = step.get("card_id") if step else None
             return card_id
 
-        def write(cur, now):
-            deliberation_id = self._deliberation_of(cur, participant_id)
-            question_id = self._interview(cur, participant_id, interview_id)["question_id"]
+        def write(cur, now):  # runs right after `stored`, in its transaction
+            deliberation_id, question_id = interview["deliberation_id"], interview["question_id"]
             if card.question_id != question_id:
                 raise InputError(f"question_id: the interview is about {question_id!r}, not {card.question_id!r}")
             cur.execute("INSERT INTO interview_steps (interview_id, stage, payload, created_at) VALUES (?, ?, ?, ?)",
@@ -204,10 +203,11 @@ class ParticipationStore(StoreCore):
                 " description, policies, overrides, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 [deliberation_id, card.question_id, participant_id, interview_id, card.title, card.description,
                  list(card.policies), list(card.overrides), now]).fetchall()[0][0]
-            for name in card.contexts:
-                context_id = self._ensure_context(cur, deliberation_id, name, now=now, status="proposed",
-                                                  proposed_by=participant_id)
-                cur.execute("INSERT INTO card_contexts VALUES (?, ?) ON CONFLICT DO NOTHING", [card_id, context_id])
+            context_ids = list(dict.fromkeys(
+                self._ensure_context(cur, deliberation_id, name, now=now, status="proposed", proposed_by=participant_id)
+                for name in card.contexts))
+            if context_ids:  # one statement for all of them: the card is new, so none is linked yet
+                cur.execute("INSERT INTO card_contexts SELECT ?, unnest(?::BIGINT[])", [card_id, context_ids])
             self._add_step(cur, participant_id, "interview", now, {"card_id": card_id})
             return card_id
 
@@ -288,20 +288,6 @@ class ParticipationStore(StoreCore):
             raise InputError(f"round: must be one of {', '.join(ROUNDS)}, got {round_name!r}")
 
     @staticmethod
-    def _plan_item(cur, participant_id: int, round_name: str, item: int):
-        """Item `item` of the participant's stored plan for the round, and the plan's length (read in SQL:
-        a long plan is not parsed whole for every answer)."""
-        rows = cur.execute(
-            "SELECT json_extract(payload, ?), coalesce(json_array_length(payload, '$.items'), 0)"
-            " FROM participant_steps WHERE participant_id = ? AND step = ? ORDER BY id DESC LIMIT 1",
-            [f"$.items[{int(item)}]", participant_id, f"plan:{round_name}"]).fetchall()
-        n_items = rows[0][1] if rows else 0
-        if not 0 <= int(item) < n_items:
-            raise InputError(f"item: the {round_name} round of participant {participant_id} has {n_items}"
-                             f" item(s), not an item {item}")
-        return from_json(rows[0][0]), n_items
-
-    @staticmethod
     def _answered_in(cur, participant_id: int, round_name: str) -> set[int]:
         rows = cur.execute(f"SELECT source_key FROM {_ROUND_TABLE[round_name]} WHERE participant_id = ?",
                            [participant_id]).fetchall()
@@ -317,42 +303,45 @@ class ParticipationStore(StoreCore):
         """The shared shape of answer_wiser, endorse and compare: answer plan item `item` once, and close
         the round in the same transaction when this was its last unanswered item.
 
-        One read gathers what the answer needs (the plan item, the participant's question and its prompt,
-        the answers so far, and an earlier answer to this item); then one insert. The unique index on
-        (deliberation, source_key) is what makes a concurrent repeat fail and, retried, find the first
-        answer, so judgements do not take the participant's lock row (most submissions are judgements:
-        fewer statements per transaction is most of the store's throughput under load).
+        One read gathers what the answer needs (the participant's deliberation, round plan, question and
+        whether the round is closed; their answers in this round, an earlier answer to this item among
+        them); then one insert. The unique index on (deliberation, source_key) is what makes a concurrent
+        repeat fail and, retried, find the first answer, so judgements do not take the participant's lock
+        row (most submissions are judgements: fewer and simpler statements per transaction is most of the
+        store's throughput under load; DuckDB pays about a millisecond per statement and more for
+        correlated subqueries).
         """
         self._check_round(round_name)
         key = _key(participant_id, round_name, item)
-        table = _ROUND_TABLE[round_name]
-        sql = (
-            "WITH plan AS (SELECT payload FROM participant_steps WHERE participant_id = $pid AND step = $plan"
-            "   ORDER BY id DESC LIMIT 1),"
-            " question AS (SELECT payload->>'question_id' AS id FROM participant_steps WHERE participant_id = $pid"
-            "   AND step = 'question' ORDER BY id DESC LIMIT 1)"
-            f" SELECT p.deliberation_id, (SELECT min(t.id) FROM {table} t WHERE t.deliberation_id = p.deliberation_id"
-            "   AND t.source_key = $key), json_extract(plan.payload, $path),"
-            " coalesce(json_array_length(plan.payload, '$.items'), 0),"
-            f" (SELECT list(t.source_key) FROM {table} t WHERE t.participant_id = p.id),"
-            " EXISTS (SELECT 1 FROM participant_steps s WHERE s.participant_id = p.id AND s.step = $round),"
-            " question.id, (SELECT q.prompt FROM questions q WHERE q.id = question.id)"
-            " FROM participants p LEFT JOIN plan ON TRUE LEFT JOIN question ON TRUE WHERE p.id = $pid")
+        plan_step = f"plan:{round_name}"
 
         def work(cur):
-            rows = cur.execute(sql, {"pid": participant_id, "key": key, "plan": f"plan:{round_name}",
-                                     "path": f"$.items[{int(item)}]", "round": round_name}).fetchall()
-            if not rows:
+            # One statement of three plain scans (a join or a correlated subquery costs DuckDB several times
+            # more): 0 = the deliberation, 1 = the steps the answer needs, 2 = the answers in this round.
+            rows = cur.execute(
+                "SELECT 0, deliberation_id, NULL, NULL::BIGINT FROM participants WHERE id = $pid"
+                " UNION ALL SELECT 1, step, payload, id FROM participant_steps WHERE participant_id = $pid"
+                "   AND step IN ($plan, 'question', $round)"
+                f" UNION ALL SELECT 2, source_key, NULL, id FROM {_ROUND_TABLE[round_name]} WHERE participant_id = $pid",
+                {"pid": participant_id, "plan": plan_step, "round": round_name}).fetchall()
+            deliberation_id = next((text for part, text, _, _ in rows if part == 0), None)
+            if deliberation_id is None:
                 raise NotFound(f"no participant {participant_id}")
-            deliberation_id, earlier, planned, n_items, keys, closed, question_id, prompt = rows[0]
+            steps = sorted((row_id, step, payload) for part, step, payload, row_id in rows if part == 1)
+            latest = {step: payload for _, step, payload in steps}  # in id order: the latest wins
+            answers = [(row_id, k) for part, k, _, row_id in rows if part == 2]
+            earlier = min((row_id for row_id, k in answers if k == key), default=None)
             if earlier is not None:
                 return earlier
-            if not 0 <= int(item) < n_items:
-                raise InputError(f"item: the {round_name} round of participant {participant_id} has {n_items}"
+            items = (from_json(latest.get(plan_step)) or {}).get("items", [])
+            if not 0 <= int(item) < len(items):
+                raise InputError(f"item: the {round_name} round of participant {participant_id} has {len(items)}"
                                  f" item(s), not an item {item}")
+            question_id = (from_json(latest.get("question")) or {}).get("question_id")
             now = utcnow()
-            row_id = insert(cur, from_json(planned), deliberation_id, key, question_id, prompt, now)
-            if not closed and _answered(participant_id, round_name, [*(keys or []), key]) >= set(range(n_items)):
+            row_id = insert(cur, items[int(item)], deliberation_id, key, question_id, now)
+            keys = [k for _, k in answers] + [key]
+            if round_name not in latest and _answered(participant_id, round_name, keys) >= set(range(len(items))):
                 self._add_step(cur, participant_id, round_name, now)
             return row_id
 
@@ -363,7 +352,7 @@ class ParticipationStore(StoreCore):
         """Answer item `item` of the participant's wiser-than plan ("did moving from A to B make them wiser?").
         Returns the answer's id; repeated, the id of the answer already given."""
 
-        def insert(cur, planned, deliberation_id, key, question_id, prompt, now):
+        def insert(cur, planned, deliberation_id, key, question_id, now):
             a = validated(WiserAnswerIn, {
                 "participant_id": participant_id, "from_value_id": int(planned["from_id"]),
                 "to_value_id": int(planned["to_id"]), "context_id": 1, "answer": answer,  # the context: below
@@ -383,7 +372,7 @@ class ParticipationStore(StoreCore):
     def endorse(self, participant_id: int, item: int, vote: str) -> int:
         """Agree, disagree or pass on item `item` of the participant's endorse plan (a canonical value)."""
 
-        def insert(cur, planned, deliberation_id, key, question_id, prompt, now):
+        def insert(cur, planned, deliberation_id, key, question_id, now):
             e = validated(EndorsementIn, {"participant_id": participant_id, "canonical_id": int(planned),
                                           "vote": vote, "question_id": question_id})
             return cur.execute(
@@ -398,16 +387,18 @@ class ParticipationStore(StoreCore):
         """Which of the two values of item `item` of the compare plan should guide the answer ('a', 'b' or
         'tie' for "I can't choose")."""
 
-        def insert(cur, planned, deliberation_id, key, question_id, prompt, now):
+        def insert(cur, planned, deliberation_id, key, question_id, now):
             c = validated(ComparisonIn, {
                 "participant_id": participant_id, "item_a": planned["item_a"], "item_b": planned["item_b"],
-                "winner": winner, "question_id": question_id, "prompt": prompt})
+                "winner": winner, "question_id": question_id})
+            # The prompt is the question's as it reads now (a staff edit later does not rewrite the answer).
             return cur.execute(
                 "INSERT INTO comparisons (deliberation_id, participant_id, question_id, context, prompt, item_a,"
                 " item_b, winner, source, source_key, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'compare', ?, ?) RETURNING id",
-                [deliberation_id, participant_id, c.question_id, c.context, c.prompt, c.item_a, c.item_b, c.winner,
-                 key, now]).fetchall()[0][0]
+                " VALUES (?, ?, ?, ?, (SELECT prompt FROM questions WHERE id = ?), ?, ?, ?, 'compare', ?, ?)"
+                " RETURNING id",
+                [deliberation_id, participant_id, c.question_id, c.context, c.question_id, c.item_a, c.item_b,
+                 c.winner, key, now]).fetchall()[0][0]
 
         return self._judgement(participant_id, "compare", item, insert)
 
