@@ -307,7 +307,7 @@ _DANGLING_ENDS = (
     _DETERMINERS
     | _CONJUNCTIONS
     | frozenset(
-        "without between among amongst toward towards during despite except via per into onto upon next "
+        "without between among amongst toward towards during despite except via per into onto upon "
         "beside beneath amid within whether which who whose where should must shall would might not very "
         "such".split()
     )
@@ -417,7 +417,7 @@ def policy_fragment(policy: str) -> str | None:
     """
     words = _lower_words(policy)
     for a, b in zip(words, words[1:], strict=False):
-        if a in _DETERMINERS and b in _NOT_AFTER_DETERMINER:
+        if a in _DETERMINERS and b in _NOT_AFTER_DETERMINER and b != "while":  # "for a while"
             return f"{a} {b}"
     # The clause word must come right after the lead noun phrase (at most two modifiers before the noun).
     for i, w in enumerate(words[1:4], start=1):
@@ -439,7 +439,10 @@ def dangling_end(text: str) -> str | None:
     if not words:
         return None
     last = words[-1]
-    if last in _DANGLING_ENDS:
+    if last in _DANGLING_ENDS and not (last == "while" and words[-2:-1] in (["a"], ["the"])):
+        return last
+    # "next" ends a line well after a verb ("what to try next"), not after "sitting" or "right".
+    if last == "next" and len(words) > 1 and (words[-2].endswith("ing") or words[-2] == "right"):
         return last
     # A common preposition may end a line, but not right after another function word ("to the of").
     if len(words) > 1 and last in _PREPOSITIONS and words[-2] in (_DETERMINERS | _PREPOSITIONS | _CONJUNCTIONS):
