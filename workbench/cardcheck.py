@@ -22,7 +22,7 @@ Heuristics, documented because a participant may be told "this sounds like..." o
   ("MOMENTS when…", "PEOPLE who…") with no verb from workbench.english's list, no "-ed" word and no
   auxiliary, or a determiner followed by a word that cannot follow one ("their toward"); a last word
   that needs more after it ("without", "the", "and"; stranded "about"/"to" are fine English); a run of
-  six or more words shared with the participant's story once people words are left out.
+  seven or more words shared with the participant's story once people words are left out.
 - a title that is not a name: "Paying attention to…"-style descriptions, a sentence (ends in
   "."/"?", or has "I", "you", "should", "is"…), or a dangling last word.
 """
@@ -55,8 +55,9 @@ OVERLAP_THRESHOLD = 0.8
 # study's 835 distinct lines are shorter (tests/test_cardcheck.py reads them from the shared dump).
 POLICY_WORDS_MIN = 4
 POLICY_CONTENT_WORDS_MIN = 2
-# A run of this many words (people words left out) shared with the participant's story is a copy.
-STORY_COPY_WORDS = 6
+# A run of this many words (people words left out) shared with the participant's story is a copy. Six
+# would flag sound rewrites of one phrase ("CHANCES to be honest with them without pushing them").
+STORY_COPY_WORDS = 7
 
 OUTCOME_MESSAGE = "This sounds like an outcome. What do you notice in the moment that tells you it matters?"
 
