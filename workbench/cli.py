@@ -415,6 +415,52 @@ def groups(out: Annotated[Path, typer.Option("--out", help="CSV: participant_id,
         typer.echo(f"Polis's report -> {report}")
 
 
+# -- the guided interview ---------------------------------------------------------------------
+
+interview_app = typer.Typer(help="The guided interview, outside the app: check what it drafts.",
+                            no_args_is_help=True)
+app.add_typer(interview_app, name="interview")
+
+
+@interview_app.command("draft")
+def interview_draft(
+    question: Annotated[str, typer.Option("--question", help="a question id of the database (demo/homework), "
+                                          "or the text of any question")],
+    response: Annotated[str, typer.Option("--response", help="how the participant thinks an assistant should answer")],
+    story: Annotated[str, typer.Option("--story", help="the moment from their life they told")] = "",
+    db: Annotated[Path | None, typer.Option("--db", help="also propose lines from confirmed cards of this "
+                                            "question in this database (opened read-only)")] = None,
+    suggestions: Annotated[bool, typer.Option("--suggestions", help="also print every suggestion with "
+                                              "its reason")] = False,
+) -> None:
+    """Print the card the guided interview drafts, as JSON: {"title", "description", "policies": [...]}."""
+    import json
+
+    from . import analyses
+    from .drafting import draft_card
+    from .errors import WorkbenchError
+
+    store = None
+    try:
+        if db is not None:
+            if not db.exists():
+                raise _fail(f"no database at {db}")
+            store = Store(db, read_only=True)
+        question_id, text = analyses.interview_question(store, question)
+        others = analyses.others_cards(store, question_id) if store is not None and question_id else []
+        draft = draft_card(text, response, story, others=others)
+    except (WorkbenchError, StoreError, InputError) as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        if store is not None:
+            store.close()
+    out = draft.to_dict()
+    if suggestions:
+        out["suggestions"] = [{"text": s.text, "source": s.source, "reason": s.reason,
+                               "relevance": s.relevance} for s in draft.suggestions]
+    typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
+
+
 # -- staff accounts ---------------------------------------------------------------------------
 
 user_app = typer.Typer(help="Staff accounts (facilitators, researchers) who sign in to the web app.",

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import threading
 import zlib
 from collections import Counter
@@ -61,21 +62,31 @@ DEFAULT_CARD_POLICIES = 5
 # Relevance = a weighted cosine similarity to the whole text, to its closest single sentence and to the
 # question. Tuned by reading drafts of the tuning half of tests/fixtures/interview_answers.yaml
 # (benchmarks/bench_interview.py reports both halves).
-WHOLE_WEIGHT = 0.45
-SENTENCE_WEIGHT = 0.40
+WHOLE_WEIGHT = 0.35
+SENTENCE_WEIGHT = 0.50
 QUESTION_WEIGHT = 0.15
 # Maximal marginal relevance: how much relevance counts against similarity to lines already picked.
-MMR_LAMBDA = 0.7
+MMR_LAMBDA = 0.75
+# Only lines at least this fraction as relevant as the most relevant one take part (always at least
+# POOL_MIN of them): the participant's words set the scale, since MiniLM's similarities run higher
+# for some texts than others. Lines from the participant's own words always take part.
+POOL_FRACTION = 0.7
+POOL_MIN = 12
 # Two lines closer than this say the same thing; the second is never suggested.
 NEAR_DUPLICATE = 0.86
 # Lines from the participant's own words and from others who answered the same question are worth
 # a little more than a library line equally close to what was written.
 SOURCE_BONUS = {"own_words": 0.12, "others": 0.04, "library": 0.0}
-# Others' lines below this relevance are not about what this participant described.
-OTHERS_MIN_RELEVANCE = 0.25
-# Past this many suggestions, a line must be at least this close to what was written to be proposed.
-MIN_SUGGESTIONS = 5
-MIN_RELEVANCE = 0.22
+# Library lines that sit close to many others are damped by this much of their excess closeness.
+HUB_NEIGHBOURS = 10
+HUB_WEIGHT = 0.5
+# "The assistant should ..." opens most answers; it says nothing about what the participant values,
+# and would pull every line that mentions an assistant.
+_BOILERPLATE = re.compile(
+    r"\b(?:i think |i'd want |i would want |honestly,? )?(?:the |an |this )?(?:ai|assistant|chatbot|it)\s+"
+    r"(?:should|must|needs to|ought to|has to|could|would)(?:\s+(?:just|also|first|probably))?\b",
+    re.IGNORECASE,
+)
 # At most this many suggestions from one library theme.
 MAX_PER_THEME = 2
 # The longest sentence list a suggestion encodes (a very long story keeps its first sentences).
@@ -186,6 +197,24 @@ class LibraryVectors:
     policies: np.ndarray
     titles: np.ndarray
 
+    @property
+    def hubness(self) -> np.ndarray:
+        """How far each line's mean similarity to its HUB_NEIGHBOURS nearest library lines lies above
+        the library's average: generic lines ("DETAILS of someone's situation ...") sit near everything
+        and would otherwise be proposed for every story (the CSLS correction of cross-lingual retrieval)."""
+        return _hubness(self.policies)
+
+
+def _hubness(vectors: np.ndarray) -> np.ndarray:
+    sims = vectors @ vectors.T
+    np.fill_diagonal(sims, -1.0)
+    k = min(HUB_NEIGHBOURS, len(vectors) - 1)
+    if k < 1:
+        return np.zeros(len(vectors), dtype=np.float32)
+    nearest = -np.partition(-sims, k - 1, axis=1)[:, :k]
+    local = nearest.mean(axis=1)
+    return (local - local.mean()).astype(np.float32)
+
 
 _LIBRARY_VECTORS: dict[tuple[str, str], LibraryVectors] = {}
 _VECTORS_LOCK = threading.Lock()
@@ -222,6 +251,16 @@ def library_vectors(library: PolicyLibrary, embedder: Embedder) -> LibraryVector
             _write_vectors(path, vectors)
         _LIBRARY_VECTORS[key] = vectors
         return vectors
+
+
+_HUBNESS: dict[int, np.ndarray] = {}
+
+
+def _library_hubness(vectors: LibraryVectors) -> np.ndarray:
+    key = id(vectors.policies)
+    if key not in _HUBNESS:
+        _HUBNESS[key] = vectors.hubness
+    return _HUBNESS[key]
 
 
 def forget_library_vectors() -> None:
@@ -360,7 +399,7 @@ def suggest_policies(
     lib_vectors = library_vectors(library, embedder)
     model = embedder.model_name
 
-    written = f"{response.strip()}\n{story.strip()}".strip()
+    written = f"{_BOILERPLATE.sub('', response).strip()}\n{story.strip()}".strip()
     parts = [s for s in sentences(written) if len(s.split()) >= 4][:MAX_SENTENCES]
     own = own_words_lines(response, story)
     library_texts = {p.text.casefold() for p in library.policies}
@@ -401,6 +440,7 @@ def suggest_policies(
         replace(c, theme=library.policies[int(j)].theme) for c, j in zip(candidates, nearest, strict=False)
     ]
     relevance = _relevance(matrix, whole, part_vectors, question_vector)
+    relevance[-n_library:] -= HUB_WEIGHT * _library_hubness(lib_vectors)
     picked = _pick(candidates, matrix, relevance, n)
     themes = {t.key: t for t in library.themes}
     return tuple(
@@ -434,9 +474,8 @@ def _relevance(
 def _pick(candidates: Sequence[_Candidate], matrix: np.ndarray, relevance: np.ndarray, n: int) -> list[int]:
     """Maximal marginal relevance over the candidates, with source bonuses and a cap per theme."""
     bonus = np.array([SOURCE_BONUS[c.source] for c in candidates])
-    eligible = np.array(
-        [c.source != "others" or relevance[i] >= OTHERS_MIN_RELEVANCE for i, c in enumerate(candidates)]
-    )
+    floor = min(POOL_FRACTION * float(relevance.max()), float(np.sort(relevance)[-min(POOL_MIN, len(relevance))]))
+    eligible = np.array([c.source == "own_words" or relevance[i] >= floor for i, c in enumerate(candidates)])
     gain = relevance + bonus
     picked: list[int] = []
     per_theme: Counter[str] = Counter()
@@ -446,8 +485,8 @@ def _pick(candidates: Sequence[_Candidate], matrix: np.ndarray, relevance: np.nd
         score = MMR_LAMBDA * gain - (1 - MMR_LAMBDA) * redundancy
         score[~eligible] = -np.inf
         best = int(np.argmax(score))
-        if not np.isfinite(score[best]) or (len(picked) >= MIN_SUGGESTIONS and relevance[best] < MIN_RELEVANCE):
-            break  # the rest is not about what the participant wrote
+        if not np.isfinite(score[best]):
+            break
         eligible[best] = False
         chosen = candidates[best]
         picked.append(best)

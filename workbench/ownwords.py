@@ -90,6 +90,10 @@ _NOT_NOUN_AFTER_HER = FUNCTION_WORDS | frozenset(
 # The narrator's own pronouns: a rewrite that still has one is a retelling, so it is dropped.
 _NARRATOR = re.compile(r"\b(?:i|me|my|mine|myself|we|us|our|ours|ourselves|i've|i'd|i'll)\b", re.I)
 _PEOPLE = re.compile(r"\b(?:someone|someone's|they|them|their|themselves|people)\b", re.I)
+_YOU = re.compile(r"\b(?:you|your|yours|yourself)\b", re.I)
+_PAST = re.compile(r"\b(?:was|were|had|did)\b", re.I)
+# Words that name the one person of a line: each may appear once ("a child ... a child" is soup).
+_ONE_PERSON = frozenset({"someone", "a child", "a parent", "someone close"})
 _SUBJECTS_SINGULAR = frozenset({"someone", "a", "an", "the", "this", "that", "it", "everyone", "nobody"})
 _SUBJECTS_PLURAL = frozenset({"they", "people", "we", "both"})
 
@@ -187,8 +191,13 @@ def _line(lead: str, words: list[str]) -> str | None:
     text = f"{lead} {' '.join(words)}"
     if len(words) > MAX_CLAUSE_WORDS or len(text.split()) < MIN_LINE_WORDS:
         return None
-    if _NARRATOR.search(text) or len(_PEOPLE.findall(text)) > 2:
-        return None  # "I" left in, or pronoun soup ("someone called them when they ...")
+    people = _PEOPLE.findall(text) + re.findall(r"\ba (?:child|parent)\b|\bsomeone close\b", text)
+    if _NARRATOR.search(text) or _YOU.search(text) or len(people) > 2 or len(set(people) & _ONE_PERSON) < len(
+        [p for p in people if p in _ONE_PERSON]
+    ):
+        return None  # "I" or "you" left in, or pronoun soup ("a child starts saying a child was stupid")
+    if _PAST.search(" ".join(words[1:])):
+        return None  # a past tense left after the rewrite: a retelling, not something to notice
     return text
 
 
@@ -223,7 +232,10 @@ _MATTERED = re.compile(
 
 
 def _from_notice(x: str) -> str | None:
-    words = _present(_clause(x))
+    clause = _clause(x)
+    if clause and clause[0].lower() in ("what", "how", "why", "it", "this", "that", "there"):
+        return None  # "I learned that what matters is ...": an insight, not something seen
+    words = _present(clause)
     return _line("SIGNS that", words) if words else None
 
 
