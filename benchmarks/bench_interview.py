@@ -219,7 +219,7 @@ def render(rows, bare, ours, ratios, baseline, old_rows, with_others, library, l
     out.append("| split | interviews | suggestions / interview (min–max) | lines passing every policy check "
                "| story fragments | drafted cards with a warning | themes / interview |")
     out.append("|---|---:|---:|---:|---:|---:|---:|")
-    for split in ("tune", "held_out", None):
+    for split in ("tune", "read", "held_out", None):
         sel = [r for r in rows if split is None or r["split"] == split]
         if not sel:
             continue
