@@ -92,6 +92,11 @@ _NARRATOR = re.compile(r"\b(?:i|me|my|mine|myself|we|us|our|ours|ourselves|i've|
 _PEOPLE = re.compile(r"\b(?:someone|someone's|they|them|their|themselves|people)\b", re.I)
 _YOU = re.compile(r"\b(?:you|your|yours|yourself)\b", re.I)
 _PAST = re.compile(r"\b(?:was|were|had|did)\b", re.I)
+_PARTICULAR = re.compile(
+    r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|[a-z]+teen|twenty|thirty|"
+    r"forty|fifty|hundred|monday|tuesday|wednesday|thursday|friday|saturday|sunday|yesterday|tonight)\b",
+    re.I,
+)
 # Words that name the one person of a line: each may appear once ("a child ... a child" is soup).
 _ONE_PERSON = frozenset({"someone", "a child", "a parent", "someone close"})
 _SUBJECTS_SINGULAR = frozenset({"someone", "a", "an", "the", "this", "that", "it", "everyone", "nobody"})
@@ -198,6 +203,8 @@ def _line(lead: str, words: list[str]) -> str | None:
         return None  # "I" or "you" left in, or pronoun soup ("a child starts saying a child was stupid")
     if _PAST.search(" ".join(words[1:])):
         return None  # a past tense left after the rewrite: a retelling, not something to notice
+    if _PARTICULAR.search(text):
+        return None  # an age, a date or a count belongs to one story ("CHANCES to quit at thirteen")
     return text
 
 

@@ -96,7 +96,7 @@ def _form_before_after(name: str, a: ValuesCard, b: ValuesCard, when: str) -> st
 
 def _form_moment(name: str, a: ValuesCard, b: ValuesCard, when: str) -> str:
     old, new, _ = _parts(a, b)
-    lines = [f"{_capital(when)}, {name} trusted “{a.title}” above everything" + (f": {old}." if old else ".")]
+    lines = [f"{_capital(when)}, {name} trusted “{a.title}” above everything" + (f" and watched for {old}." if old else ".")]
     if new:
         lines.append(f"Then came a moment that showed what this missed — {new}.")
     lines.append(f"Since then {name} pays attention to that too, and calls it “{b.title}”.")
@@ -105,13 +105,11 @@ def _form_moment(name: str, a: ValuesCard, b: ValuesCard, when: str) -> str:
 
 def _form_first_person(name: str, a: ValuesCard, b: ValuesCard, when: str) -> str:
     old, new, _ = _parts(a, b)
-    lines = [
-        f"“I used to think that {when}, what mattered most was "
-        + (f"{old}" if old else f"{a.title.lower()}") + ". I still think it counts."
-    ]
+    lines = [f"“I used to choose by ‘{a.title}’: {when}, I paid most attention to {old or 'getting that right'}."]
+    lines.append("I still think it counts.")
     if new:
         lines.append(f"But I came to see {new}.")
-    lines.append(f"That is what “{b.title}” means to me now,” says {name}.")
+    lines.append(f"That is what ‘{b.title}’ means to me now,” says {name}.")
     return " ".join(lines)
 
 
@@ -121,7 +119,10 @@ def _form_learning(name: str, a: ValuesCard, b: ValuesCard, when: str) -> str:
     if new:
         lines.append(f"Over the years {name} learned to look further: at {new}.")
     if kept:
-        lines.append(f"Nothing good was thrown away — {kept} still matters — but “{b.title}” sees more of the situation.")
+        lines.append(
+            f"Nothing good was thrown away — paying attention to {kept} still matters — but “{b.title}” sees "
+            "more of the situation."
+        )
     else:
         lines.append(f"“{b.title}” sees more of the situation.")
     return " ".join(lines)
