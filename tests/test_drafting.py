@@ -54,9 +54,9 @@ class CountingEmbedder(Embedder):
         super().__init__(model_name=model_name, encode=encode)
         self.calls: list[list[str]] = []
 
-    def encode(self, texts: list[str]) -> np.ndarray:
+    def encode(self, texts: list[str], *, batch_size: int | None = None) -> np.ndarray:
         self.calls.append(list(texts))
-        return super().encode(texts)
+        return super().encode(texts, batch_size=batch_size)
 
 
 @pytest.fixture(scope="session")

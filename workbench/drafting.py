@@ -89,6 +89,8 @@ _BOILERPLATE = re.compile(
 )
 # At most this many suggestions from one library theme.
 MAX_PER_THEME = 2
+# The model pads a batch to its longest text: the whole text goes alone, its sentences together.
+SUGGESTION_BATCH = 4
 # The longest sentence list a suggestion encodes (a very long story keeps its first sentences).
 MAX_SENTENCES = 12
 
@@ -411,7 +413,7 @@ def suggest_policies(
     batch = [written, *parts, *(o.text for o in own), *missing_others]
     if ask_question:
         batch.append(question.strip())
-    encoded = embedder.encode(batch)  # the one model call of a suggestion
+    encoded = embedder.encode(batch, batch_size=SUGGESTION_BATCH)  # the one model call of a suggestion
     whole = encoded[0]
     part_vectors = encoded[1 : 1 + len(parts)]
     own_vectors = encoded[1 + len(parts) : 1 + len(parts) + len(own)]
