@@ -206,6 +206,23 @@ def test_library_vectors_survive_in_the_disk_cache(toy, small_library, tmp_path,
     assert library_vectors(small_library, toy).policies.shape == first.policies.shape
 
 
+def test_others_can_be_the_stores_cards_frame(toy, small_library, tmp_path) -> None:
+    from workbench import config
+    from workbench.deliberation import load_deliberation
+    from workbench.demo import load_world, simulate
+    from workbench.store import Store
+
+    spec = load_deliberation(config.DEMO_DELIBERATION)
+    with Store(tmp_path / "s.duckdb") as store:
+        store.import_bundle(simulate(spec, load_world(config.DATA / "demo_values.yaml"), 6, seed=1))
+        frame = store.cards(question_id="demo/homework")
+    found = suggest_policies("q?", "Make homework calmer.", "Evenings were tired and loud at home.",
+                             others=frame, embedder=toy, library=small_library, n=8)
+    theirs = [s for s in found if s.source == "others"]
+    assert theirs and {s.card_id for s in theirs} <= set(frame["id"])
+    assert "FEELINGS of tiredness or overwhelm in the evening" in [s.text for s in theirs]
+
+
 def test_others_lines_that_fail_a_check_or_repeat_a_line_are_not_proposed(toy, small_library) -> None:
     others = [
         {"id": 1, "title": "A", "policies": ["GAMES that make spelling practice fun for a child at home",

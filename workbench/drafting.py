@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import pandas as pd
 import yaml
 
 from workbench import config
@@ -358,6 +359,9 @@ def _others_lines(others: Iterable[Any], exclude: set[str]) -> list[tuple[str, i
     out: list[tuple[str, int | None]] = []
     seen = set(exclude)
     for card in others:
+        if isinstance(card, Mapping):  # a store row: policies may be a numpy array
+            raw = card.get("policies")
+            card = {**card, "policies": [] if raw is None else list(raw)}
         values = lenient_values_card(card)
         raw_id = card.get("id") if isinstance(card, Mapping) else getattr(card, "id", None)
         card_id = int(raw_id) if isinstance(raw_id, int | np.integer) else None
@@ -384,8 +388,8 @@ def suggest_policies(
     """Up to `n` policies to propose to a participant, most fitting first, varied, each with its reason.
 
     `question` is the question's text, `response` and `story` what the participant wrote. `others`
-    are confirmed, unhidden cards of other participants of the same question (ValuesCard, mappings or
-    rows with title/policies and optionally id; the caller leaves out the participant's own); only
+    are confirmed, unhidden cards of other participants of the same question (ValuesCard, mappings,
+    or the frame `store.cards(question_id=...)` returns; the caller leaves out the participant's own); only
     their lines that pass every card check are proposed. One `encode` call per suggestion once the
     library's vectors are cached (others' lines are encoded once per process, in that same call).
     """
@@ -396,6 +400,8 @@ def suggest_policies(
             raise InputError(f"{name} must be text, got {type(value).__name__}")
     if not response.strip() and not story.strip():
         raise InputError("response and story are both empty: suggestions need something the participant wrote")
+    if isinstance(others, pd.DataFrame):  # store.cards(question_id=...) as it comes
+        others = others.to_dict("records")
     embedder = embedder or default_embedder()
     library = library or load_library()
     lib_vectors = library_vectors(library, embedder)
