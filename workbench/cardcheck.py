@@ -379,6 +379,12 @@ def content_stems(policy: str) -> set[str]:
     return stems
 
 
+def running_text(policy: str) -> str:
+    """A policy as it reads inside a sentence: the capitalised lead words in lower case, no full stop
+    ("MOMENTS when a child asks" → "moments when a child asks")."""
+    return " ".join(w.lower() if len(w) > 1 and w.isupper() else w for w in policy.split()).rstrip(" .")
+
+
 def _normalised_line(text: str) -> str:
     return " ".join(_norm(text).casefold().split()).rstrip(" .;,!")
 

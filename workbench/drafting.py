@@ -43,6 +43,7 @@ from workbench.cardcheck import (
     check_policy,
     content_stems,
     lenient_values_card,
+    running_text,
 )
 from workbench.embed import Embedder
 from workbench.errors import FormatError, InputError
@@ -566,11 +567,6 @@ def draft_title(
     return ranked[0][1]
 
 
-def _plain(policy: str) -> str:
-    """A policy as running text: the capitalised lead words in lower case, no final full stop."""
-    return " ".join(w.lower() if len(w) > 1 and w.isupper() else w for w in policy.split()).rstrip(" .")
-
-
 def draft_description(
     policies: Sequence[str | Suggestion], response: str = "", *, library: PolicyLibrary | None = None
 ) -> str:
@@ -580,7 +576,7 @@ def draft_description(
     lines = [p for p in policies if _text(p).strip()]
     themes = _theme_votes(lines, library) or [library.themes[0].key]
     first = f"Choosing well here means {library.theme(themes[0]).gist}."
-    noticed = [_plain(_text(p)) for p in lines[:2]]
+    noticed = [running_text(_text(p)) for p in lines[:2]]
     for n in (2, 1, 0):
         second = ""
         if n == 2 and len(noticed) == 2:

@@ -17,7 +17,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from workbench.cardcheck import OVERLAP_THRESHOLD, ValuesCard, content_stems, lenient_values_card
+from workbench.cardcheck import (
+    OVERLAP_THRESHOLD,
+    ValuesCard,
+    content_stems,
+    lenient_values_card,
+    running_text,
+)
 from workbench.llm import LlmConfig, LlmInterviewer, LlmUnavailable
 
 STORY_NAMES = ("Alex", "Sam", "Jordan", "Taylor", "Morgan", "Riley", "Casey", "Jamie", "Robin", "Kim")
@@ -49,10 +55,6 @@ def card_difference(from_card: Any, to_card: Any) -> CardDifference:
     )
 
 
-def _plain(policy: str) -> str:
-    return " ".join(w.lower() if len(w) > 1 and w.isupper() else w for w in policy.split()).rstrip(" .")
-
-
 def _when(context: str) -> str:
     context = " ".join(context.split()).rstrip(".")
     if not context:
@@ -76,9 +78,9 @@ def _capital(text: str) -> str:
 def _parts(a: ValuesCard, b: ValuesCard) -> tuple[str, str, str]:
     """(what A attended to, what B adds, what A's attention B keeps) as running text."""
     diff = card_difference(a, b)
-    old = _plain((diff.only_a or a.policies or ("",))[0])
-    new = [_plain(p) for p in (diff.only_b or b.policies)[:2]]
-    kept = _plain((diff.shared or a.policies or ("",))[0])
+    old = running_text((diff.only_a or a.policies or ("",))[0])
+    new = [running_text(p) for p in (diff.only_b or b.policies)[:2]]
+    kept = running_text((diff.shared or a.policies or ("",))[0])
     return old, _join(new), kept
 
 
