@@ -81,10 +81,10 @@ def old_drafter():
                               capture_output=True, text=True).stdout
     try:
         checks = types.ModuleType("old_cardcheck")
+        sys.modules["old_cardcheck"] = checks  # dataclasses look their module up while the code runs
         exec(compile(source("workbench/cardcheck.py"), "old_cardcheck", "exec"), checks.__dict__)
-        sys.modules["old_cardcheck"] = checks
         drafter = types.ModuleType("old_interview")
-        sys.modules["old_interview"] = drafter  # dataclasses look their module up while the code runs
+        sys.modules["old_interview"] = drafter
         code = source("workbench/interview.py").replace("from workbench.cardcheck import", "from old_cardcheck import")
         exec(compile(code, "old_interview", "exec"), drafter.__dict__)
     except (subprocess.CalledProcessError, FileNotFoundError) as exc:
@@ -128,6 +128,7 @@ def main() -> None:
     args = parser.parse_args()
 
     fixtures = load_fixtures()
+    old, old_checks = old_drafter()
     embedder = default_embedder()
     model = load_model(embedder.model_path)
     library = load_library()
@@ -165,7 +166,6 @@ def main() -> None:
         baseline.append({"lines": lines, "themes": len({library.policies[int(i)].theme for i in top}),
                          "redundancy": float(sims[np.triu_indices(len(top), 1)].mean())})
 
-    old, old_checks = old_drafter()
     old_rows = []
     if old is not None:
         for fx in fixtures:

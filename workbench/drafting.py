@@ -60,6 +60,8 @@ SOURCES: tuple[Source, ...] = ("own_words", "others", "library")
 #: How many suggestions the interview shows, and how many of them a drafted card keeps.
 DEFAULT_SUGGESTIONS = 8
 DEFAULT_CARD_POLICIES = 5
+CARD_POLICIES_MIN = 3
+CARD_RELEVANCE_FRACTION = 0.8
 
 # Relevance = a weighted cosine similarity to the whole text, to its closest single sentence and to the
 # question. Tuned by reading drafts of the tuning half of tests/fixtures/interview_answers.yaml
@@ -622,15 +624,22 @@ def draft_card(
     library: PolicyLibrary | None = None,
     n_policies: int = DEFAULT_CARD_POLICIES,
 ) -> DraftCard:
-    """A whole card: the first `n_policies` suggestions that do not repeat each other, a title and a
-    description drafted from them. The other suggestions come along for the page to offer."""
+    """A whole card: up to `n_policies` suggestions that do not repeat each other, a title and a
+    description drafted from them. Past the third line only suggestions at least
+    CARD_RELEVANCE_FRACTION as close to the participant's words as the closest one are kept. All the
+    suggestions come along for the page to offer."""
     library = library or load_library()
     suggestions = suggest_policies(
         question, response, story, others=others, embedder=embedder, library=library,
         n=max(DEFAULT_SUGGESTIONS, n_policies + 3),
     )
+    best = max((s.relevance for s in suggestions), default=0.0)
+    # A card of three lines the participant recognises beats five with two strangers on it: past the
+    # third line, only lines nearly as close to what they wrote as the closest one.
+    strong = [s for s in suggestions if s.source == "own_words" or s.relevance >= CARD_RELEVANCE_FRACTION * best]
+    weak = sorted((s for s in suggestions if s not in strong), key=lambda s: -s.relevance)
     chosen: list[Suggestion] = []
-    for s in suggestions:
+    for s in [*strong, *weak[: max(0, CARD_POLICIES_MIN - len(strong))]]:
         trial = [*chosen, s]
         check = check_card(ValuesCard("x y z", "x.", tuple(t.text for t in trial)))
         if any(w.code == "policy_overlap" for w in check.warnings):
