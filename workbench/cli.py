@@ -438,7 +438,6 @@ def interview_draft(
 
     from . import analyses
     from .drafting import draft_card
-    from .errors import WorkbenchError
 
     store = None
     try:
