@@ -105,6 +105,31 @@ def timed(fn, *args, **kwargs) -> float:
     return time.perf_counter() - start
 
 
+def time_suggestions(fixtures: list[dict], repeats: int) -> tuple[list[float], list[float], list[float]]:
+    """A suggestion (warm) against one bare encode of the same text, alternately, `repeats` times each."""
+    embedder, library = default_embedder(), load_library()
+    model = load_model(embedder.model_path)
+    for fx in fixtures:  # warm: questions' vectors, first calls
+        suggest_policies(fx["question"], fx["response"], fx["story"], embedder=embedder, library=library)
+    bare, ours = [], []
+    for fx in fixtures:
+        text = f"{fx['response']}\n{fx['story']}"
+        for _ in range(repeats):
+            bare.append(timed(model.encode, [text], normalize_embeddings=True))
+            ours.append(timed(suggest_policies, fx["question"], fx["response"], fx["story"],
+                              embedder=embedder, library=library))
+    return bare, ours, [o / b for o, b in zip(ours, bare, strict=True)]
+
+
+def print_timing(fixtures: list[dict], repeats: int) -> None:
+    bare, ours, ratios = time_suggestions(fixtures, repeats)
+    load = os.getloadavg()[0]
+    for name, values in (("bare encode ms", bare), ("suggest_policies ms", ours)):
+        print(f"{name}: p50 {1000 * np.percentile(values, 50):.0f}, p95 {1000 * np.percentile(values, 95):.0f}")
+    print(f"ratio: p50 {np.percentile(ratios, 50):.2f}, p95 {np.percentile(ratios, 95):.2f}; "
+          f"{len(ours)} suggestions; load average {load:.1f}")
+
+
 def demo_others() -> dict[str, list[dict]]:
     """Cards of a simulated demo deliberation (workbench demo), by question id, as the page would pass them."""
     from workbench.demo import load_world, simulate
@@ -125,12 +150,16 @@ def pct(part: float, whole: float) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=5, help="timed repetitions per interview")
+    parser.add_argument("--timing-only", action="store_true",
+                        help="only time suggestions against a bare encode (prints, writes nothing)")
     args = parser.parse_args()
+    if args.timing_only:
+        return print_timing(load_fixtures(), args.repeats)
 
     fixtures = load_fixtures()
     old, old_checks = old_drafter()
     embedder = default_embedder()
-    model = load_model(embedder.model_path)
+    load_model(embedder.model_path)  # loaded before anything is timed
     library = load_library()
     t0 = time.perf_counter()
     vectors = library_vectors(library, embedder)
@@ -145,15 +174,7 @@ def main() -> None:
         card_warnings = check_card(draft.values_card(), story=words).warnings
         rows.append({**fx, "draft": draft, "verdicts": verdicts, "card_warnings": card_warnings})
 
-    # Timing: a suggestion (warm) against one bare encode of the same text, alternately.
-    bare, ours = [], []
-    for fx in fixtures:
-        text = f"{fx['response']}\n{fx['story']}"
-        for _ in range(args.repeats):
-            bare.append(timed(model.encode, [text], normalize_embeddings=True))
-            ours.append(timed(suggest_policies, fx["question"], fx["response"], fx["story"],
-                              embedder=embedder, library=library))
-    ratios = [o / b for o, b in zip(ours, bare, strict=True)]
+    bare, ours, ratios = time_suggestions(fixtures, args.repeats)
 
     # Plain baseline: the library's nearest lines to the whole text (same vectors), no MMR, no own words.
     baseline = []
