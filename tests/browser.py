@@ -92,8 +92,10 @@ def streamlit_server(script: str | os.PathLike, env: Mapping[str, str | None] | 
                      options: Sequence[str] = ()) -> Iterator[str]:
     """Run `streamlit run SCRIPT` on 127.0.0.1:PORT until the block ends; yields the base URL.
 
-    `env` is laid over this process's environment; a None value removes that variable. The server is stopped (terminate, then kill) when
-    the block ends, so the caller may reopen the database file afterwards.
+    For test apps and the participant pages; staff pages need the cookie endpoints, which only
+    `workbench_server` (the command users run) serves. `env` is laid over this process's environment;
+    a None value removes that variable. The server is stopped (terminate, then kill) when the block
+    ends, so the caller may reopen the database file afterwards.
     """
     script = Path(script).resolve()
     port = port or free_port()
@@ -105,12 +107,38 @@ def streamlit_server(script: str | os.PathLike, env: Mapping[str, str | None] | 
         "--server.fileWatcherType", "none",
         *options,  # more `--section.option value` pairs, e.g. --secrets.files PATH
     ]
+    with _running(command, env, f"http://127.0.0.1:{port}", timeout, f"streamlit run {script.name}",
+                  cwd=script.parent) as (base, _):
+        yield base
+
+
+#: The `workbench` command of this virtualenv (what `make run` calls).
+WORKBENCH = Path(sys.executable).parent / "workbench"
+
+
+@contextlib.contextmanager
+def workbench_server(db: str | os.PathLike, env: Mapping[str, str | None] | None = None,
+                     port: int | None = None, *, timeout: float = SERVER_START_TIMEOUT,
+                     options: Sequence[str] = ()) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`workbench serve --db DB --port PORT`, exactly as `make run` starts it; yields (base URL, process).
+
+    `options` are more `workbench serve` options (e.g. --secrets FILE). Stopped with SIGTERM when the
+    block ends (then killed if it has not gone), so the caller may reopen the database afterwards.
+    """
+    port = port or free_port()
+    command = [str(WORKBENCH), "serve", "--db", str(db), "--port", str(port), *options]
+    with _running(command, env, f"http://127.0.0.1:{port}", timeout, "workbench serve") as running:
+        yield running
+
+
+@contextlib.contextmanager
+def _running(command: Sequence[str], env: Mapping[str, str | None] | None, base: str, timeout: float,
+             name: str, cwd: Path | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
     full_env = {**os.environ, **(env or {})}
     full_env = {key: value for key, value in full_env.items() if value is not None}
-    base = f"http://127.0.0.1:{port}"
     # A file, not a pipe: a chatty server must never block on a full pipe nobody reads.
-    with tempfile.TemporaryFile(mode="w+", prefix="streamlit-stderr-") as errors:
-        process = subprocess.Popen(command, cwd=script.parent, env=full_env, stdin=subprocess.DEVNULL,
+    with tempfile.TemporaryFile(mode="w+", prefix="server-stderr-") as errors:
+        process = subprocess.Popen(command, cwd=cwd, env=full_env, stdin=subprocess.DEVNULL,
                                    stdout=subprocess.DEVNULL, stderr=errors)
         try:
             deadline = time.monotonic() + timeout
@@ -119,14 +147,13 @@ def streamlit_server(script: str | os.PathLike, env: Mapping[str, str | None] | 
                     state = (f"exited with code {process.returncode}" if process.poll() is not None
                              else f"did not answer {base}/_stcore/health within {timeout:.0f} s")
                     errors.seek(0)
-                    raise ServerDidNotStart(f"streamlit run {script.name} {state}. Its stderr:\n"
-                                            f"{errors.read()[-4000:] or '(empty)'}")
+                    raise ServerDidNotStart(f"{name} {state}. Its stderr:\n{errors.read()[-4000:] or '(empty)'}")
                 time.sleep(0.25)
-            yield base
+            yield base, process
         finally:
             process.terminate()
             try:
-                process.wait(timeout=10)
+                process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=10)

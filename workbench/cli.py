@@ -6,9 +6,13 @@ of their own and no SQL. Errors are printed as one line naming what was wrong, w
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
-import subprocess
+import shutil
+import socket
 import sys
+from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -16,9 +20,9 @@ from typing import Annotated
 import typer
 
 from . import config
-from .errors import Conflict, WorkbenchError
+from .errors import Conflict, Unavailable, WorkbenchError
 from .models import InputError
-from .store import NotFound, Store, StoreError
+from .store import DatabaseLocked, NotFound, Store, StoreError
 
 app = typer.Typer(help="The Values Workbench: elicit values cards, build a moral graph, see where groups differ.",
                   no_args_is_help=True, add_completion=False)
@@ -32,11 +36,48 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _store(db: Path | None) -> Store:
+    """The database for a command that writes; a file a running app holds fails at once, saying so."""
     path = config.db_path(db)
     try:
         return Store(path)
+    except DatabaseLocked as exc:
+        from .serving import busy_message
+
+        raise _fail(busy_message(exc, "write to it")) from None
     except (StoreError, WorkbenchError) as exc:
         raise _fail(str(exc)) from None
+
+
+@contextlib.contextmanager
+def _reading(db: Path | None) -> Iterator[tuple[Store, bool]]:
+    """The database for a command that only reads: (store, live).
+
+    `live` is False when a running app holds the file: then the store is a snapshot the app took
+    just now (deleted afterwards), and nothing should be recorded in it. Fails at once, saying what
+    to do, when the file is held by something that cannot take a snapshot.
+    """
+    path = config.db_path(db)
+    try:
+        store = Store(path)
+    except DatabaseLocked as exc:
+        from .serving import snapshot_from_app
+
+        try:
+            snapshot = snapshot_from_app(exc)
+        except Unavailable as refused:
+            raise _fail(str(refused)) from None
+        typer.echo(f"note: {path} is served by the workbench app; reading a snapshot it took just now"
+                   " (analysis runs are not recorded).", err=True)
+        try:
+            with Store(snapshot) as store:
+                yield store, False
+        finally:
+            shutil.rmtree(snapshot.parent, ignore_errors=True)
+        return
+    except (StoreError, WorkbenchError) as exc:
+        raise _fail(str(exc)) from None
+    with store:
+        yield store, True
 
 
 @app.command()
@@ -102,15 +143,44 @@ def invite(deliberation: Annotated[str, typer.Argument(help="deliberation id, e.
 
 @app.command()
 def serve(db: DbOption = None,
-          port: Annotated[int, typer.Option(help="port")] = 8501,
-          host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1") -> None:
-    """Start the web app (Streamlit)."""
-    _store(db).close()  # a database that does not open cleanly stops here, not on every page
-    env = dict(os.environ, WORKBENCH_DB=str(config.db_path(db)))
-    env.setdefault("WORKBENCH_BASE_URL", f"http://{host}:{port}")
-    cmd = [sys.executable, "-m", "streamlit", "run", str(config.APP), "--server.address", host,
-           "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"]
-    raise typer.Exit(subprocess.call(cmd, env=env, cwd=config.ROOT))  # cwd: .streamlit/config.toml
+          port: Annotated[int, typer.Option(min=1, max=65535, help="port")] = 8501,
+          host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+          secrets: Annotated[Path | None, typer.Option(
+              help="Streamlit secrets.toml (e.g. [auth] for single sign-on); default: .streamlit/secrets.toml"
+                   " in the working directory")] = None) -> None:
+    """Start the web app. This process becomes the server: Ctrl-C or SIGTERM stops it and frees the port
+    and the database within seconds. Refuses to start on a database another process holds."""
+    from .serving import refuse_if_served, streamlit_command
+
+    path = config.db_path(db).resolve()
+    if secrets is not None and not secrets.is_file():
+        raise _fail(f"--secrets: {secrets} is not a file")
+    try:
+        refuse_if_served(path)
+    except (StoreError, WorkbenchError) as exc:  # held by another process, or damaged
+        raise _fail(str(exc)) from None
+    _refuse_busy_port(host, port)
+    os.environ["WORKBENCH_DB"] = str(path)
+    os.environ.setdefault("WORKBENCH_BASE_URL", f"http://{host}:{port}")
+    command = streamlit_command(host=host, port=port, secrets_file=secrets and secrets.resolve())
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Become Streamlit rather than wait for it: a signal meant for `workbench serve` then reaches the
+    # server itself, and no child is left holding the port and the database.
+    os.execv(command[0], command)
+
+
+def _refuse_busy_port(host: str, port: int) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise _fail(f"--port: {host}:{port} is already in use by another program; stop it or choose"
+                            " another port (`workbench serve --port 8502`)") from None
+            raise _fail(f"--host/--port: cannot listen on {host}:{port}: {exc.strerror}") from None
 
 
 @app.command()
@@ -237,12 +307,12 @@ def graph(out: Annotated[Path, typer.Option("--out", help="where to write the gr
 
     from . import analyses, moralgraph
 
-    with _store(db) as store:
+    with _reading(db) as (store, live):
         try:
             did = analyses.resolve_deliberation(store, deliberation)
             qid = _question_id(did, question)
             result, published = analyses.moral_graph(store, did, mode=mode, until=until, context=context,
-                                                     question_id=qid, min_wiser=min_wiser, record=True)
+                                                     question_id=qid, min_wiser=min_wiser, record=live)
         except (NotFound, ValueError, StoreError) as exc:
             raise _fail(str(exc)) from None
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -324,13 +394,13 @@ def fit(out: Annotated[Path, typer.Option("--out", help="where to write the fit 
         raise _fail(f"--latent: must be 'auto' or a number of classes, got {latent!r}")
     if bootstrap == 1 or bootstrap < 0:
         raise _fail(f"--bootstrap: must be 0 (off) or at least 2 replicates, got {bootstrap}")
-    with _store(db) as store:
+    with _reading(db) as (store, live):
         try:
             did = analyses.resolve_deliberation(store, deliberation)
             with tqdm(total=bootstrap, unit="replicate", desc="bootstrap", disable=None if bootstrap else True) as bar:
                 result, _ = analyses.fit_preferences(
                     store, did, context=context, by=by, latent=latent, max_k=max_k, seed=seed,
-                    include_wiser=not no_wiser, bootstrap=bootstrap,
+                    include_wiser=not no_wiser, bootstrap=bootstrap, record=live,
                     progress=lambda done, total: bar.update(done - bar.n))
         except (NotFound, ValueError, StoreError) as exc:
             raise _fail(str(exc)) from None
@@ -352,7 +422,7 @@ def export(what: Annotated[str, typer.Option("--what", help="cards, canonical-va
     """Export documented datasets (with a README.md datasheet) for researchers."""
     from . import analyses, exports
 
-    with _store(db) as store:
+    with _reading(db) as (store, _live):
         try:
             did = analyses.resolve_deliberation(store, deliberation)
             files = exports.export(store, did, what, fmt, out, question_id=_question_id(did, question), until=until)
@@ -388,7 +458,7 @@ def groups(out: Annotated[Path, typer.Option("--out", help="CSV: participant_id,
     from . import analyses
     from .errors import WorkbenchError
 
-    with _store(db) as store:
+    with _reading(db) as (store, live):
         try:
             did = analyses.resolve_deliberation(store, deliberation)
             with tqdm(total=0, unit="update", desc="replaying votes", disable=None, leave=False) as bar:
@@ -397,7 +467,7 @@ def groups(out: Annotated[Path, typer.Option("--out", help="CSV: participant_id,
                     bar.update(done - bar.n)
 
                 result, table = analyses.opinion_groups(store, did, question_id=_question_id(did, question),
-                                                        until=until, seed=seed, replay=replay, record=True,
+                                                        until=until, seed=seed, replay=replay, record=live,
                                                         progress=progress)
             body = analyses.polis_report_json(store, did, result) if report is not None else None
         except (NotFound, ValueError, StoreError, WorkbenchError) as exc:

@@ -15,6 +15,12 @@ ROOT = PACKAGE.parent
 DATA = PACKAGE / "data"
 SCHEMAS = PACKAGE / "schemas"
 APP = PACKAGE / "webapp" / "main.py"
+#: What `workbench serve` runs: the app (APP) plus the app's own HTTP endpoints (webapp/endpoints.py).
+SERVER = PACKAGE / "webapp" / "server.py"
+#: The app's own HTTP endpoints, beside Streamlit's: the staff session cookie and CLI snapshots.
+SESSION_ENDPOINT = "/_workbench/session"
+SIGN_OUT_ENDPOINT = "/_workbench/sign-out"
+SNAPSHOT_ENDPOINT = "/_workbench/snapshot"
 DEFAULT_DB = Path("data") / "workbench.duckdb"  # relative to the working directory
 DEMO_DELIBERATION = DATA / "demo.yaml"
 DEMO_ID = "demo"

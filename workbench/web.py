@@ -1,14 +1,22 @@
 """What every page shares: the process's store and who is looking (participant or staff).
 
-The only Streamlit-aware module in the package; it holds no SQL and no analysis.
+The only Streamlit-aware module in the package besides the pages; it holds no SQL and no analysis.
 """
 
 from __future__ import annotations
 
+import logging
+
 import streamlit as st
 
-from . import config
-from .store import Store, open_store
+from . import config, serving
+from .store import DatabaseLocked, Store, open_store
+
+log = logging.getLogger("workbench")
+
+#: What a visitor sees when the database is held by another process (the server log says which).
+DATABASE_BUSY = ("The workbench cannot open its database just now. Please try again in a few minutes; "
+                 "nothing you entered before has been lost.")
 
 
 @st.cache_resource(show_spinner=False)
@@ -17,8 +25,18 @@ def _store(path: str) -> Store:
 
 
 def store() -> Store:
-    """The process's one store (DuckDB allows a single writing process per file)."""
-    return _store(str(config.db_path()))
+    """The process's one store (DuckDB allows a single writing process per file).
+
+    If another process holds the file, the visitor gets a short message instead of DuckDB's lock
+    error and the page stops; the server log says who holds it. (`workbench serve` opens the file
+    before it serves, so this happens only to a server started some other way.)
+    """
+    try:
+        return _store(str(config.db_path()))
+    except DatabaseLocked as exc:
+        log.error("cannot serve a page: %s", serving.busy_message(exc, "serve it"))
+        st.error(DATABASE_BUSY)
+        st.stop()
 
 
 def sso_providers() -> list[tuple[str, str]]:

@@ -14,13 +14,14 @@ from pathlib import Path
 
 from .accounts import AccountStore
 from .cards import CardStore
-from .core import NotFound, StoreError, as_timestamp, migrations, utcnow
+from .core import DatabaseLocked, NotFound, StoreError, as_timestamp, migrations, utcnow
 from .deliberations import DeliberationStore, hash_token, new_token
 from .imports import ImportStore
 from .judgements import JudgementStore
 from .security import SecurityStore
 
 __all__ = [
+    "DatabaseLocked",
     "NotFound",
     "Store",
     "StoreError",
