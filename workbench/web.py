@@ -8,6 +8,8 @@ from __future__ import annotations
 import logging
 
 import streamlit as st
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from . import config, serving
 from .store import DatabaseLocked, Store, open_store
@@ -37,6 +39,26 @@ def store() -> Store:
         log.error("cannot serve a page: %s", serving.busy_message(exc, "serve it"))
         st.error(DATABASE_BUSY)
         st.stop()
+
+
+def send_browser_to(url: str | None) -> None:
+    """Make the browser load `url` (a path on this server) as a new page; None does nothing.
+
+    Streamlit has no public call for this; it is the message st.login and st.logout use to send the
+    browser to the provider, so it works wherever they do.
+    """
+    if url is None:
+        return
+    message = ForwardMsg()
+    message.auth_redirect.url = url
+    get_script_run_ctx().enqueue(message)
+
+
+def requested_page() -> str | None:
+    """The URL path (no leading slash) the browser asked for when it opened this page, '' for the
+    root; None when this run was not started by opening a URL (a click within a page)."""
+    ctx = get_script_run_ctx()
+    return None if ctx is None else ctx.pages_manager.intended_page_name
 
 
 def sso_providers() -> list[tuple[str, str]]:
@@ -83,8 +105,8 @@ def question_picker(deliberation_id: str, *, label: str = "Question", allow_all:
 def require_staff(page_file: str):
     """First line of every staff page: the signed-in user allowed to see it, or stop here.
 
-    The navigation already leaves the page out for others; this also covers Streamlit running a
-    file in pages/ directly by its URL (see workbench.auth.staff_page_user).
+    The navigation already leaves the page out for others; this is the page's own check besides
+    (see workbench.auth.staff_page_user).
     """
     from . import auth
 
