@@ -116,8 +116,8 @@ def busy_message(exc: DatabaseLocked, doing: str) -> str:
     db = Path(exc.path)
     app = serving_app(db, exc.pid)
     if app is None:
-        holder = f"process {exc.pid}" + (f" ({_command_of(exc.pid)})" if _command_of(exc.pid) else "") \
-            if exc.pid else "another process"
+        command = _command_of(exc.pid)
+        holder = (f"process {exc.pid}" + (f" ({command})" if command else "")) if exc.pid else "another process"
         return (f"{db} is open in {holder}, and DuckDB lets only one process use a database file. "
                 f"Close that program (or wait for it to finish) and {doing} again.")
     return (f"{db} is served by the workbench app at {app.url} (process {app.pid}, since {app.started_at}),"
