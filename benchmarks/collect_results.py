@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["graph", "dedup", "polis_groups", "prefs", "store_load", "app_load", "interview"]
+ORDER = ["graph", "dedup", "polis_groups", "prefs", "store_load", "serve", "app_load", "interview"]
 
 INTRO = """# Benchmark results
 
