@@ -96,8 +96,9 @@ def test_sigterm_stops_the_server_and_frees_its_port_and_database(demo_file):
         assert "streamlit run" in Path(f"/proc/{process.pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
         assert serving.read_record(demo_file).pid == process.pid
         page = browser.new_page()  # an open session (a WebSocket) must not keep the server alive
-        page.goto(url)
-        page.get_by_role("heading", name="Values Workbench").wait_for(timeout=120_000)
+        page.goto(f"{url}/?join=demo")  # open sign-up writes a participant: the log has something in it
+        page.get_by_text("Step 1 of 8").wait_for(timeout=120_000)
+        assert Path(f"{demo_file}.wal").stat().st_size > 0
         family = processes_under(process.pid)
         process.send_signal(signal.SIGTERM)
         # uvicorn shuts down, then re-raises the signal it caught: the exit status says "SIGTERM".
@@ -105,8 +106,9 @@ def test_sigterm_stops_the_server_and_frees_its_port_and_database(demo_file):
     assert not processes_under(process.pid) and not any(Path(f"/proc/{p}").exists() for p in family)
     assert port_is_free(port)
     assert serving.read_record(demo_file) is None  # removed on the way out: the shutdown was orderly
-    with Store(demo_file) as s:  # the lock is gone
-        assert len(s.participants("demo")) == 30
+    assert not Path(f"{demo_file}.wal").exists()  # closed, so DuckDB folded its log into the file
+    with Store(demo_file) as s:  # the lock is gone, and the new participant is in the file
+        assert len(s.participants("demo")) == 31
 
 
 def test_a_second_server_on_the_same_database_refuses_at_start_naming_the_first(demo_file):
@@ -145,6 +147,8 @@ def test_read_commands_work_beside_the_app_and_writes_say_what_to_do(demo_file, 
         assert fit.returncode == 0, fit.stderr
         groups = workbench("groups", "--out", str(out / "groups.csv"), "--db", str(demo_file))
         assert groups.returncode == 0, groups.stderr
+        backup = workbench("backup", "--to", str(out / "backup.duckdb"), "--db", str(demo_file))
+        assert backup.returncode == 0 and "verified by reopening it" in backup.stdout, backup.stderr
         for command in (["invite", "demo", "--db", str(demo_file)],
                         ["user", "ensure-demo", "--db", str(demo_file)],
                         ["dedup", "--db", str(demo_file)]):
@@ -163,6 +167,8 @@ def test_read_commands_work_beside_the_app_and_writes_say_what_to_do(demo_file, 
                       "--db", str(demo_file))
     assert again.returncode == 0 and "snapshot" not in again.stderr
     pd.testing.assert_frame_equal(pd.read_csv(out / "cards.csv"), pd.read_csv(out / "after.csv"))
+    with Store(out / "backup.duckdb") as copy:
+        assert len(copy.participants("demo")) == 30 and copy.runs().empty
 
 
 HOLDER = """

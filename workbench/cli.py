@@ -49,7 +49,7 @@ def _store(db: Path | None) -> Store:
 
 
 @contextlib.contextmanager
-def _reading(db: Path | None) -> Iterator[tuple[Store, bool]]:
+def _reading(db: Path | None, *, note: str = "analysis runs are not recorded") -> Iterator[tuple[Store, bool]]:
     """The database for a command that only reads: (store, live).
 
     `live` is False when a running app holds the file: then the store is a snapshot the app took
@@ -67,7 +67,7 @@ def _reading(db: Path | None) -> Iterator[tuple[Store, bool]]:
         except Unavailable as refused:
             raise _fail(str(refused)) from None
         typer.echo(f"note: {path} is served by the workbench app; reading a snapshot it took just now"
-                   " (analysis runs are not recorded).", err=True)
+                   f" ({note}).", err=True)
         try:
             with Store(snapshot) as store:
                 yield store, False
@@ -188,13 +188,18 @@ def backup(db: DbOption = None,
            to: Annotated[Path | None, typer.Option("--to", help="the copy's file name, or a folder for it"
                                                    " (default: backups/NAME-TIME.duckdb beside the database)")]
            = None) -> None:
-    """Write a verified copy of the database (stop `workbench serve` first: one process per file)."""
-    with _store(db) as store:
+    """Write a verified copy of the database (while the app serves it, of a snapshot the app takes)."""
+    from .store.durability import default_backup_path
+
+    path = config.db_path(db)
+    name = default_backup_path(path)  # named after the database, also when the copy is of a snapshot
+    target = name if to is None else to / name.name if to.is_dir() else to
+    with _reading(db, note="backing that up") as (store, _live):
         try:
-            made = store.backup(to)
+            made = store.backup(target)
         except WorkbenchError as exc:
             raise _fail(str(exc)) from None
-    typer.echo(f"backup of {store.path} written to {made.path} ({made.tables} tables, {made.rows} rows,"
+    typer.echo(f"backup of {path} written to {made.path} ({made.tables} tables, {made.rows} rows,"
                f" {made.size / 1e6:.1f} MB) and verified by reopening it")
 
 

@@ -118,8 +118,8 @@ def busy_message(exc: DatabaseLocked, doing: str) -> str:
     if app is None:
         command = _command_of(exc.pid)
         holder = (f"process {exc.pid}" + (f" ({command})" if command else "")) if exc.pid else "another process"
-        return (f"{db} is open in {holder}, and DuckDB lets only one process use a database file. "
-                f"Close that program (or wait for it to finish) and {doing} again.")
+        return (f"{db} is open in {holder}, which holds DuckDB's lock on it: only one process may use a"
+                f" database file. Close that program (or wait for it to finish) and {doing} again.")
     return (f"{db} is served by the workbench app at {app.url} (process {app.pid}, since {app.started_at}),"
             f" and DuckDB lets only that process use the file, so this command cannot {doing}. Do it in the"
             f" app (its staff pages: {app.url}), or stop the app (Ctrl-C in its terminal, or `kill"

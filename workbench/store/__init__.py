@@ -28,6 +28,7 @@ __all__ = [
     "as_timestamp",
     "hash_token",
     "migrations",
+    "close_stores",
     "new_token",
     "open_store",
     "utcnow",
@@ -53,8 +54,9 @@ def open_store(path: str | Path) -> Store:
 
 
 @atexit.register
-def _close_all() -> None:
-    """Close the process's stores on exit, so DuckDB checkpoints and releases the file cleanly."""
+def close_stores() -> None:
+    """Close the process's stores (on exit, or when a server stops), so DuckDB checkpoints and
+    releases the file cleanly."""
     with _open_lock:
         for store in _open.values():
             try:

@@ -33,7 +33,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Route
 
 from workbench import auth, config, serving
-from workbench.store import Store, open_store, utcnow
+from workbench.store import Store, close_stores, open_store, utcnow
 
 #: Streamlit's own endpoint that ends a single sign-on identity (st.logout sends the browser there too).
 SSO_SIGN_OUT = "/auth/logout"
@@ -192,9 +192,13 @@ def start_serving(*, host: str, port: int) -> None:
 
 
 def stop_serving() -> None:
+    """The server's last act: no longer say who serves the database, and close it (DuckDB folds its
+    log into the file). Here, not at exit: uvicorn ends the process with the signal it caught, and a
+    process ended by SIGTERM runs no exit handlers."""
     SERVED.clear()
     SnapshotKey.value = None
     serving.remove_record(config.db_path().resolve())
+    close_stores()
 
 
 def _digest(code: str) -> str:
