@@ -33,7 +33,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -48,6 +47,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from browser import free_port, healthy, port_is_free, processes_under  # noqa: E402
 
 from workbench import config  # noqa: E402
 
@@ -56,42 +58,9 @@ BIN = Path(sys.executable).parent
 TICK = os.sysconf("SC_CLK_TCK")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def port_is_free(port: int) -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
-def family(pid: int) -> set[int]:
-    """`pid` and its descendants, from /proc."""
-    parents = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-    found = {pid} if pid in parents else set()
-    while True:
-        more = {p for p, parent in parents.items() if parent in found} - found
-        if not more:
-            return found
-        found |= more
-
-
 def cpu_seconds(pid: int) -> float:
     total = 0.0
-    for p in family(pid):
+    for p in processes_under(pid):
         try:
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
@@ -100,12 +69,8 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
-def healthy(base: str, timeout: float = 10.0) -> bool:
-    try:
-        with urllib.request.urlopen(f"{base}/_stcore/health", timeout=timeout) as r:
-            return r.status == 200
-    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
-        return False
+def healthy_server(base: str) -> bool:
+    return healthy(f"{base}/_stcore/health", timeout=10.0)
 
 
 class Server:
@@ -117,7 +82,7 @@ class Server:
         self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
                                         stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 180
-        while not healthy(self.base):
+        while not healthy_server(self.base):
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.log.seek(0)
                 raise RuntimeError(f"server did not start: {self.log.read()[-3000:]}")
@@ -125,7 +90,7 @@ class Server:
 
     def stop(self) -> None:
         if self.process.poll() is None:
-            for pid in family(self.process.pid):
+            for pid in processes_under(self.process.pid):
                 try:
                     os.kill(pid, signal.SIGTERM)
                 except ProcessLookupError:
@@ -133,7 +98,7 @@ class Server:
             try:
                 self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                for pid in family(self.process.pid):
+                for pid in processes_under(self.process.pid):
                     os.kill(pid, signal.SIGKILL)
                 self.process.wait()
 
@@ -206,7 +171,7 @@ def watch_health(base: str, stop: threading.Event) -> Health:
     def run() -> None:
         while not stop.is_set():
             t = time.perf_counter()
-            if healthy(base):
+            if healthy_server(base):
                 health.latencies.append(time.perf_counter() - t)
             else:
                 health.failures += 1
@@ -280,7 +245,7 @@ def sigterm_with_open_sessions(server: Server, sessions: int = 20) -> tuple[floa
                  for _ in range(sessions)]
         while len(served) < sessions and not all(t.done() for t in tasks):
             await asyncio.sleep(0.1)
-        processes = family(server.process.pid)
+        processes = processes_under(server.process.pid)
         t = time.perf_counter()
         server.process.send_signal(signal.SIGTERM)
         await asyncio.get_running_loop().run_in_executor(None, server.process.wait)

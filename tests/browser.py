@@ -78,9 +78,38 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _healthy(url: str) -> bool:
+def port_is_free(port: int) -> bool:
+    """Whether a server could listen on 127.0.0.1:`port` now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def processes_under(pid: int) -> set[int]:
+    """`pid` and every process descended from it that still exist, from /proc."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    found = {pid} if pid in parents else set()
+    while True:
+        more = {p for p, parent in parents.items() if parent in found} - found
+        if not more:
+            return found
+        found |= more
+
+
+def healthy(url: str, timeout: float = 2.0) -> bool:
+    """Whether GET `url` answers 200 within `timeout` seconds."""
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
             return response.status == 200
     except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
         return False
@@ -142,7 +171,7 @@ def _running(command: Sequence[str], env: Mapping[str, str | None] | None, base:
                                    stdout=subprocess.DEVNULL, stderr=errors)
         try:
             deadline = time.monotonic() + timeout
-            while not _healthy(f"{base}/_stcore/health"):
+            while not healthy(f"{base}/_stcore/health"):
                 if process.poll() is not None or time.monotonic() > deadline:
                     state = (f"exited with code {process.returncode}" if process.poll() is not None
                              else f"did not answer {base}/_stcore/health within {timeout:.0f} s")

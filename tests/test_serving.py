@@ -17,7 +17,15 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from browser import WORKBENCH, chromium, free_port, require_chromium, workbench_server
+from browser import (
+    WORKBENCH,
+    chromium,
+    free_port,
+    port_is_free,
+    processes_under,
+    require_chromium,
+    workbench_server,
+)
 from streamlit.testing.v1 import AppTest
 
 from workbench import config, serving, web
@@ -42,33 +50,6 @@ def demo_file(tmp_path) -> Path:
 def workbench(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([str(WORKBENCH), *args], capture_output=True, text=True, stdin=subprocess.DEVNULL,
                           env={k: v for k, v in os.environ.items() if k != "WORKBENCH_LLM_BASE_URL"})
-
-
-def port_is_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
-def processes_under(pid: int) -> set[int]:
-    """`pid` and every process descended from it, from /proc."""
-    parents = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-    found, grew = {pid}, True
-    while grew:
-        more = {p for p, parent in parents.items() if parent in found} - found
-        found |= more
-        grew = bool(more)
-    return {p for p in found if p in parents}
 
 
 # -- quiet serving --------------------------------------------------------------------------------
