@@ -245,6 +245,7 @@ class CpuSampler:
 
     def __init__(self) -> None:
         self.last: dict[int, tuple[str, float]] = {}
+        self.highest_load = os.getloadavg()[0]  # the machine is shared: how busy it got meanwhile
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._tick = os.sysconf("SC_CLK_TCK")
@@ -260,6 +261,7 @@ class CpuSampler:
     def _run(self) -> None:
         while not self._stop.wait(1.0):
             self.sample()
+            self.highest_load = max(self.highest_load, os.getloadavg()[0])
 
     def sample(self) -> None:
         parents, info = {}, {}
@@ -374,7 +376,8 @@ def report(walks: list[Walk], rows: list[dict], elapsed: float, args) -> str:
         " browser on the same machine. Each participant: consent, about you, the homework question, the guided"
         " interview to a confirmed card, then every question of the wiser-than, endorse and compare rounds of"
         f" the demo deliberation. Python {platform.python_version()}, {os.cpu_count()} cores, load average at"
-        f" start {args.load_at_start:.1f} (shared machine). Limit {args.minutes:g} min.",
+        f" start {args.load_at_start:.1f}, {args.highest_load:.1f} at its highest during the run (shared machine)."
+        f" Limit {args.minutes:g} min.",
         "",
         f"Finished: **{len(finished)} of {len(walks)}** in {elapsed:.0f} s of wall time"
         f" ({sum(len(w.timings) for w in walks):,} steps;"
@@ -530,7 +533,7 @@ def main() -> int:
         env = {"WORKBENCH_LLM_BASE_URL": None}
         with CpuSampler() as cpu, workbench_server(path, env) as (base, server):
             elapsed = asyncio.run(drive(base, walks, args.ramp, args.minutes * 60))
-            args.cpu = cpu.by_role()
+            args.cpu, args.highest_load = cpu.by_role(), cpu.highest_load
             args.stacks = walk_alone(base, alone, server.pid, Path(tmp) / "profile.txt" if args.profile else None)
         rows = verify(path, [*walks, alone])
         if args.keep_db:
