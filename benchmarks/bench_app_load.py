@@ -1,6 +1,7 @@
 """Benchmark: N real participants at once through the web app, from invite link to "Thank you".
 
-A real `streamlit run app.py` server on a temporary copy of the demo deliberation (12 simulated
+The server exactly as `make run` starts it (`workbench serve --db DB --port PORT`, no extra
+options) on a temporary copy of the demo deliberation (12 simulated
 participants, so the rounds have values to show), and Debian's Chromium under Playwright (asyncio:
 one browser, one context and page per participant, all driven concurrently). Each participant
 consents, answers "about you", picks the homework question, walks the guided interview to a
@@ -10,10 +11,13 @@ screen), p50/p95 per step, and every error (timeouts, exceptions shown on the pa
 server stops, the DuckDB file is checked: every participant has exactly one card, exactly the
 planned number of answers per round (the plan the app stored for them), and no duplicate answer,
 vote or comparison. Bounded: whatever happens, participants still running after `--minutes` are
-stopped and counted as unfinished. Prints a Markdown section and writes it to
+stopped and counted as unfinished. Then one more participant walks through alone, and the server's
+CPU time (from /proc) is read before and after each of their steps: server CPU seconds per
+participant step, p50 and per step (with `--profile`, py-spy samples the server meanwhile and the
+report lists where that time goes). Prints a Markdown section and writes it to
 `benchmarks/results/app_load.md`. Never touches the project's own database.
 
-Run: .venv/bin/python benchmarks/bench_app_load.py [--participants 20] [--ramp 10] [--minutes 15]
+Run: .venv/bin/python benchmarks/bench_app_load.py [--participants 20] [--ramp 10] [--minutes 15] [--profile]
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ import os
 import platform
 import re
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -48,7 +54,7 @@ from browser import (  # noqa: E402
     STORY,
     VIEWPORT,
     chromium_missing_reason,
-    streamlit_server,
+    workbench_server,
 )
 
 from workbench import config  # noqa: E402
@@ -56,8 +62,8 @@ from workbench.deliberation import load_deliberation  # noqa: E402
 from workbench.demo import load_world, simulate  # noqa: E402
 from workbench.store import Store  # noqa: E402
 
-APP = config.APP
 RESULTS = ROOT / "benchmarks" / "results" / "app_load.md"
+TICK = os.sysconf("SC_CLK_TCK")
 WAIT_MS = 180_000  # one step may queue behind many others' reruns on 2 cores; an error only past this
 QUESTION_TITLE = "A child who refuses homework"
 TITLES = ("Listening Before Pushing", "Patience Before Homework", "Hearing The Child First",
@@ -76,6 +82,8 @@ class Walk:
     finished: bool = False
     error: str | None = None
     page_exceptions: list[str] = field(default_factory=list)
+    server_pid: int | None = None  # set for the participant walking alone: server CPU per step
+    cpu: list[tuple[str, float]] = field(default_factory=list)
 
 
 async def settled(page) -> None:
@@ -100,11 +108,14 @@ async def choose(page, label: str, option: str) -> None:
 async def step(walk: Walk, page, name: str, act, arrive) -> None:
     """Do `act`, wait for `arrive` (the next step on screen) and the rerun to end; time the whole."""
     walk.step = name
+    cpu = server_cpu(walk.server_pid) if walk.server_pid else 0.0
     t = time.perf_counter()
     await act()
     await arrive()
     await settled(page)
     walk.timings.append((name, time.perf_counter() - t))
+    if walk.server_pid:
+        walk.cpu.append((name, server_cpu(walk.server_pid) - cpu))
     errors = page.locator("[data-testid='stException']")
     if await errors.count():
         walk.page_exceptions.append(f"{name}: {(await errors.first.inner_text())[:200]}")
@@ -218,6 +229,12 @@ async def participate(browser, base: str, walk: Walk, delay: float) -> None:
             pass
 
 
+def server_cpu(pid: int) -> float:
+    """User + system CPU seconds the server process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
 class CpuSampler:
     """CPU seconds used by this process's descendants, by role (app server, browser, Playwright driver).
 
@@ -228,6 +245,7 @@ class CpuSampler:
 
     def __init__(self) -> None:
         self.last: dict[int, tuple[str, float]] = {}
+        self.highest_load = os.getloadavg()[0]  # the machine is shared: how busy it got meanwhile
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._tick = os.sysconf("SC_CLK_TCK")
@@ -243,6 +261,7 @@ class CpuSampler:
     def _run(self) -> None:
         while not self._stop.wait(1.0):
             self.sample()
+            self.highest_load = max(self.highest_load, os.getloadavg()[0])
 
     def sample(self) -> None:
         parents, info = {}, {}
@@ -352,12 +371,13 @@ def report(walks: list[Walk], rows: list[dict], elapsed: float, args) -> str:
     lines = [
         "## The web app under load (bench_app_load.py)",
         "",
-        f"{len(walks)} participants at once (starts spread over {args.ramp:g} s) through a real `streamlit run"
-        " app.py` server, each in its own context of one headless Chromium (Playwright, asyncio), server and"
+        f"{len(walks)} participants at once (starts spread over {args.ramp:g} s) through the server as `make run`"
+        " starts it (`workbench serve`), each in its own context of one headless Chromium (Playwright, asyncio), server and"
         " browser on the same machine. Each participant: consent, about you, the homework question, the guided"
         " interview to a confirmed card, then every question of the wiser-than, endorse and compare rounds of"
         f" the demo deliberation. Python {platform.python_version()}, {os.cpu_count()} cores, load average at"
-        f" start {args.load_at_start:.1f} (shared machine). Limit {args.minutes:g} min.",
+        f" start {args.load_at_start:.1f}, {args.highest_load:.1f} at its highest during the run (shared machine)."
+        f" Limit {args.minutes:g} min.",
         "",
         f"Finished: **{len(finished)} of {len(walks)}** in {elapsed:.0f} s of wall time"
         f" ({sum(len(w.timings) for w in walks):,} steps;"
@@ -410,16 +430,93 @@ def report(walks: list[Walk], rows: list[dict], elapsed: float, args) -> str:
     return "\n".join(lines) + "\n"
 
 
+def walk_alone(base: str, walk: Walk, server_pid: int, profile: Path | None) -> list[tuple[str, int]]:
+    """One participant alone, the server's CPU read around each step; with `profile`, py-spy samples
+    the server meanwhile. Returns py-spy's collapsed stacks ([] without a profile)."""
+    walk.server_pid = server_pid
+    spy = None
+    if profile is not None:
+        # Non-blocking sampling (100 Hz), so the profiler barely slows the server it measures; only the
+        # thread holding the GIL, so a sample is Python at work, not a thread waiting for its turn.
+        spy = subprocess.Popen([str(PY_SPY), "record", "--pid", str(server_pid), "--nonblocking", "--gil",
+                                "--full-filenames", "--format", "raw", "--output", str(profile)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        asyncio.run(drive(base, [walk], 0.0, 15 * 60))
+    finally:
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)  # py-spy writes its file on Ctrl-C
+            spy.wait(timeout=60)
+    if profile is None or not profile.exists():
+        return []
+    stacks = []
+    for line in profile.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if count.isdigit():
+            stacks.append((stack, int(count)))
+    return stacks
+
+
+PY_SPY = Path(sys.executable).parent / "py-spy"
+
+
+def where_time_goes(stacks: list[tuple[str, int]], top: int = 12) -> list[str]:
+    """Markdown lines: the workbench functions (and the libraries they call) holding the server's samples."""
+    total = sum(n for _, n in stacks)
+    if not total:
+        return []
+    inclusive: dict[str, int] = defaultdict(int)
+    leaf: dict[str, int] = defaultdict(int)
+    self_time: dict[str, int] = defaultdict(int)
+    for stack, n in stacks:
+        frames = stack.split(";")
+        seen = set()
+        for frame in frames:
+            match = re.match(r"(.+?) \((.+?)(?::\d+)?\)$", frame.strip())
+            if not match:
+                continue
+            function, filename = match.groups()
+            if "/workbench/" in filename:
+                name = f"{filename.split('/workbench/', 1)[1]}:{function}"
+                if name not in seen:
+                    inclusive[name] += n
+                    seen.add(name)
+        last = re.match(r"(.+?) \((.+?)(?::\d+)?\)$", frames[-1].strip())
+        if last:
+            function, filename = last.groups()
+            package = (filename.split("site-packages/", 1)[1].split("/", 1)[0] if "site-packages/" in filename
+                       else "workbench" if "/workbench/" in filename else "python")
+            leaf[package] += n
+            short = filename.split("site-packages/", 1)[-1].split("/workbench/", 1)[-1]
+            self_time[f"{short}:{function}"] += n
+    lines = [f"Where the server's Python time went during the lone walk (py-spy, {total} samples at 100 Hz of"
+             " the thread holding the GIL):", "",
+             "| workbench function (inclusive) | share of samples |", "|---|---:|"]
+    for name, n in sorted(inclusive.items(), key=lambda x: -x[1])[:top]:
+        lines.append(f"| `{name}` | {100 * n / total:.0f}% |")
+    lines += ["", "Innermost frame by package (self time): " + ", ".join(
+        f"{package} {100 * n / total:.0f}%" for package, n in sorted(leaf.items(), key=lambda x: -x[1])[:8]) + ".",
+        "", "| innermost function (self time) | share of samples |", "|---|---:|"]
+    for name, n in sorted(self_time.items(), key=lambda x: -x[1])[:top]:
+        lines.append(f"| `{name}` | {100 * n / total:.0f}% |")
+    return lines
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--participants", type=int, default=20)
     parser.add_argument("--ramp", type=float, default=10.0, help="seconds over which the participants start")
     parser.add_argument("--minutes", type=float, default=15.0, help="stop everything after this long")
     parser.add_argument("--keep-db", type=Path, help="copy the DuckDB file here afterwards")
+    parser.add_argument("--profile", action="store_true", help="sample the server with py-spy during the lone walk"
+                        " (pip install py-spy)")
     args = parser.parse_args()
     reason = chromium_missing_reason()
     if reason:
         print(f"cannot run: {reason}", file=sys.stderr)
+        return 2
+    if args.profile and not PY_SPY.exists():
+        print(f"cannot profile: {PY_SPY} not found (.venv/bin/pip install py-spy)", file=sys.stderr)
         return 2
     args.load_at_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-app-load-") as tmp:
@@ -428,23 +525,45 @@ def main() -> int:
         try:
             store.import_bundle(simulate(load_deliberation(config.DEMO_DELIBERATION),
                                          load_world(config.DATA / "demo_values.yaml"), 12, seed=1))
-            invites = store.create_invites("demo", args.participants)
+            invites = store.create_invites("demo", args.participants + 1)
         finally:
             store.close()  # the server must be the file's only writer
-        walks = [Walk(i, token, pid) for i, (pid, token) in enumerate(invites)]
-        env = {"WORKBENCH_DB": str(path), "WORKBENCH_LLM_BASE_URL": None}
-        with CpuSampler() as cpu, streamlit_server(APP, env) as base:
+        walks = [Walk(i, token, pid) for i, (pid, token) in enumerate(invites[:-1])]
+        alone = Walk(len(walks), invites[-1][1], invites[-1][0])
+        env = {"WORKBENCH_LLM_BASE_URL": None}
+        with CpuSampler() as cpu, workbench_server(path, env) as (base, server):
             elapsed = asyncio.run(drive(base, walks, args.ramp, args.minutes * 60))
-            args.cpu = cpu.by_role()
-        rows = verify(path, walks)
+            args.cpu, args.highest_load = cpu.by_role(), cpu.highest_load
+            args.stacks = walk_alone(base, alone, server.pid, Path(tmp) / "profile.txt" if args.profile else None)
+        rows = verify(path, [*walks, alone])
         if args.keep_db:
             shutil.copy(path, args.keep_db)
-    text = report(walks, rows, elapsed, args)
+    text = report(walks, rows[:-1], elapsed, args) + solo_report(alone, rows[-1], args.stacks)
     print(text)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(text)
-    ok = all(w.finished for w in walks) and not any(check(r) for r in rows)
+    ok = all(w.finished for w in [*walks, alone]) and not any(check(r) for r in rows)
     return 0 if ok else 1
+
+
+def solo_report(walk: Walk, row: dict, stacks: list[tuple[str, int]]) -> str:
+    per_step: dict[str, list[float]] = defaultdict(list)
+    for name, seconds in walk.cpu:
+        per_step[name].append(seconds)
+    every = [seconds for _, seconds in walk.cpu]
+    lines = ["", "### Server CPU per participant step (one participant alone)", "",
+             f"After the others, one more participant walked the same way with nobody else on the server"
+             f" ({'finished, stored as planned' if walk.finished and not check(row) else 'NOT finished: ' + str(walk.error)});"
+             " the server's CPU time (user + system, /proc, 10 ms ticks) read before and after each step.", ""]
+    if every:
+        lines += [f"Server CPU per step: **p50 {np.percentile(every, 50):.3f} s**, p95 {np.percentile(every, 95):.3f} s,"
+                  f" mean {np.mean(every):.3f} s over {len(every)} steps (target for issue 15 item 2: p50 <= 0.05 s).",
+                  "", "| step | count | server CPU s (mean) |", "|---|---:|---:|"]
+        for name, values in per_step.items():
+            lines.append(f"| {name} | {len(values)} | {np.mean(values):.3f} |")
+    if stacks:
+        lines += [""] + where_time_goes(stacks)
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -83,9 +83,38 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _healthy(url: str) -> bool:
+def port_is_free(port: int) -> bool:
+    """Whether a server could listen on 127.0.0.1:`port` now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def processes_under(pid: int) -> set[int]:
+    """`pid` and every process descended from it that still exist, from /proc."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    found = {pid} if pid in parents else set()
+    while True:
+        more = {p for p, parent in parents.items() if parent in found} - found
+        if not more:
+            return found
+        found |= more
+
+
+def healthy(url: str, timeout: float = 2.0) -> bool:
+    """Whether GET `url` answers 200 within `timeout` seconds."""
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
             return response.status == 200
     except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
         return False
@@ -95,7 +124,7 @@ def wait_until_healthy(base: str, process: subprocess.Popen, timeout: float = SE
     """Wait for the Streamlit server `process` to answer its health check at `base` (a bound, not a
     measurement); fail if it exits first or never answers."""
     deadline = time.monotonic() + timeout
-    while not _healthy(f"{base}/_stcore/health"):
+    while not healthy(f"{base}/_stcore/health"):
         assert process.poll() is None, f"the server exited with code {process.returncode}"
         assert time.monotonic() < deadline, f"the server did not answer {base}/_stcore/health in {timeout:.0f} s"
         time.sleep(0.25)
@@ -107,8 +136,10 @@ def streamlit_server(script: str | os.PathLike, env: Mapping[str, str | None] | 
                      options: Sequence[str] = ()) -> Iterator[str]:
     """Run `streamlit run SCRIPT` on 127.0.0.1:PORT until the block ends; yields the base URL.
 
-    `env` is laid over this process's environment; a None value removes that variable. The server is stopped (terminate, then kill) when
-    the block ends, so the caller may reopen the database file afterwards.
+    For test apps and the participant pages; staff pages need the cookie endpoints, which only
+    `workbench_server` (the command users run) serves. `env` is laid over this process's environment;
+    a None value removes that variable. The server is stopped (terminate, then kill) when the block
+    ends, so the caller may reopen the database file afterwards.
     """
     script = Path(script).resolve()
     port = port or free_port()
@@ -120,28 +151,53 @@ def streamlit_server(script: str | os.PathLike, env: Mapping[str, str | None] | 
         "--server.fileWatcherType", "none",
         *options,  # more `--section.option value` pairs, e.g. --secrets.files PATH
     ]
+    with _running(command, env, f"http://127.0.0.1:{port}", timeout, f"streamlit run {script.name}",
+                  cwd=script.parent) as (base, _):
+        yield base
+
+
+#: The `workbench` command of this virtualenv (what `make run` calls).
+WORKBENCH = Path(sys.executable).parent / "workbench"
+
+
+@contextlib.contextmanager
+def workbench_server(db: str | os.PathLike, env: Mapping[str, str | None] | None = None,
+                     port: int | None = None, *, timeout: float = SERVER_START_TIMEOUT,
+                     options: Sequence[str] = ()) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`workbench serve --db DB --port PORT`, exactly as `make run` starts it; yields (base URL, process).
+
+    `options` are more `workbench serve` options (e.g. --secrets FILE). Stopped with SIGTERM when the
+    block ends (then killed if it has not gone), so the caller may reopen the database afterwards.
+    """
+    port = port or free_port()
+    command = [str(WORKBENCH), "serve", "--db", str(db), "--port", str(port), *options]
+    with _running(command, env, f"http://127.0.0.1:{port}", timeout, "workbench serve") as running:
+        yield running
+
+
+@contextlib.contextmanager
+def _running(command: Sequence[str], env: Mapping[str, str | None] | None, base: str, timeout: float,
+             name: str, cwd: Path | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
     full_env = {**os.environ, **(env or {})}
     full_env = {key: value for key, value in full_env.items() if value is not None}
-    base = f"http://127.0.0.1:{port}"
     # A file, not a pipe: a chatty server must never block on a full pipe nobody reads.
-    with tempfile.TemporaryFile(mode="w+", prefix="streamlit-stderr-") as errors:
-        process = subprocess.Popen(command, cwd=script.parent, env=full_env, stdin=subprocess.DEVNULL,
+    with tempfile.TemporaryFile(mode="w+", prefix="server-stderr-") as errors:
+        process = subprocess.Popen(command, cwd=cwd, env=full_env, stdin=subprocess.DEVNULL,
                                    stdout=subprocess.DEVNULL, stderr=errors)
         try:
             deadline = time.monotonic() + timeout
-            while not _healthy(f"{base}/_stcore/health"):
+            while not healthy(f"{base}/_stcore/health"):
                 if process.poll() is not None or time.monotonic() > deadline:
                     state = (f"exited with code {process.returncode}" if process.poll() is not None
                              else f"did not answer {base}/_stcore/health within {timeout:.0f} s")
                     errors.seek(0)
-                    raise ServerDidNotStart(f"streamlit run {script.name} {state}. Its stderr:\n"
-                                            f"{errors.read()[-4000:] or '(empty)'}")
+                    raise ServerDidNotStart(f"{name} {state}. Its stderr:\n{errors.read()[-4000:] or '(empty)'}")
                 time.sleep(0.25)
-            yield base
+            yield base, process
         finally:
             process.terminate()
             try:
-                process.wait(timeout=10)
+                process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=10)

@@ -20,6 +20,8 @@ from workbench.cardcheck import (
     ValuesCard,
     begins_with_plural_noun,
     check_card,
+    check_policy,
+    title_not_name,
 )
 
 GOOD = ValuesCard(
@@ -146,6 +148,55 @@ RULES = [
         ],
     ),
     (
+        "policy_too_short",
+        [
+            "SIGNS of safety",  # the old drafter's lines: two or three words, or one content word
+            "FEELINGS of being right",
+            "MOMENTS when someone close",
+            "CHANCES to grow",
+        ],
+        [
+            "SIGNS someone slept badly",
+            "WAYS to disagree kindly",
+            "FEELINGS of safety at home",
+            "IMPACTS of one's actions on others",  # six words: enough, though "others" is a stop word
+        ],
+    ),
+    (
+        "policy_fragment",
+        [
+            "MOMENTS when a child after a long day at school",  # no verb in the clause
+            "SIGNS that the quiet evenings at home",
+            "PEOPLE who the family around them",
+            "CHANCES to slow down first and rush their toward any decision",  # a word went missing
+            "MOMENTS of the and calm at the end of a day",
+        ],
+        [
+            "MOMENTS when the child asks their own questions",
+            "PEOPLE who could offer support",
+            "MOMENTS when facing a choice nobody else can make",
+            "SIGNS that a parent apologised",
+            "ACCOMPLISHMENTS that result from sticking to a routine",
+            "MOMENTS when someone close calls late at night",
+        ],
+    ),
+    (
+        "policy_dangling",
+        [
+            "MOMENTS that touch on ten minutes without",  # the old drafter's cut-off lines
+            "MOMENTS that touch on sitting next",
+            "QUESTIONS a child asks about school and",
+            "WORRIES a parent has about the",
+            "CHANCES to talk it over with the",
+        ],
+        [
+            "IDEAS the person is excited about",
+            "PEOPLE someone can turn to",
+            "MOMENTS when a child asks for help",
+            "WORRIES a parent keeps coming back to",
+        ],
+    ),
+    (
         "policy_names_person",
         [
             "MOMENTS when the girl feels judged",
@@ -222,6 +273,70 @@ def test_each_policy_rule_flags_failing_lines_and_spares_passing_ones(
         assert code not in codes_on(with_line(line), "policies[3]"), line
 
 
+STORY = (
+    "When my sister got pregnant at 22 she called me at midnight. I noticed that she kept asking what "
+    "our parents would think, and I wanted to listen before saying anything."
+)
+
+
+@pytest.mark.parametrize(
+    ("line", "copied"),
+    [
+        # The old drafter's verbatim chunk, people made general: still a copy.
+        (
+            "MOMENTS when someone close got pregnant at 22 someone called them at midnight",
+            "got pregnant at 22 someone called them at midnight",
+        ),
+        (
+            "SIGNS that someone kept asking what their parents would think",
+            "that someone kept asking what their parents would think",
+        ),
+        ("CHANCES to listen before saying anything at all", None),  # five shared words: not a copy
+        ("MOMENTS when someone worries what family will think", None),
+        ("FEELINGS of fear behind a practical question", None),
+    ],
+)
+def test_a_line_copying_the_story_is_flagged_with_the_copied_words(line: str, copied: str | None) -> None:
+    card = with_line(line)
+    issues = [w for w in check_card(card, story=STORY).warnings if w.code == "policy_copies_story"]
+    assert [w.match for w in issues] == ([copied] if copied else [])
+    assert "policy_copies_story" not in check_card(card).warning_codes  # no story, no copy check
+    if copied:
+        assert "word for word" in issues[0].message and issues[0].field == "policies[3]"
+
+
+@pytest.mark.parametrize(
+    ("title", "flagged"),
+    [
+        ("Paying Attention to Stop", "Paying Attention"),  # the old drafter's titles
+        ("Paying Attention to Confidential", "Paying Attention"),
+        ("What I Pay Attention To", "What I"),
+        ("It should listen first", "should"),
+        ("Care for the person.", "."),
+        ("Honest Care for the", "the"),
+        ("Listening Before Advising Without", "without"),
+        ("Honest Care for Hard Choices", None),
+        ("Sanctity of Life Above All", None),
+        ("Patient Presence With a Tired Child", None),
+    ],
+)
+def test_a_title_that_is_not_a_name_is_flagged(title: str, flagged: str | None) -> None:
+    issues = [w for w in check_card(replace(GOOD, title=title)).warnings if w.code == "title_not_name"]
+    assert [w.match for w in issues] == ([flagged] if flagged else [])
+
+
+def test_the_studys_titles_read_as_names_and_its_lines_are_rarely_called_fragments(shared_datasets) -> None:
+    rows = [r for r in json.loads((shared_datasets / "mge-dft" / "valuesCard.json").read_text())
+            if r["quality"] == "ok"]
+    titles = {r["title"] for r in rows}
+    assert [t for t in titles if title_not_name(t)] == []
+    lines = {p for r in rows for p in r["evaluationCriteria"]}
+    shape = {"policy_too_short", "policy_fragment", "policy_dangling"}
+    flagged = [p for p in lines if shape & {i.code for i in check_policy(p)}]
+    # 835 distinct human lines; the new shape rules flag one of them ("RISE in anti-populism").
+    assert len(lines) == 835 and flagged == ["RISE in anti-populism"]
+
+
 def test_outcome_warning_uses_the_agreed_message() -> None:
     check = check_card(with_line("OPPORTUNITIES to make sure everyone is safe"))
     [outcome] = [w for w in check.warnings if w.code == "policy_outcome"]
@@ -295,7 +410,7 @@ def test_policy_count_outside_three_to_seven_warns(n: int, warned: bool) -> None
 
 
 def test_ok_needs_every_warning_code_overridden() -> None:
-    check = check_card(with_line("WAYS to avoid the girl"))
+    check = check_card(with_line("WAYS to avoid the girl at school"))
     assert check.errors == ()
     assert check.warning_codes == {"policy_negative", "policy_names_person"}
     assert not check.ok()

@@ -1,6 +1,6 @@
 """A facilitator in a real browser: signs in, opens the moral graph, clicks a value and sees its card.
 
-Debian's chromium through Playwright against `streamlit run app.py` on the demo data; the graph is
+Debian's chromium through Playwright against `workbench serve` on the demo data; the graph is
 the offline custom component that AppTest cannot look inside. A card whose title holds a `<script>`
 is shown as text on the graph page too.
 """
@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 import pytest
-from browser import chromium, require_chromium, streamlit_server
+from browser import chromium, require_chromium, workbench_server
 
 from workbench import analyses, auth, config
 from workbench.demo import load_world, simulate
@@ -40,7 +40,7 @@ def test_facilitator_signs_in_opens_the_graph_and_clicks_a_value(demo_db):
     from playwright.sync_api import expect
 
     env = {"WORKBENCH_DB": str(demo_db), "WORKBENCH_LLM_BASE_URL": None}
-    with streamlit_server(config.APP, env=env) as url, chromium() as browser:
+    with workbench_server(demo_db, env=env) as (url, _), chromium() as browser:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         dialogs = []
         page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))

@@ -1,7 +1,7 @@
 """Single sign-on in a real browser: st.login against an OpenID Connect provider over real HTTP.
 
-The provider (`tests/oidc_provider.py`) runs in this process; Streamlit runs `app.py` with a
-secrets.toml pointing at it; Debian's chromium clicks through. A staff account whose email the
+The provider (`tests/oidc_provider.py`) runs in this process; `workbench serve --secrets FILE` runs
+the app with a secrets.toml pointing at it; Debian's chromium clicks through. A staff account whose email the
 provider vouches for gets its role's pages; an identity without such an account gets none and is
 told why; signing out also ends the single sign-on identity.
 """
@@ -9,10 +9,10 @@ told why; signing out also ends the single sign-on identity.
 from __future__ import annotations
 
 import pytest
-from browser import chromium, free_port, require_chromium, streamlit_server
+from browser import chromium, free_port, require_chromium, workbench_server
 from oidc_provider import oidc_provider, secrets_toml
 
-from workbench import auth, config
+from workbench import auth
 from workbench.store import Store
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
@@ -50,8 +50,7 @@ def test_staff_sign_in_through_an_openid_connect_provider(sso_db, tmp_path):
         secrets_file = tmp_path / "secrets.toml"
         secrets_file.write_text(secrets_toml(provider, app_url, label=LABEL))
         env = {"WORKBENCH_DB": str(sso_db), "WORKBENCH_LLM_BASE_URL": None}
-        with (streamlit_server(config.APP, env=env, port=port,
-                               options=["--secrets.files", str(secrets_file)]) as url,
+        with (workbench_server(sso_db, env=env, port=port, options=["--secrets", str(secrets_file)]) as (url, _),
               chromium() as browser):
             page = browser.new_page(viewport={"width": 1300, "height": 900})
             _sign_in_as(page, url, "fran@example.org")

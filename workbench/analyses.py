@@ -388,7 +388,7 @@ def merge_questions(store: Store, deliberation_id: str, *, participant_id: int |
     card_ids, value_ids = store.id_map(deliberation_id, "card"), store.id_map(deliberation_id, "value")
 
     def stored(kind: ids.IdMap, public) -> int:
-        # Runs made before migration 007 named cards and values by store id (a JSON number).
+        # Runs made before migration 008 named cards and values by store id (a JSON number).
         return int(public) if isinstance(public, int) else kind.store(public)
 
     candidates = [dedup.CandidateMerge(**{**c, "card_a": stored(card_ids, c["card_a"]),
@@ -697,3 +697,47 @@ def pooled_strengths(store: Store, deliberation_id: str, *, question_id: str | N
         return {}
     fit = bradley_terry(comparisons)
     return {item: float(theta) for item, theta in zip(fit.items, fit.theta, strict=True)}
+
+
+# -- the guided interview's draft, outside the app -------------------------------------------------
+
+
+def interview_question(store: Store | None, question: str) -> tuple[str | None, str]:
+    """(question id or None, question text) for `workbench interview draft --question ID_OR_TEXT`.
+
+    An id of the database ("demo/homework"), or a slug that only one of its questions has; without a
+    database, an id or slug of the packaged demo deliberation; otherwise the text itself, when it reads
+    like a question (has a space). A single word that matches nothing is an error naming it.
+    """
+    from . import config
+    from .deliberation import load_deliberation
+    from .errors import NotFound as Missing
+
+    wanted = question.strip()
+    rows: list[tuple[str, str, str]] = []  # (id, slug, prompt)
+    if store is not None:
+        for did in store.deliberations()["id"]:
+            rows += [(r.id, r.slug, r.prompt) for r in store.questions(did).itertuples()]
+    else:
+        spec = load_deliberation(config.DEMO_DELIBERATION)
+        rows += [(f"{spec.id}/{q.slug}", q.slug, q.prompt) for q in spec.questions]
+    by_id = [r for r in rows if r[0] == wanted]
+    by_slug = [r for r in rows if r[1] == wanted]
+    if by_id or len(by_slug) == 1:
+        qid, _, prompt = (by_id or by_slug)[0]
+        return qid, prompt
+    if len(by_slug) > 1:
+        raise Missing(f"question {wanted!r} is the slug of {len(by_slug)} questions "
+                      f"({', '.join(r[0] for r in by_slug)}): give the full id")
+    if " " in wanted:
+        return None, wanted
+    where = "the database" if store is not None else "the demo deliberation (pass --db to look in a database)"
+    raise Missing(f"no question {wanted!r} in {where}; known ids: {', '.join(r[0] for r in rows) or 'none'}. "
+                  "To draft for any other question, pass its text")
+
+
+def others_cards(store: Store, question_id: str) -> list[dict]:
+    """Confirmed, unhidden cards of a question, as the drafting module takes them."""
+    cards = store.cards(question_id=question_id)
+    return [{"id": int(r["id"]), "title": r["title"], "policies": list(r["policies"])}
+            for r in cards.to_dict("records")]

@@ -21,9 +21,13 @@ Sign-in policy against password guessing (`SignInPolicy`, applied per username b
   guessing can keep a real user locked out; `workbench user add` on the command line is the way
   back in for an administrator.
 
-Sessions: a successful sign-in returns a `StaffSession` whose random token (256 bits) lives only in
-the browser session; the store keeps its sha256 and an absolute expiry (`SESSION_LIFETIME`, 8 hours).
-Signing out, an expired session or a disabled account all end access at once.
+Sessions: a successful sign-in returns a `StaffSession` whose random token (256 bits) the browser
+keeps in a cookie (`STAFF_COOKIE`, set by the web app's own endpoint: HttpOnly, SameSite=Strict);
+the store keeps only its sha256 and an absolute expiry (`SESSION_LIFETIME`, 8 hours). The cookie
+carries the token, its expiry and an HMAC-SHA256 over both (`session_cookie`), with a key kept in the
+database (`cookie_key`): a cookie someone edited, or one past its expiry, is refused before the
+store is asked (`cookie_token`); one that passes still needs its session in the store. Signing out,
+an expired session or a disabled account all end access at once, cookie or not.
 
 Single sign-on (optional): when `.streamlit/secrets.toml` configures an OpenID Connect provider
 (`[auth]`, see README), the sign-in page offers `st.login`. The provider's identity is trusted only
@@ -35,12 +39,15 @@ account gets no staff pages. Each such sign-in is recorded as an attempt for "ss
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import re
 import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from argon2 import PasswordHasher
@@ -53,12 +60,12 @@ from .store.accounts import ROLES
 
 __all__ = [
     "DEMO_ACCOUNTS", "MAX_PASSWORD_LENGTH", "MIN_PASSWORD_LENGTH", "PAGES_BY_ROLE", "ROLES",
-    "SESSION_LIFETIME", "AccountError", "SignInPolicy", "SignInRefused", "StaffPage", "StaffSession",
+    "SESSION_LIFETIME", "STAFF_COOKIE", "AccountError", "SignInPolicy", "SignInRefused", "StaffPage", "StaffSession",
     "StaffUser",
-    "change_password", "check_new_password", "create_user", "ensure_demo_users", "hash_password",
-    "locked_until", "normalise_email", "normalise_username", "pages_for", "session_user", "set_email",
-    "sign_in", "sign_out", "single_sign_on", "sso_providers", "staff_page_user",
-    "verify_password",
+    "change_password", "check_new_password", "cookie_key", "cookie_token", "cookie_user", "create_user",
+    "ensure_demo_users", "hash_password", "locked_until", "normalise_email", "normalise_username",
+    "pages_for", "session_cookie", "session_user", "set_email", "sign_in", "sign_out", "single_sign_on",
+    "sso_providers", "staff_destination", "staff_page_user", "verify_password",
 ]
 
 MIN_PASSWORD_LENGTH = 10
@@ -114,11 +121,17 @@ class SignInPolicy:
 
 POLICY = SignInPolicy()
 
-#: Where the web app keeps a staff session (keys of Streamlit's session state, shared by app.py and
-#: views/sign_in.py): the token, "go to the landing page on the next run", a notice for the sign-in page.
+#: The cookie that keeps a staff member signed in across reloads and tabs (see the module docstring).
+STAFF_COOKIE = "workbench_staff"
+
+#: Where the web app keeps a staff session (keys of Streamlit's session state, shared by webapp/main.py
+#: and views/sign_in.py): the token, "go to the landing page on the next run", a notice for the sign-in
+#: page, the staff page a signed-out visitor asked for, "signed out here: ignore the cookie".
 WEB_TOKEN_KEY = "staff_token"
 WEB_LANDING_KEY = "staff_go_to_landing"
 WEB_NOTICE_KEY = "staff_sign_in_notice"
+WEB_NEXT_KEY = "staff_next"
+WEB_SIGNED_OUT_KEY = "staff_signed_out"
 
 
 @dataclass(frozen=True)
@@ -149,9 +162,19 @@ PAGES_BY_ROLE: dict[str, tuple[StaffPage, ...]] = {
 }
 
 
+#: Every staff page's URL path: a signed-out visit to one gets the sign-in page, then lands there.
+STAFF_URL_PATHS = frozenset(page.url_path for pages in PAGES_BY_ROLE.values() for page in pages)
+
+
 def pages_for(role: str) -> tuple[StaffPage, ...]:
     """The pages `role` may see; an unknown role sees none."""
     return PAGES_BY_ROLE.get(role, ())
+
+
+def staff_destination(role: str, url_path: str | None) -> StaffPage | None:
+    """The page at `url_path` if `role` may see it, else the role's landing page (None for no role)."""
+    pages = pages_for(role)
+    return next((p for p in pages if p.url_path == url_path), pages[0] if pages else None)
 
 
 @dataclass(frozen=True)
@@ -169,9 +192,9 @@ def staff_page_user(store: Store, page_path: str | Path, *, token: str | None,
                     query: Mapping[str, object]) -> StaffUser | None:
     """The signed-in user whose role may see the staff page at `page_path`, else None.
 
-    Each staff page calls this itself and stops on None, besides app.py leaving the page out of the
-    navigation: Streamlit runs files in pages/ directly on a process's first run (its legacy
-    pages-directory mode, before any st.navigation call), so the navigation alone is not enough.
+    Each staff page calls this itself and stops on None, besides webapp/main.py leaving the page out
+    of the navigation: defence in depth, should a page ever run some other way (Streamlit's legacy
+    pages-directory mode ran files in a pages/ directory by their URL on a process's first run).
     A URL carrying a participant's invite or join link never opens a staff page.
     """
     if query.get("invite") or query.get("join"):
@@ -391,6 +414,52 @@ def session_user(store: Store, token: str | None, *, now: datetime | None = None
     if (now or utcnow()) >= found["expires_at"]:
         return None
     return StaffUser(int(found["user_id"]), found["username"], found["role"])
+
+
+# -- the session cookie --------------------------------------------------------------------------
+
+_cookie_keys: dict[str, bytes] = {}
+
+
+def cookie_key(store: Store) -> bytes:
+    """The key that signs staff session cookies for this database (made on first use, then kept)."""
+    key = _cookie_keys.get(store.path)
+    if key is None:
+        key = _cookie_keys[store.path] = store.signing_key("staff-cookie", secrets.token_bytes(32))
+    return key
+
+
+def _cookie_signature(key: bytes, token: str, expires: int) -> str:
+    digest = hmac.new(key, f"staff-session.{token}.{expires}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def session_cookie(key: bytes, token: str, expires_at: datetime) -> str:
+    """The cookie value for a session: its token, its expiry (Unix seconds) and their signature."""
+    expires = int(expires_at.replace(tzinfo=UTC).timestamp())
+    return f"{token}.{expires}.{_cookie_signature(key, token, expires)}"
+
+
+def cookie_token(key: bytes, value: str | None, *, now: datetime | None = None) -> str | None:
+    """The session token in a cookie value, or None if it is missing, malformed, edited or expired.
+
+    Says nothing about the session itself (signed out? account disabled?): `session_user` does.
+    """
+    if not isinstance(value, str) or not value or len(value) > 200:
+        return None
+    token, _, rest = value.partition(".")
+    expires_text, _, signature = rest.partition(".")
+    if not token or not expires_text.isdigit() or not signature:
+        return None
+    if not hmac.compare_digest(signature, _cookie_signature(key, token, int(expires_text))):
+        return None
+    now_seconds = (now or utcnow()).replace(tzinfo=UTC).timestamp()
+    return token if now_seconds < int(expires_text) else None
+
+
+def cookie_user(store: Store, value: str | None, *, now: datetime | None = None) -> StaffUser | None:
+    """Who the staff session cookie `value` signs in, or None (no cookie, edited, expired or ended)."""
+    return session_user(store, cookie_token(cookie_key(store), value, now=now), now=now)
 
 
 def sign_out(store: Store, token: str | None) -> None:

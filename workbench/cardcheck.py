@@ -17,6 +17,14 @@ Heuristics, documented because a participant may be told "this sounds like..." o
   or a Title-case word inside the line that is not a known common proper word ("God", "ChatGPT").
 - overlap: the content words of one line (stop words and the leading plural noun removed, a final
   "s" stripped) are at least 80% contained in another line's.
+- how a line is built (what the old rule-based drafter got wrong): under four words, or under six
+  with fewer than two content words ("SIGNS of safety"); a clause right after the lead noun
+  ("MOMENTS when…", "PEOPLE who…") with no verb from workbench.english's list, no "-ed" word and no
+  auxiliary, or a determiner followed by a word that cannot follow one ("their toward"); a last word
+  that needs more after it ("without", "the", "and"; stranded "about"/"to" are fine English); a run of
+  seven or more words shared with the participant's story once people words are left out.
+- a title that is not a name: "Paying attention to…"-style descriptions, a sentence (ends in
+  "."/"?", or has "I", "you", "should", "is"…), or a dangling last word.
 """
 
 from __future__ import annotations
@@ -25,6 +33,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from workbench.english import is_finite_verb
 
 from .errors import InputError
 
@@ -42,6 +52,14 @@ DESCRIPTION_MAX_SENTENCES = 3
 RECOMMENDED_POLICIES_MIN = 3
 RECOMMENDED_POLICIES_MAX = 7
 OVERLAP_THRESHOLD = 0.8
+# A line needs at least this many words, and (under six words) this many content words after its lead
+# noun, to say what is noticed ("SIGNS of safety" and "FEELINGS of being right" do not). Two of the
+# study's 835 distinct lines are shorter (tests/test_cardcheck.py reads them from the shared dump).
+POLICY_WORDS_MIN = 4
+POLICY_CONTENT_WORDS_MIN = 2
+# A run of this many words (people words left out) shared with the participant's story is a copy. Six
+# would flag sound rewrites of one phrase ("CHANCES to be honest with them without pushing them").
+STORY_COPY_WORDS = 7
 
 OUTCOME_MESSAGE = "This sounds like an outcome. What do you notice in the moment that tells you it matters?"
 
@@ -59,6 +77,10 @@ ERROR_CODES = (
 )
 WARNING_CODES = (
     "policy_not_plural_noun",
+    "policy_too_short",
+    "policy_fragment",
+    "policy_dangling",
+    "policy_copies_story",
     "policy_names_person",
     "policy_vague",
     "policy_outcome",
@@ -68,6 +90,7 @@ WARNING_CODES = (
     "policy_overlap",
     "policy_count",
     "title_length",
+    "title_not_name",
     "description_sentences",
 )
 
@@ -263,6 +286,50 @@ _EXPECTATIONS_RE = re.compile(
 )
 
 
+# Words that start a clause after the lead noun: what follows must say what happens, so it needs a verb
+# ("MOMENTS when someone close" says nothing happens; "MOMENTS when someone close calls" does).
+_CLAUSE_STARTS = frozenset("when whenever where wherever that which who whose while if once until".split())
+# Subject words a story-made line pairs with "close" ("someone close"), where "close" is no verb.
+_CLOSE_SUBJECTS = frozenset("someone people those one ones friends family".split())
+_PREPOSITIONS = frozenset(
+    "to of for in on at by with from about into onto toward towards without between among amongst during "
+    "through over under after before against around across behind beyond within upon via per despite "
+    "except beside beneath amid".split()
+)
+_CONJUNCTIONS = frozenset("and or but nor because if when while although though unless whereas than".split())
+_DETERMINERS = frozenset("a an the my your their our its every each".split())
+_SUBJECT_PRONOUNS = frozenset("i you he she we they it me us them him".split())
+_AUX_WORDS = frozenset(
+    "is are was were be been has have had will would should could can may might must do does did".split()
+)
+# What may not follow a determiner: "their toward", "the and", "a is" mean a word went missing.
+_NOT_AFTER_DETERMINER = _PREPOSITIONS | _CONJUNCTIONS | _DETERMINERS | _SUBJECT_PRONOUNS | _AUX_WORDS
+# Words a line cannot end on. Common prepositions are left out: a stranded one is good English
+# ("IDEAS the person is excited about", "PEOPLE someone can turn to"); these rarely are.
+_DANGLING_ENDS = (
+    _DETERMINERS
+    | _CONJUNCTIONS
+    | frozenset(
+        "without between among amongst toward towards during despite except via per into onto upon "
+        "beside beneath amid within whether which who whose where should must shall would might not very "
+        "such".split()
+    )
+)
+# Titles that describe the card instead of naming the value ("Paying Attention to Stop").
+_GENERIC_TITLE_RE = re.compile(
+    r"^\s*(?:paying attention|pay attention|attention to|what (?:i|we|you|matters)\b|things (?:i|we)\b|"
+    r"my (?:value|card)|values? card|title\b|untitled)",
+    re.IGNORECASE,
+)
+# A title with these words is a sentence about the value, not its name.
+_SENTENCE_WORDS = frozenset("i i'm we you should must shall is are was were am".split())
+# People words a story and a line made from it write differently ("my son" / "someone close").
+_PEOPLE_WORDS = frozenset(
+    "i me my mine myself we us our ours you your he him his she her hers they them their theirs it its "
+    "someone someone's somebody close person person's people a an the".split()
+)
+
+
 def _norm(text: str) -> str:
     return text.replace("\u2019", "'").replace("\u2018", "'")
 
@@ -314,6 +381,12 @@ def content_stems(policy: str) -> set[str]:
     return stems
 
 
+def running_text(policy: str) -> str:
+    """A policy as it reads inside a sentence: the capitalised lead words in lower case, no full stop
+    ("MOMENTS when a child asks" → "moments when a child asks")."""
+    return " ".join(w.lower() if len(w) > 1 and w.isupper() else w for w in policy.split()).rstrip(" .")
+
+
 def _normalised_line(text: str) -> str:
     return " ".join(_norm(text).casefold().split()).rstrip(" .;,!")
 
@@ -327,11 +400,124 @@ def _sentences(text: str) -> list[str]:
     return [s for s in re.split(r"(?<=[.!?])\s+", text.strip()) if s.strip()]
 
 
+def _lower_words(text: str) -> list[str]:
+    return [w.lower() for w in _words(text)]
+
+
+def _has_finite_verb(words: Sequence[str]) -> bool:
+    for i, w in enumerate(words):
+        if w == "close" and i > 0 and words[i - 1].removesuffix("'s") in _CLOSE_SUBJECTS:
+            continue  # "someone close": an adjective
+        if is_finite_verb(w) or w.endswith(("n't", "'re", "'ve", "'ll", "'d")):
+            return True
+        if w in ("it's", "that's", "there's", "here's", "what's", "who's", "he's", "she's", "someone's"):
+            return True
+        if len(w) > 4 and (w.endswith("ed") or w.endswith(("ises", "izes", "ates", "ifies"))):
+            return True  # a verb we do not list ("when someone hesitated", "when a parent apologises")
+    return False
+
+
+def policy_fragment(policy: str) -> str | None:
+    """Why the line reads as a broken sentence, or None: a clause with no verb, or a word gone missing.
+
+    A clause started right after the lead noun ("MOMENTS when ...", "SIGNS that ...", "PEOPLE who ...")
+    must have a finite verb; a determiner must not be followed by a preposition, a conjunction, another
+    determiner, a pronoun or an auxiliary ("their toward", "the and").
+    """
+    words = _lower_words(policy)
+    for a, b in zip(words, words[1:], strict=False):
+        if a in _DETERMINERS and b in _NOT_AFTER_DETERMINER and b != "while":  # "for a while"
+            return f"{a} {b}"
+    # The clause word must come right after the lead noun phrase (at most two modifiers before the noun).
+    for i, w in enumerate(words[1:4], start=1):
+        if w in _CLAUSE_STARTS:
+            rest = words[i + 1 :]
+            # "when facing ...", "while waiting ...": a clause may be shortened to its -ing verb.
+            shortened = w not in ("that", "which", "who", "whose") and rest and rest[0].endswith("ing")
+            if not shortened and not _has_finite_verb(rest):
+                return w
+            return None
+        if _is_plural_noun(words[i - 1]) and w not in _CLAUSE_STARTS:
+            return None  # the noun phrase went on with something else ("SIGNS of ...")
+    return None
+
+
+def dangling_end(text: str) -> str | None:
+    """The last word when a line or title stops on a word that needs more after it ("without", "the")."""
+    words = _lower_words(text)
+    if not words:
+        return None
+    last = words[-1]
+    if last in _DANGLING_ENDS and not (last == "while" and words[-2:-1] in (["a"], ["the"])):
+        return last
+    # "next" ends a line well after a verb ("what to try next"), not after "sitting" or "right".
+    if last == "next" and len(words) > 1 and (words[-2].endswith("ing") or words[-2] == "right"):
+        return last
+    # A common preposition may end a line, but not right after another function word ("to the of").
+    if len(words) > 1 and last in _PREPOSITIONS and words[-2] in (_DETERMINERS | _PREPOSITIONS | _CONJUNCTIONS):
+        return last
+    return None
+
+
+_TOKEN_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9'-]*")
+
+
+def _people_free(text: str) -> list[re.Match[str]]:
+    return [m for m in _TOKEN_RE.finditer(_norm(text)) if m.group(0).lower() not in _PEOPLE_WORDS]
+
+
+def copied_run(line: str, story: str, min_words: int = STORY_COPY_WORDS) -> str | None:
+    """The stretch of the line that repeats at least `min_words` words of the story in a row, or None.
+
+    People words ("my son", "someone close", "she") are left out of both before comparing, so a
+    story sentence with its people made general still counts as copied.
+    """
+    a_tokens, b_tokens = _people_free(line), _people_free(story)
+    a = [m.group(0).lower() for m in a_tokens]
+    b = [m.group(0).lower() for m in b_tokens]
+    if len(a) < min_words or len(b) < min_words:
+        return None
+    best_end, best_len = 0, 0
+    previous = [0] * (len(b) + 1)
+    for i in range(1, len(a) + 1):
+        current = [0] * (len(b) + 1)
+        for j in range(1, len(b) + 1):
+            if a[i - 1] == b[j - 1]:
+                current[j] = previous[j - 1] + 1
+                if current[j] > best_len:
+                    best_len, best_end = current[j], i
+        previous = current
+    if best_len < min_words:
+        return None
+    return _norm(line)[a_tokens[best_end - best_len].start() : a_tokens[best_end - 1].end()]
+
+
+def title_not_name(title: str) -> str | None:
+    """Why a title reads as a description or a sentence rather than a name, or None."""
+    generic = _GENERIC_TITLE_RE.match(_norm(title))
+    if generic:
+        return generic.group(0).strip()
+    if title.rstrip().endswith((".", "?", "!")):
+        return title.strip()[-1]
+    words = _lower_words(title)
+    sentence = next((w for w in words if w in _SENTENCE_WORDS), None)
+    if sentence:
+        return sentence
+    end = dangling_end(title)
+    if end or (words and words[-1] in _PREPOSITIONS):
+        return end or words[-1]
+    return None
+
+
 # --- checks ---------------------------------------------------------------------------------------
 
 
-def check_policy(policy: str, field_name: str = "policy") -> tuple[CardIssue, ...]:
-    """Hard and soft issues of one attentional-policy line on its own (no set-level checks)."""
+def check_policy(policy: str, field_name: str = "policy", *, story: str = "") -> tuple[CardIssue, ...]:
+    """Hard and soft issues of one attentional-policy line on its own (no set-level checks).
+
+    `story` is what the participant wrote (their answer and story); when given, a line that copies a
+    long stretch of it is flagged.
+    """
     text = _norm(policy).strip()
     if not text:
         return (
@@ -360,6 +546,21 @@ def check_policy(policy: str, field_name: str = "policy") -> tuple[CardIssue, ..
                 f"“OPPORTUNITIES for…” or “FEELINGS of…” — instead of {_quote(first)}.",
                 "warning",
                 first,
+            )
+        )
+    shape = _shape_issue(text, field_name)
+    if shape is not None:
+        issues.append(shape)
+    copied = copied_run(text, story) if story.strip() else None
+    if copied:
+        issues.append(
+            CardIssue(
+                "policy_copies_story",
+                field_name,
+                f"This line repeats your story word for word ({_quote(copied)}). What did you notice in "
+                "that moment? Say it in general words, so it fits anyone in a similar spot.",
+                "warning",
+                copied,
             )
         )
     person = _names_person(text)
@@ -433,6 +634,40 @@ def check_policy(policy: str, field_name: str = "policy") -> tuple[CardIssue, ..
     return tuple(issues)
 
 
+def _shape_issue(text: str, field_name: str) -> CardIssue | None:
+    """At most one hint on how the line is built: too short, a broken clause, or a dangling end."""
+    words = _words(text)
+    few_content = len(content_stems(text)) < POLICY_CONTENT_WORDS_MIN and len(words) < 6
+    if len(words) < POLICY_WORDS_MIN or few_content:
+        return CardIssue(
+            "policy_too_short",
+            field_name,
+            "This line is very short. What exactly do you notice? A few more words help others see it "
+            "too — like “SIGNS that a child is too tired to think”.",
+            "warning",
+        )
+    broken = policy_fragment(text)
+    if broken is not None:
+        if broken in _CLAUSE_STARTS:
+            message = (
+                f"After {_quote(broken)} this line does not say what happens. Could you finish the "
+                "thought — like “MOMENTS when someone asks for help”?"
+            )
+        else:
+            message = f"{_quote(broken)} looks like a word went missing. Could you read the line once more?"
+        return CardIssue("policy_fragment", field_name, message, "warning", broken)
+    end = dangling_end(text)
+    if end is not None:
+        return CardIssue(
+            "policy_dangling",
+            field_name,
+            f"This line stops on {_quote(end)}, as if something is missing at the end. How does it go on?",
+            "warning",
+            end,
+        )
+    return None
+
+
 def _names_person(text: str) -> str | None:
     for pattern in _PERSON_PATTERNS:
         m = pattern.search(text)
@@ -448,8 +683,11 @@ def _names_person(text: str) -> str | None:
     return None
 
 
-def check_card(card: Any) -> CardCheck:
+def check_card(card: Any, *, story: str = "") -> CardCheck:
     """Check a card (ValuesCard, mapping or object with title/description/policies).
+
+    `story` is what the participant wrote in the interview (answer and story): lines copying long
+    stretches of it are flagged.
 
     Raises CardShapeError when the object is not card-shaped at all (missing field, wrong type);
     everything a participant can fix comes back as CardIssue entries instead.
@@ -469,6 +707,19 @@ def check_card(card: Any) -> CardCheck:
                     "title",
                     f"The title has {len(title)} characters; please keep it under {TITLE_MAX_CHARS}.",
                     "error",
+                )
+            )
+        not_name = title_not_name(title)
+        if not_name is not None:
+            warnings.append(
+                CardIssue(
+                    "title_not_name",
+                    "title",
+                    f"The title reads like a sentence or a description ({_quote(not_name)}). Could you give "
+                    "it a name instead, the way you would name a habit or a virtue — like “Patient, "
+                    "Honest Care”?",
+                    "warning",
+                    not_name,
                 )
             )
         n_words = len(title.split())
@@ -551,7 +802,7 @@ def check_card(card: Any) -> CardCheck:
     seen: dict[str, int] = {}
     for i, policy in enumerate(c.policies):
         name = f"policies[{i}]"
-        for issue in check_policy(policy, name):
+        for issue in check_policy(policy, name, story=story):
             (errors if issue.severity == "error" else warnings).append(issue)
         key = _normalised_line(policy)
         if key and key in seen:

@@ -8,10 +8,14 @@ so (exit code 1), and the trace only with `--debug`.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import os
-import subprocess
+import shutil
+import socket
 import sys
+from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -21,9 +25,9 @@ from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from . import config, errors
-from .errors import Conflict, WorkbenchError
+from .errors import Conflict, Unavailable, WorkbenchError
 from .ids import public_id
-from .store import Store
+from .store import DatabaseLocked, Store
 
 
 class _Commands(TyperGroup):
@@ -71,7 +75,43 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _store(db: Path | None) -> Store:
-    return Store(config.db_path(db))
+    """The database for a command that writes; a file a running app holds fails at once, saying so."""
+    try:
+        return Store(config.db_path(db))
+    except DatabaseLocked as exc:
+        from .serving import busy_message
+
+        raise _fail(busy_message(exc, "write to it")) from None
+
+
+@contextlib.contextmanager
+def _reading(db: Path | None, *, note: str = "analysis runs are not recorded") -> Iterator[tuple[Store, bool]]:
+    """The database for a command that only reads: (store, live).
+
+    `live` is False when a running app holds the file: then the store is a snapshot the app took
+    just now (deleted afterwards), and nothing should be recorded in it. Fails at once, saying what
+    to do, when the file is held by something that cannot take a snapshot.
+    """
+    path = config.db_path(db)
+    try:
+        store = Store(path)
+    except DatabaseLocked as exc:
+        from .serving import snapshot_from_app
+
+        try:
+            snapshot = snapshot_from_app(exc)
+        except Unavailable as refused:
+            raise _fail(str(refused)) from None
+        typer.echo(f"note: {path} is served by the workbench app; reading a snapshot it took just now"
+                   f" ({note}).", err=True)
+        try:
+            with Store(snapshot) as store:
+                yield store, False
+        finally:
+            shutil.rmtree(snapshot.parent, ignore_errors=True)
+        return
+    with store:
+        yield store, True
 
 
 @app.command()
@@ -132,16 +172,41 @@ def invite(deliberation: Annotated[str, typer.Argument(help="deliberation id, e.
 
 @app.command()
 def serve(db: DbOption = None,
-          port: Annotated[int, typer.Option(help="port")] = 8501,
-          host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1") -> None:
-    """Start the web app (Streamlit)."""
-    _store(db).close()  # a database that does not open cleanly stops here, not on every page
-    # Absolute: the database is where the command was run, wherever the package is installed.
-    env = dict(os.environ, WORKBENCH_DB=str(config.db_path(db).resolve()))
-    env.setdefault("WORKBENCH_BASE_URL", f"http://{host}:{port}")
-    cmd = [sys.executable, "-m", "streamlit", "run", str(config.APP), "--server.address", host,
-           "--server.port", str(port), *(f"--{k}={v}" for k, v in config.STREAMLIT_OPTIONS.items())]
-    raise typer.Exit(subprocess.call(cmd, env=env))
+          port: Annotated[int, typer.Option(min=1, max=65535, help="port")] = 8501,
+          host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+          secrets: Annotated[Path | None, typer.Option(
+              help="Streamlit secrets.toml (e.g. [auth] for single sign-on); default: .streamlit/secrets.toml"
+                   " in the working directory")] = None) -> None:
+    """Start the web app. This process becomes the server: Ctrl-C or SIGTERM stops it and frees the port
+    and the database within seconds. Refuses to start on a database another process holds."""
+    from .serving import refuse_if_served, streamlit_command
+
+    path = config.db_path(db).resolve()
+    if secrets is not None and not secrets.is_file():
+        raise _fail(f"--secrets: {secrets} is not a file")
+    refuse_if_served(path)  # held by another process, or damaged: a WorkbenchError naming it
+    _refuse_busy_port(host, port)
+    os.environ["WORKBENCH_DB"] = str(path)
+    os.environ.setdefault("WORKBENCH_BASE_URL", f"http://{host}:{port}")
+    command = streamlit_command(host=host, port=port, secrets_file=secrets and secrets.resolve())
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Become Streamlit rather than wait for it: a signal meant for `workbench serve` then reaches the
+    # server itself, and no child is left holding the port and the database.
+    os.execv(command[0], command)
+
+
+def _refuse_busy_port(host: str, port: int) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise _fail(f"--port: {host}:{port} is already in use by another program; stop it or choose"
+                            " another port (`workbench serve --port 8502`)") from None
+            raise _fail(f"--host/--port: cannot listen on {host}:{port}: {exc.strerror}") from None
 
 
 @app.command()
@@ -149,10 +214,15 @@ def backup(db: DbOption = None,
            to: Annotated[Path | None, typer.Option("--to", help="the copy's file name, or a folder for it"
                                                    " (default: backups/NAME-TIME.duckdb beside the database)")]
            = None) -> None:
-    """Write a verified copy of the database (stop `workbench serve` first: one process per file)."""
-    with _store(db) as store:
-        made = store.backup(to)
-    typer.echo(f"backup of {store.path} written to {made.path} ({made.tables} tables, {made.rows} rows,"
+    """Write a verified copy of the database (while the app serves it, of a snapshot the app takes)."""
+    from .store.durability import default_backup_path
+
+    path = config.db_path(db)
+    name = default_backup_path(path)  # named after the database, also when the copy is of a snapshot
+    target = name if to is None else to / name.name if to.is_dir() else to
+    with _reading(db, note="backing that up") as (store, _live):
+        made = store.backup(target)
+    typer.echo(f"backup of {path} written to {made.path} ({made.tables} tables, {made.rows} rows,"
                f" {made.size / 1e6:.1f} MB) and verified by reopening it")
 
 
@@ -256,11 +326,11 @@ def graph(out: Annotated[Path, typer.Option("--out", help="where to write the gr
 
     from . import analyses, moralgraph
 
-    with _store(db) as store:
+    with _reading(db) as (store, live):
         did = analyses.resolve_deliberation(store, deliberation)
         qid = _question_id(did, question)
         result = analyses.moral_graph(store, did, mode=mode, until=until, context=context, question_id=qid,
-                                      min_wiser=min_wiser, record=True)
+                                      min_wiser=min_wiser, record=live)
     published = result.published
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() == ".graphml":
@@ -338,13 +408,13 @@ def fit(out: Annotated[Path, typer.Option("--out", help="where to write the fit 
         raise _fail(f"--latent: must be 'auto' or a number of classes, got {latent!r}")
     if bootstrap == 1 or bootstrap < 0:
         raise _fail(f"--bootstrap: must be 0 (off) or at least 2 replicates, got {bootstrap}")
-    with _store(db) as store:
+    with _reading(db) as (store, live):
         did = analyses.resolve_deliberation(store, deliberation)
         with tqdm(total=bootstrap, unit="replicate", desc="bootstrap", disable=None if bootstrap else True) as bar:
             result = analyses.fit_preferences(
                 store, did, context=context, question_id=_question_id(did, question), by=by, latent=latent,
                 max_k=max_k, seed=seed,
-                include_wiser=not no_wiser, bootstrap=bootstrap,
+                include_wiser=not no_wiser, bootstrap=bootstrap, record=live,
                 progress=lambda done, total: bar.update(done - bar.n)).json
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1, ensure_ascii=False))
@@ -367,7 +437,7 @@ def export(what: Annotated[str, typer.Option("--what", help="questions, particip
     inside the export."""
     from . import analyses, exports
 
-    with _store(db) as store:
+    with _reading(db) as (store, _live):
         did = analyses.resolve_deliberation(store, deliberation)
         files = exports.export(store, did, what, fmt, out, question_id=_question_id(did, question), until=until)
     for f in files:
@@ -399,7 +469,7 @@ def groups(out: Annotated[Path, typer.Option("--out", help="CSV: participant_id,
 
     from . import analyses
 
-    with _store(db) as store:
+    with _reading(db) as (store, live):
         did = analyses.resolve_deliberation(store, deliberation)
         with tqdm(total=0, unit="update", desc="replaying votes", disable=None, leave=False) as bar:
             def progress(done: int, total: int) -> None:
@@ -407,7 +477,7 @@ def groups(out: Annotated[Path, typer.Option("--out", help="CSV: participant_id,
                 bar.update(done - bar.n)
 
             found = analyses.opinion_groups(store, did, question_id=_question_id(did, question), until=until,
-                                            seed=seed, replay=replay, record=True, progress=progress)
+                                            seed=seed, replay=replay, record=live, progress=progress)
         result, table = found.groups, found.table
         body = analyses.polis_report_json(store, did, result) if report is not None else None
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -421,6 +491,49 @@ def groups(out: Annotated[Path, typer.Option("--out", help="CSV: participant_id,
         report.parent.mkdir(parents=True, exist_ok=True)
         report.write_text(json.dumps(body, indent=2, ensure_ascii=False))
         typer.echo(f"Polis's report -> {report}")
+
+
+# -- the guided interview ---------------------------------------------------------------------
+
+interview_app = typer.Typer(help="The guided interview, outside the app: check what it drafts.",
+                            no_args_is_help=True)
+app.add_typer(interview_app, name="interview")
+
+
+@interview_app.command("draft")
+def interview_draft(
+    question: Annotated[str, typer.Option("--question", help="a question id of the database (demo/homework), "
+                                          "or the text of any question")],
+    response: Annotated[str, typer.Option("--response", help="how the participant thinks an assistant should answer")],
+    story: Annotated[str, typer.Option("--story", help="the moment from their life they told")] = "",
+    db: Annotated[Path | None, typer.Option("--db", help="also propose lines from confirmed cards of this "
+                                            "question in this database (opened read-only)")] = None,
+    suggestions: Annotated[bool, typer.Option("--suggestions", help="also print every suggestion with "
+                                              "its reason")] = False,
+) -> None:
+    """Print the card the guided interview drafts, as JSON: {"title", "description", "policies": [...]}."""
+    import json
+
+    from . import analyses
+    from .drafting import draft_card
+
+    store = None
+    try:
+        if db is not None:
+            if not db.exists():
+                raise _fail(f"no database at {db}")
+            store = Store(db, read_only=True)
+        question_id, text = analyses.interview_question(store, question)
+        others = analyses.others_cards(store, question_id) if store is not None and question_id else []
+        draft = draft_card(text, response, story, others=others)
+    finally:
+        if store is not None:
+            store.close()
+    out = draft.to_dict()
+    if suggestions:
+        out["suggestions"] = [{"text": s.text, "source": s.source, "reason": s.reason,
+                               "relevance": s.relevance} for s in draft.suggestions]
+    typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
 
 
 # -- staff accounts ---------------------------------------------------------------------------

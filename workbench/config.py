@@ -15,16 +15,15 @@ ROOT = PACKAGE.parent
 DATA = PACKAGE / "data"
 SCHEMAS = PACKAGE / "schemas"
 APP = PACKAGE / "webapp" / "main.py"
+#: What `workbench serve` runs: the app (APP) plus the app's own HTTP endpoints (webapp/endpoints.py).
+SERVER = PACKAGE / "webapp" / "server.py"
+#: The app's own HTTP endpoints, beside Streamlit's: the staff session cookie and CLI snapshots.
+SESSION_ENDPOINT = "/_workbench/session"
+SIGN_OUT_ENDPOINT = "/_workbench/sign-out"
+SNAPSHOT_ENDPOINT = "/_workbench/snapshot"
 DEFAULT_DB = Path("data") / "workbench.duckdb"  # relative to the working directory
 DEMO_DELIBERATION = DATA / "demo.yaml"
 DEMO_ID = "demo"
-#: How `workbench serve` runs Streamlit (command-line options, so an installed wheel needs no config file):
-#: participants and staff see the app, not Streamlit's developer menu or "Deploy"; a bug shows no
-#: details (the app shows its own message with an error id); no file watcher, no usage statistics.
-STREAMLIT_OPTIONS = {
-    "server.headless": "true", "server.fileWatcherType": "none", "browser.gatherUsageStats": "false",
-    "client.toolbarMode": "viewer", "client.showErrorDetails": "none", "theme.primaryColor": "#2f6f9f",
-}
 
 
 def db_path(override: str | os.PathLike | None = None) -> Path:

@@ -246,8 +246,12 @@ class Embedder:
         self._encode = encode
         self.texts_embedded = 0  # cumulative: lets the CLI and benchmarks report what a run cost
 
-    def encode(self, texts: list[str]) -> np.ndarray:
-        """Unit-length float32 vectors for the texts, in order (no cache)."""
+    def encode(self, texts: list[str], *, batch_size: int | None = None) -> np.ndarray:
+        """Unit-length float32 vectors for the texts, in order (no cache).
+
+        `batch_size` overrides the embedder's: a few texts of very different lengths (a story and its
+        sentences) encode faster in small batches, since a batch is padded to its longest text.
+        """
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
         if self._encode is not None:
@@ -255,7 +259,7 @@ class Embedder:
         else:
             model = load_model(self.model_path)
             vectors = model.encode(
-                texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True
+                texts, batch_size=batch_size or self.batch_size, normalize_embeddings=True, convert_to_numpy=True
             ).astype(np.float32, copy=False)
         if vectors.shape[0] != len(texts):
             raise EmbeddingError(f"encoder returned {vectors.shape[0]} vectors for {len(texts)} texts")

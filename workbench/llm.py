@@ -325,13 +325,23 @@ class LlmInterviewer:
         )
         return self._card_from_message(choice["message"])
 
-    def transition_story(self, from_card: Any, to_card: Any, context: str) -> str:
-        """A short story of someone moving from value A to value B in this context."""
+    def transition_story(
+        self, from_card: Any, to_card: Any, context: str, *, focus: Sequence[str] = ()
+    ) -> str:
+        """A short story of someone moving from value A to value B in this context.
+
+        `focus`: what the second value attends to that the first does not (workbench.stories), so the
+        story turns on that difference.
+        """
         a, b = lenient_values_card(from_card), lenient_values_card(to_card)
         prompt = (
             f"Situation: {context.strip() or '(any)'}\n\n"
             f"First value: {_card_text(a)}\n\nSecond value: {_card_text(b)}"
         )
+        if focus:
+            prompt += "\n\nWhat the second value notices that the first does not:\n" + "\n".join(
+                f"- {line}" for line in focus
+            )
         choice = self._complete(
             [{"role": "system", "content": STORY_SYSTEM_PROMPT}, {"role": "user", "content": prompt}],
             purpose="transition_story",

@@ -1,17 +1,26 @@
 """What every page shares: the process's store and who is looking (participant or staff).
 
-The only Streamlit-aware module in the package; it holds no SQL and no analysis.
+The only Streamlit-aware module in the package besides the pages; it holds no SQL and no analysis.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import streamlit as st
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from . import config, errors
-from .store import Store, open_store
+from . import config, errors, serving
+from .store import DatabaseLocked, Store, open_store
+
+log = logging.getLogger("workbench")
+
+#: What a visitor sees when the database is held by another process (the server log says which).
+DATABASE_BUSY = ("The workbench cannot open its database just now. Please try again in a few minutes; "
+                 "nothing you entered before has been lost.")
 
 
 @st.cache_resource(show_spinner=False)
@@ -20,8 +29,38 @@ def _store(path: str) -> Store:
 
 
 def store() -> Store:
-    """The process's one store (DuckDB allows a single writing process per file)."""
-    return _store(str(config.db_path()))
+    """The process's one store (DuckDB allows a single writing process per file).
+
+    If another process holds the file, the visitor gets a short message instead of DuckDB's lock
+    error and the page stops; the server log says who holds it. (`workbench serve` opens the file
+    before it serves, so this happens only to a server started some other way.)
+    """
+    try:
+        return _store(str(config.db_path()))
+    except DatabaseLocked as exc:
+        log.error("cannot serve a page: %s", serving.busy_message(exc, "serve it"))
+        st.error(DATABASE_BUSY)
+        st.stop()
+
+
+def send_browser_to(url: str | None) -> None:
+    """Make the browser load `url` (a path on this server) as a new page; None does nothing.
+
+    Streamlit has no public call for this; it is the message st.login and st.logout use to send the
+    browser to the provider, so it works wherever they do.
+    """
+    if url is None:
+        return
+    message = ForwardMsg()
+    message.auth_redirect.url = url
+    get_script_run_ctx().enqueue(message)
+
+
+def requested_page() -> str | None:
+    """The URL path (no leading slash) the browser asked for when it opened this page, '' for the
+    root; None when this run was not started by opening a URL (a click within a page)."""
+    ctx = get_script_run_ctx()
+    return None if ctx is None else ctx.pages_manager.intended_page_name
 
 
 @contextmanager
@@ -111,8 +150,8 @@ def question_picker(deliberation_id: str, *, label: str = "Question", allow_all:
 def require_staff(page_file: str):
     """First line of every staff page: the signed-in user allowed to see it, or stop here.
 
-    The navigation already leaves the page out for others; this also covers Streamlit running a
-    file in pages/ directly by its URL (see workbench.auth.staff_page_user).
+    The navigation already leaves the page out for others; this is the page's own check besides
+    (see workbench.auth.staff_page_user).
     """
     from . import auth
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .accounts import AccountStore
 from .cards import CardStore
-from .core import NotFound, as_timestamp, migrations, utcnow
+from .core import DatabaseLocked, NotFound, as_timestamp, migrations, utcnow
 from .deliberations import DeliberationStore, hash_token, new_token
 from .imports import ImportStore
 from .judgements import JudgementStore
@@ -22,11 +22,13 @@ from .participation import ParticipationStore
 from .security import SecurityStore
 
 __all__ = [
+    "DatabaseLocked",
     "NotFound",
     "Store",
     "as_timestamp",
     "hash_token",
     "migrations",
+    "close_stores",
     "new_token",
     "open_store",
     "utcnow",
@@ -53,8 +55,9 @@ def open_store(path: str | Path) -> Store:
 
 
 @atexit.register
-def _close_all() -> None:
-    """Close the process's stores on exit, so DuckDB checkpoints and releases the file cleanly."""
+def close_stores() -> None:
+    """Close the process's stores (on exit, or when a server stops), so DuckDB checkpoints and
+    releases the file cleanly."""
     with _open_lock:
         for store in _open.values():
             try:

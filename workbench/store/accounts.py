@@ -140,6 +140,19 @@ class AccountStore(StoreCore):
             [at or utcnow(), token_hash],
         ))
 
+    def signing_key(self, name: str, new_key: bytes) -> bytes:
+        """The key kept for signing `name` things; `new_key` becomes it if there is none yet.
+
+        Two processes asking at once keep the same key: the first insert wins, both read it back.
+        """
+        def work(cur):
+            cur.execute("INSERT INTO server_keys (name, key, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                        [name, new_key.hex(), utcnow()])
+            return cur.execute("SELECT key FROM server_keys WHERE name = ?", [name]).fetchall()[0][0]
+
+        row = self._one("SELECT key FROM server_keys WHERE name = ?", [name])
+        return bytes.fromhex(row[0] if row else self._write(work))
+
     # -- the audit log ----------------------------------------------------------------------
 
     def record_audit(self, deliberation_id: str | None, actor_id: int | None, action: str,

@@ -8,6 +8,9 @@ a conflict between concurrent transactions. Nothing outside `workbench.store` ma
 from __future__ import annotations
 
 import json
+import os
+import re
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -26,6 +29,23 @@ from ..errors import NotFound as NotFound  # the store modules raise it from her
 from . import durability
 
 SCHEMAS = config.SCHEMAS
+
+
+class DatabaseLocked(Unavailable):
+    """Another process holds the DuckDB file (DuckDB admits one writing process per file).
+
+    `pid` is the holder's process id as DuckDB reports it (None if it did not say); who that is and
+    what to do is `workbench.serving`'s to say, since only it knows about running apps.
+    """
+
+    def __init__(self, path: str, pid: int | None, detail: str) -> None:
+        self.path, self.pid = path, pid
+        holder = f"process {pid}" if pid else "another process"
+        super().__init__(f"the database {path} is in use by {holder} ({detail})")
+
+
+#: How DuckDB names the holder of a file lock ("Conflicting lock is held in /usr/bin/python (PID 123)").
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in .*?\(PID (\d+)\)")
 
 
 def utcnow() -> datetime:
@@ -81,6 +101,10 @@ class StoreCore:
         try:
             self._con = duckdb.connect(self.path, read_only=read_only)
         except duckdb.Error as exc:
+            holder = _LOCK_HOLDER.search(str(exc))
+            if isinstance(exc, duckdb.IOException) and (holder or "Could not set lock" in str(exc)):
+                raise DatabaseLocked(self.path, int(holder.group(1)) if holder else None,
+                                     "DuckDB admits one process per file") from None
             raise durability.opening_error(self.path, exc) or Unavailable(
                 f"cannot open the database {self.path}: {exc}") from exc
         self._read_only, self._closed = read_only, False
@@ -150,6 +174,28 @@ class StoreCore:
             finally:
                 cur.close()
         return applied
+
+    def write_snapshot(self, directory: str | Path) -> Path:
+        """A consistent copy of the whole database, as a new DuckDB file in `directory`.
+
+        One statement, so one transaction: the copy is the database as of one moment, while
+        participants keep writing. The file is readable by its owner only (it holds everything,
+        staff password hashes included). Lets the command line read a file this process serves.
+        """
+        fd, name = tempfile.mkstemp(prefix="snapshot-", suffix=".duckdb", dir=directory)
+        os.close(fd)
+        os.remove(name)  # DuckDB creates the file itself; mkstemp only reserved an unused name
+        alias = f"snapshot_{os.getpid()}_{threading.get_ident()}"
+        with self._cursor() as cur:
+            source = cur.execute("SELECT current_database()").fetchall()[0][0]
+            quoted = name.replace("'", "''")
+            cur.execute(f"ATTACH '{quoted}' AS {alias}")
+            try:
+                cur.execute(f"COPY FROM DATABASE {_identifier(source)} TO {alias}")
+            finally:
+                cur.execute(f"DETACH {alias}")
+        os.chmod(name, 0o600)
+        return Path(name)
 
     def schema_version(self) -> int:
         row = self._one("SELECT max(version) FROM schema_version")
@@ -221,6 +267,10 @@ class StoreCore:
                 time.sleep(delay)
                 delay *= 2
         raise AssertionError("unreachable")
+
+
+def _identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def to_json(value: Any) -> str:

@@ -1,13 +1,15 @@
 """Staff sign-in: facilitators and researchers sign in with the account an administrator made
 (`workbench user add`), or through the OpenID Connect provider secrets.toml configures. Thin:
 `workbench.auth` checks the password and slows down guessing; this page asks, tells, and hands the
-session token to app.py through the session state (app.py turns a provider identity into a session)."""
+session to main.py through the session state and to the browser's cookie through the session endpoint
+(webapp/endpoints.py); main.py turns a provider identity into a session the same way."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from workbench import auth, web
+from workbench.webapp import endpoints
 
 st.title("Staff sign-in")
 notice = st.session_state.pop(auth.WEB_NOTICE_KEY, None)
@@ -43,4 +45,12 @@ if submitted:
         else:
             st.session_state[auth.WEB_TOKEN_KEY] = session.token
             st.session_state[auth.WEB_LANDING_KEY] = True
-            st.rerun()
+            st.session_state.pop(auth.WEB_SIGNED_OUT_KEY, None)
+            # The session endpoint gives the browser the cookie that keeps it signed in for reloads and
+            # new tabs, and sends it on to the page it asked for. Without the endpoints (a bare
+            # `streamlit run`), the sign-in lasts for this tab: main.py lands it on the next run.
+            url = endpoints.cookie_handoff_url(session, st.session_state.get(auth.WEB_NEXT_KEY))
+            if url is None:
+                st.rerun()
+            st.success("Signed in. Opening your page…")
+            web.send_browser_to(url)

@@ -1,0 +1,362 @@
+"""Benchmark: what the guided interview drafts, offline, for 44 realistic answers, and how fast.
+
+Run: .venv/bin/python benchmarks/bench_interview.py
+Prints a Markdown section and writes it to benchmarks/results/interview.md (every drafted card in full).
+
+For each answer + story of tests/fixtures/interview_answers.yaml (three demo questions, the tuning half,
+and four other advice questions, held out) it drafts a card with workbench.drafting and reports:
+- suggestions per interview (target >= 4) and their sources;
+- the share of suggested lines that pass the project's own policy checks with no warning at all
+  (workbench.cardcheck.check_policy, with the participant's words as the story; target >= 90%);
+- suggestions that are a fragment of the story: flagged too short, a clause without a verb, a
+  dangling end, or seven or more words copied from the story (target 0);
+- time to suggest (model loaded, library vectors cached) against one bare `encode` of the same text,
+  measured alternately in the same process (target: p95 within 300 ms, reported as a ratio).
+In the same run: the old rule-based drafter (workbench/interview.py at OLD_DRAFTER_COMMIT, loaded from
+git), and a plain baseline (the library's nearest lines to the whole text, no MMR, no own words).
+With the demo questions it also drafts with others' cards from a simulated demo deliberation.
+
+The pass rate is a weak proxy: the checks are ours, the library was written to pass them, and a line
+can pass every check and still be off the point. The cards are printed in full so a reader can judge.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import statistics
+import subprocess
+import sys
+import time
+import types
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from workbench import config  # noqa: E402
+from workbench.cardcheck import check_card, check_policy  # noqa: E402
+from workbench.deliberation import load_deliberation  # noqa: E402
+from workbench.drafting import (  # noqa: E402
+    default_embedder,
+    draft_card,
+    library_vectors,
+    load_library,
+    suggest_policies,
+)
+from workbench.embed import load_model  # noqa: E402
+
+FIXTURES = ROOT / "tests" / "fixtures" / "interview_answers.yaml"
+RESULTS = ROOT / "benchmarks" / "results" / "interview.md"
+OLD_DRAFTER_COMMIT = "dd36139d316fcf4471d2ce2f4677cd3482c533df"  # last commit with the old drafter
+FRAGMENT_CODES = {"policy_too_short", "policy_fragment", "policy_dangling", "policy_copies_story"}
+TARGET_MS = 300
+
+
+def load_fixtures() -> list[dict]:
+    data = yaml.safe_load(FIXTURES.read_text())
+    spec = load_deliberation(config.DEMO_DELIBERATION)
+    prompts = {f"{spec.id}/{q.slug}": q.prompt for q in spec.questions}
+    out = []
+    for q in data["questions"]:
+        qid = q["question"] if q["question"] in prompts else None
+        text = prompts.get(q["question"], q["question"])
+        label = qid or " ".join(text.split()[:8]).strip('"') + "…"
+        for i, a in enumerate(q["answers"]):
+            out.append({"question_id": qid, "question": text, "label": label, "split": q["split"], "n": i + 1,
+                        "response": " ".join(a["response"].split()), "story": " ".join(a["story"].split())})
+    return out
+
+
+def old_drafter():
+    """candidate_policies and draft_title of the old drafter, with the card checks of its day, from git."""
+    def source(path: str) -> str:
+        return subprocess.run(["git", "show", f"{OLD_DRAFTER_COMMIT}:{path}"], cwd=ROOT, check=True,
+                              capture_output=True, text=True).stdout
+    try:
+        checks = types.ModuleType("old_cardcheck")
+        sys.modules["old_cardcheck"] = checks  # dataclasses look their module up while the code runs
+        exec(compile(source("workbench/cardcheck.py"), "old_cardcheck", "exec"), checks.__dict__)
+        drafter = types.ModuleType("old_interview")
+        sys.modules["old_interview"] = drafter
+        code = source("workbench/interview.py").replace("from workbench.cardcheck import", "from old_cardcheck import")
+        exec(compile(code, "old_interview", "exec"), drafter.__dict__)
+    except (subprocess.CalledProcessError, FileNotFoundError) as exc:
+        print(f"old drafter not available ({exc}); comparison skipped", file=sys.stderr)
+        return None, None
+    return drafter, checks
+
+
+def line_verdict(line: str, words: str) -> tuple[bool, bool]:
+    """(passes every policy check, is a fragment of the story) under today's checks."""
+    codes = {i.code for i in check_policy(line, story=words)}
+    return not codes, bool(codes & FRAGMENT_CODES)
+
+
+def timed(fn, *args, **kwargs) -> float:
+    start = time.perf_counter()
+    fn(*args, **kwargs)
+    return time.perf_counter() - start
+
+
+def time_suggestions(fixtures: list[dict], repeats: int) -> tuple[list[float], list[float], list[float]]:
+    """A suggestion (warm) against one bare encode of the same text, alternately, `repeats` times each."""
+    embedder, library = default_embedder(), load_library()
+    model = load_model(embedder.model_path)
+    for fx in fixtures:  # warm: questions' vectors, first calls
+        suggest_policies(fx["question"], fx["response"], fx["story"], embedder=embedder, library=library)
+    bare, ours = [], []
+    for fx in fixtures:
+        text = f"{fx['response']}\n{fx['story']}"
+        for _ in range(repeats):
+            bare.append(timed(model.encode, [text], normalize_embeddings=True))
+            ours.append(timed(suggest_policies, fx["question"], fx["response"], fx["story"],
+                              embedder=embedder, library=library))
+    return bare, ours, [o / b for o, b in zip(ours, bare, strict=True)]
+
+
+def print_timing(fixtures: list[dict], repeats: int) -> None:
+    bare, ours, ratios = time_suggestions(fixtures, repeats)
+    load = os.getloadavg()[0]
+    for name, values in (("bare encode ms", bare), ("suggest_policies ms", ours)):
+        print(f"{name}: p50 {1000 * np.percentile(values, 50):.0f}, p95 {1000 * np.percentile(values, 95):.0f}")
+    print(f"ratio: p50 {np.percentile(ratios, 50):.2f}, p95 {np.percentile(ratios, 95):.2f}; "
+          f"{len(ours)} suggestions; load average {load:.1f}")
+
+
+def demo_others() -> dict[str, list[dict]]:
+    """Cards of a simulated demo deliberation (workbench demo), by question id, as the page would pass them."""
+    from workbench.demo import load_world, simulate
+
+    spec = load_deliberation(config.DEMO_DELIBERATION)
+    bundle = simulate(spec, load_world(config.DATA / "demo_values.yaml"), 120, seed=0)
+    out: dict[str, list[dict]] = {}
+    for i, card in enumerate(bundle.cards.to_dict("records")):
+        out.setdefault(f"{spec.id}/{card['question']}", []).append(
+            {"id": i + 1, "title": card["title"], "policies": list(card["policies"])})
+    return out
+
+
+def pct(part: float, whole: float) -> str:
+    return f"{100 * part / whole:.1f}%" if whole else "n/a"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=5, help="timed repetitions per interview")
+    parser.add_argument("--timing-only", action="store_true",
+                        help="only time suggestions against a bare encode (prints, writes nothing)")
+    args = parser.parse_args()
+    if args.timing_only:
+        return print_timing(load_fixtures(), args.repeats)
+
+    fixtures = load_fixtures()
+    old, old_checks = old_drafter()
+    embedder = default_embedder()
+    load_model(embedder.model_path)  # loaded before anything is timed
+    library = load_library()
+    t0 = time.perf_counter()
+    vectors = library_vectors(library, embedder)
+    library_seconds = time.perf_counter() - t0
+    import torch
+
+    rows = []
+    for fx in fixtures:
+        words = f"{fx['response']}\n{fx['story']}"
+        draft = draft_card(fx["question"], fx["response"], fx["story"], embedder=embedder, library=library)
+        verdicts = [line_verdict(s.text, words) for s in draft.suggestions]
+        card_warnings = check_card(draft.values_card(), story=words).warnings
+        rows.append({**fx, "draft": draft, "verdicts": verdicts, "card_warnings": card_warnings})
+
+    bare, ours, ratios = time_suggestions(fixtures, args.repeats)
+
+    # Plain baseline: the library's nearest lines to the whole text (same vectors), no MMR, no own words.
+    baseline = []
+    for fx in fixtures:
+        words = f"{fx['response']}\n{fx['story']}"
+        q = embedder.encode([words])[0]
+        top = np.argsort(-(vectors.policies @ q))[:8]
+        lines = [library.policies[int(i)].text for i in top]
+        sims = vectors.policies[top] @ vectors.policies[top].T
+        baseline.append({"lines": lines, "themes": len({library.policies[int(i)].theme for i in top}),
+                         "redundancy": float(sims[np.triu_indices(len(top), 1)].mean())})
+
+    old_rows = []
+    if old is not None:
+        for fx in fixtures:
+            words = f"{fx['response']}\n{fx['story']}"
+            lines = old.candidate_policies(fx["response"], fx["story"])
+            old_rows.append({
+                "lines": lines,
+                "title": old.draft_title(lines, fx["response"]),
+                "verdicts": [line_verdict(line, words) for line in lines],
+                "own_checks": [not old_checks.check_policy(line) for line in lines],
+            })
+
+    # With others' cards (demo questions): lines of a simulated deliberation's cards.
+    others = demo_others()
+    with_others = []
+    for fx in fixtures:
+        if fx["question_id"] in others:
+            words = f"{fx['response']}\n{fx['story']}"
+            sug = suggest_policies(fx["question"], fx["response"], fx["story"], others=others[fx["question_id"]],
+                                   embedder=embedder, library=library)
+            with_others.append({"sources": Counter(s.source for s in sug),
+                                "verdicts": [line_verdict(s.text, words) for s in sug]})
+
+    report = render(rows, bare, ours, ratios, baseline, old_rows, with_others, library, library_seconds,
+                    embedder, torch.get_num_threads(), args.repeats, others)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(report)
+    print(report)
+
+
+def _pairwise_redundancy(draft, embedder) -> float:
+    vecs = embedder.encode([s.text for s in draft.suggestions])
+    sims = vecs @ vecs.T
+    return float(sims[np.triu_indices(len(vecs), 1)].mean())
+
+
+def render(rows, bare, ours, ratios, baseline, old_rows, with_others, library, library_seconds, embedder,
+           threads, repeats, others) -> str:
+    def p(values, q):
+        return float(np.percentile(values, q))
+
+    out = ["## Guided interview: drafted cards (offline, no LLM)", ""]
+    out.append(
+        f"Model `{embedder.model_name}`, CPU, torch threads {threads}; library: {len(library.policies)} policies in "
+        f"{len(library.themes)} themes ({library_seconds:.1f} s to load its vectors in this run: from the disk "
+        "cache when present). Fixtures: `tests/fixtures/interview_answers.yaml`, "
+        f"{len(rows)} answer + story pairs over {len({r['label'] for r in rows})} questions. "
+        "Reproduce: `.venv/bin/python benchmarks/bench_interview.py`."
+    )
+    out.append("")
+    out.append("| split | interviews | suggestions / interview (min–max) | lines passing every policy check "
+               "| story fragments | drafted cards with a warning | themes / interview |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|")
+    for split in ("tune", "read", "held_out", None):
+        sel = [r for r in rows if split is None or r["split"] == split]
+        if not sel:
+            continue
+        counts = [len(r["draft"].suggestions) for r in sel]
+        verdicts = [v for r in sel for v in r["verdicts"]]
+        themes = [len({s.theme for s in r["draft"].suggestions}) for r in sel]
+        out.append(
+            f"| {split or 'all'} | {len(sel)} | {statistics.mean(counts):.1f} ({min(counts)}–{max(counts)}) "
+            f"| {pct(sum(ok for ok, _ in verdicts), len(verdicts))} ({sum(ok for ok, _ in verdicts)}/{len(verdicts)}) "
+            f"| {sum(frag for _, frag in verdicts)} | {sum(bool(r['card_warnings']) for r in sel)} "
+            f"| {statistics.mean(themes):.1f} |"
+        )
+    sources = Counter(s.source for r in rows for s in r["draft"].suggestions)
+    card_sources = Counter(s.source for r in rows for s in r["draft"].policies)
+    out.append("")
+    out.append(f"Sources of all suggestions: {dict(sources)}; of the lines on drafted cards: {dict(card_sources)}.")
+    out.append("")
+
+    out.append("### Compared in the same run")
+    out.append("")
+    out.append("| drafter | lines / interview (min–max) | interviews with >= 4 lines | pass every policy check "
+               "(today's checks) | story fragments | passes its own day's checks |")
+    out.append("|---|---:|---:|---:|---:|---:|")
+    counts = [len(r["draft"].suggestions) for r in rows]
+    verdicts = [v for r in rows for v in r["verdicts"]]
+    out.append(
+        f"| **ours** (`workbench.drafting.suggest_policies`) | {statistics.mean(counts):.1f} ({min(counts)}–{max(counts)}) "
+        f"| {sum(c >= 4 for c in counts)}/{len(rows)} | {pct(sum(ok for ok, _ in verdicts), len(verdicts))} "
+        f"| {sum(f for _, f in verdicts)} | same checks |"
+    )
+    if old_rows:
+        counts = [len(r["lines"]) for r in old_rows]
+        verdicts = [v for r in old_rows for v in r["verdicts"]]
+        own = [v for r in old_rows for v in r["own_checks"]]
+        out.append(
+            f"| old rule-based drafter (`candidate_policies` at {OLD_DRAFTER_COMMIT[:7]}) "
+            f"| {statistics.mean(counts):.1f} ({min(counts)}–{max(counts)}) | {sum(c >= 4 for c in counts)}/{len(rows)} "
+            f"| {pct(sum(ok for ok, _ in verdicts), len(verdicts))} ({sum(ok for ok, _ in verdicts)}/{len(verdicts)}) "
+            f"| {sum(f for _, f in verdicts)} | {pct(sum(own), len(own))} |"
+        )
+    red_ours = statistics.mean(_pairwise_redundancy(r["draft"], embedder) for r in rows)
+    red_base = statistics.mean(b["redundancy"] for b in baseline)
+    themes_ours = statistics.mean(len({s.theme for s in r["draft"].suggestions}) for r in rows)
+    themes_base = statistics.mean(b["themes"] for b in baseline)
+    out.append("")
+    out.append(
+        f"Plain baseline (the 8 library lines nearest the whole text, no MMR, no own words, no theme cap): mean "
+        f"pairwise cosine between its suggestions {red_base:.3f} vs ours {red_ours:.3f}; themes per interview "
+        f"{themes_base:.1f} vs ours {themes_ours:.1f}. Lower pairwise similarity and more themes mean the few "
+        "suggestions say different things."
+    )
+    if with_others:
+        src = Counter()
+        for w in with_others:
+            src.update(w["sources"])
+        verdicts = [v for w in with_others for v in w["verdicts"]]
+        n_cards = sum(len(v) for v in others.values())
+        out.append("")
+        out.append(
+            f"With others' cards (demo questions, {len(with_others)} interviews; {n_cards} cards of a simulated "
+            f"demo deliberation, `workbench demo` with 120 participants): sources {dict(src)}; "
+            f"{pct(sum(ok for ok, _ in verdicts), len(verdicts))} of the lines pass every check. The simulated "
+            "cards reuse a small set of lines, many naming \"the child\" or \"the parent\", which the person "
+            "check flags, so only their clean lines are eligible."
+        )
+    out.append("")
+    out.append("### Speed (model loaded, library vectors cached)")
+    out.append("")
+    out.append(f"{len(ours)} suggestions ({repeats} per interview), each timed right after one bare "
+               "`SentenceTransformer.encode` of the same text (answer + story).")
+    out.append("")
+    out.append("| | p50 ms | p95 ms | max ms |")
+    out.append("|---|---:|---:|---:|")
+    out.append(f"| bare `encode` of the text | {1000 * p(bare, 50):.0f} | {1000 * p(bare, 95):.0f} | {1000 * max(bare):.0f} |")
+    out.append(f"| `suggest_policies` | {1000 * p(ours, 50):.0f} | {1000 * p(ours, 95):.0f} | {1000 * max(ours):.0f} |")
+    out.append(f"| ratio ours / bare (per pair) | {p(ratios, 50):.2f} | {p(ratios, 95):.2f} | {max(ratios):.2f} |")
+    out.append("")
+    verdict = "met" if 1000 * p(ours, 95) <= TARGET_MS else "not met on this (shared, busy) machine"
+    out.append(
+        f"Target p95 <= {TARGET_MS} ms: {verdict} ({1000 * p(ours, 95):.0f} ms). A suggestion is one `encode` call "
+        "on a batch: the whole text, its sentences of four words or more, and the own-words lines; the ratio "
+        "is the price of that batch (and of checking and ranking {} library lines) over encoding the text "
+        "once.".format(len(library.policies))
+    )
+    out.append("")
+    out.append("### Every drafted card")
+    out.append("")
+    out.append("Sources: `own` from the participant's own words, `lib` the library, `oth` others' cards. "
+               "Lines marked ✓ are on the drafted card; the rest are further suggestions. A line with a "
+               "warning shows its codes.")
+    for r, old_row in zip(rows, old_rows or [None] * len(rows), strict=True):
+        d = r["draft"]
+        out.append("")
+        out.append(f"#### {r['label']} — answer {r['n']} ({r['split']})")
+        out.append("")
+        out.append(f"> **Answer:** {r['response']}  ")
+        out.append(f"> **Story:** {r['story']}")
+        out.append("")
+        out.append(f"**{d.title}** — {d.description}")
+        out.append("")
+        chosen = {s.text for s in d.policies}
+        for s, (ok, _) in zip(d.suggestions, r["verdicts"], strict=True):
+            codes = "" if ok else " ⚠ " + ", ".join(
+                i.code for i in check_policy(s.text, story=f"{r['response']}\n{r['story']}"))
+            mark = "✓" if s.text in chosen else "·"
+            out.append(f"- {mark} `{s.source[:3].replace('own', 'own')}` {s.text}{codes}")
+        if r["card_warnings"]:
+            out.append(f"- card warnings: {', '.join(w.code for w in r['card_warnings'])}")
+        if old_row is not None:
+            lines = "; ".join(
+                f"{line}{'' if ok else ' ⚠'}" for line, (ok, _) in zip(old_row["lines"], old_row["verdicts"], strict=True))
+            out.append(f"- old drafter: “{old_row['title']}” — {lines or '(no lines)'}")
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    if importlib.util.find_spec("torch") is None:
+        sys.exit("torch is not installed: run `make install` first")
+    main()

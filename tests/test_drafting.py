@@ -1,0 +1,355 @@
+"""Drafting a card: the policy library, suggestions (sources, reasons, variety, one encode), titles and
+descriptions, the disk cache, and `workbench interview draft`.
+
+Selection logic is tested with a small bag-of-words encoder (deterministic, no torch); what the
+suggestions are about is tested with the real model (marker `model`)."""
+
+from __future__ import annotations
+
+import json
+import re
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from workbench import drafting
+from workbench.cardcheck import check_card, check_policy, content_stems, title_not_name
+from workbench.cli import app
+from workbench.drafting import (
+    REASONS,
+    SOURCES,
+    DraftCard,
+    Suggestion,
+    draft_card,
+    draft_description,
+    draft_title,
+    forget_library_vectors,
+    library_vectors,
+    load_library,
+    suggest_policies,
+)
+from workbench.embed import Embedder
+from workbench.errors import FormatError, InputError
+
+FIXTURES = Path(__file__).parent / "fixtures" / "interview_answers.yaml"
+runner = CliRunner()
+
+
+def bag_of_words(texts: list[str]) -> np.ndarray:
+    """A deterministic stand-in for the model: content words hashed into 256 dimensions."""
+    out = np.zeros((len(texts), 256), dtype=np.float32)
+    for i, text in enumerate(texts):
+        for stem in content_stems(text) | {w.lower() for w in re.findall(r"[A-Za-z]+", text) if len(w) > 3}:
+            out[i, zlib.crc32(stem.encode()) % 256] += 1.0
+        out[i, 255] += 0.01  # no zero vector
+    return out
+
+
+class CountingEmbedder(Embedder):
+    def __init__(self, encode, model_name: str) -> None:
+        super().__init__(model_name=model_name, encode=encode)
+        self.calls: list[list[str]] = []
+
+    def encode(self, texts: list[str], *, batch_size: int | None = None) -> np.ndarray:
+        self.calls.append(list(texts))
+        return super().encode(texts, batch_size=batch_size)
+
+
+@pytest.fixture(scope="session")
+def shared_cache(tmp_path_factory):
+    """One disk cache for the whole run (never the user's own): the real model encodes the library once."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("WORKBENCH_CACHE_DIR", str(tmp_path_factory.mktemp("vectors")))
+        yield
+
+
+@pytest.fixture(autouse=True)
+def cache_dir(shared_cache):
+    yield
+
+
+@pytest.fixture
+def private_cache(tmp_path, monkeypatch):
+    """A test of its own disk cache and an empty memory cache."""
+    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    forget_library_vectors()
+    yield
+    forget_library_vectors()
+
+
+@pytest.fixture
+def toy(private_cache) -> CountingEmbedder:
+    return CountingEmbedder(bag_of_words, model_name=f"bow-{id(object())}")
+
+
+SMALL_LIBRARY = """\
+themes:
+  - theme: care
+    name: Care
+    gist: staying close to what someone is going through
+    titles: [Care That Listens First, Gentle Presence in Hard Moments]
+    policies:
+      - FEELINGS of fear that sit behind a practical question
+      - FEELINGS of fear that sit behind the practical question
+      - WORDS that let someone know they were heard
+  - theme: facts
+    name: Understanding
+    gist: getting the facts right
+    titles: [Accurate and Complete Facts, Facts Before Opinions]
+    policies:
+      - RECORDS like court documents that settle a question
+      - SOURCES a person can check for themselves
+      - NUMBERS that give a sense of scale
+  - theme: play
+    name: Joy
+    gist: making room for play
+    titles: [Room for Joy Together]
+    policies:
+      - GAMES that turn a chore into something fun
+      - MOMENTS of play that ease tension at home
+"""
+
+
+@pytest.fixture
+def small_library(tmp_path) -> drafting.PolicyLibrary:
+    path = tmp_path / "library.yaml"
+    path.write_text(SMALL_LIBRARY)
+    return load_library(path)
+
+
+# --- the shipped library ---------------------------------------------------------------------------
+
+
+def test_the_library_has_several_hundred_lines_over_many_kinds_of_value_and_each_passes_the_checks() -> None:
+    library = load_library()
+    assert len(library.policies) >= 400
+    themes = {t.key for t in library.themes}
+    assert len(themes) >= 25
+    assert {"care", "autonomy", "honesty", "safety", "growth", "family", "faith", "fairness", "practical",
+            "dignity", "courage", "patience", "community", "curiosity", "health"} <= themes
+    per_theme = {k: sum(p.theme == k for p in library.policies) for k in themes}
+    assert min(per_theme.values()) >= 8, per_theme
+    for policy in library.policies:
+        assert check_policy(policy.text) == (), policy.text
+    for theme in library.themes:
+        for title in theme.titles:
+            assert title_not_name(title) is None and 3 <= len(title.split()) <= 6, title
+        check = check_card({"title": theme.titles[0], "description": f"Choosing well here means {theme.gist}.",
+                            "policies": [p.text for p in library.policies if p.theme == theme.key][:5]})
+        assert check.errors == () and [w.code for w in check.warnings if w.field != "policies"] == []
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda t: t.replace("      - WORDS that let someone know they were heard",
+                             "      - WAYS to avoid the girl"), r"themes\[0\] \(care\): policy 'WAYS to avoid the girl'"),
+        (lambda t: t.replace("    gist: getting the facts right\n", ""), r"themes\[1\]: missing field 'gist'"),
+        (lambda t: t.replace("GAMES that turn a chore into something fun", "NUMBERS that give a sense of scale"),
+         "already appears in theme 'facts'"),
+        (lambda t: "themes: {}", "a list 'themes'"),
+    ],
+)
+def test_a_bad_library_file_is_refused_naming_theme_and_line(tmp_path, change, message: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(change(SMALL_LIBRARY))
+    with pytest.raises(FormatError, match=message):
+        load_library(path)
+
+
+# --- suggestions (selection logic, toy encoder) ---------------------------------------------------
+
+
+def test_suggestions_carry_their_source_and_a_reason_and_skip_near_duplicates(toy, small_library) -> None:
+    story = "I noticed that my son was scared. The fear behind his practical question about school was real."
+    found = suggest_policies("How should it answer?", "Listen to the fear first.", story, embedder=toy,
+                             library=small_library, n=6)
+    assert len(found) >= 4
+    assert {s.source for s in found} <= set(SOURCES)
+    assert "SIGNS that a child is scared" in [s.text for s in found if s.source == "own_words"]
+    for s in found:
+        assert s.reason == REASONS[s.source].format(theme=s.theme and small_library.theme(s.theme).name.lower()
+                                                    ).replace(" ()", "") or s.source != "library"
+        assert s.reason and isinstance(s, Suggestion)
+    fear = [s.text for s in found if s.text.startswith("FEELINGS of fear")]
+    assert len(fear) == 1, "two lines saying the same thing: one is suggested"
+    assert all(sum(s.theme == t and s.source == "library" for s in found) <= drafting.MAX_PER_THEME
+               for t in ("care", "facts", "play"))
+
+
+def test_a_suggestion_costs_one_encode_once_the_library_is_cached(toy, small_library) -> None:
+    library_vectors(small_library, toy)
+    toy.calls.clear()
+    others = [{"id": 7, "title": "Fun", "policies": ["GAMES that make homework feel like play at home"]}]
+    suggest_policies("q?", "Make it fun.", "We played games with spelling words.", others=others,
+                     embedder=toy, library=small_library)
+    suggest_policies("q?", "Make it fun again.", "We played games.", others=others, embedder=toy,
+                     library=small_library)
+    assert len(toy.calls) == 2
+    assert "GAMES that make homework feel like play at home" in toy.calls[0]  # others' lines: once, then cached
+    assert "GAMES that make homework feel like play at home" not in toy.calls[1]
+
+
+def test_library_vectors_survive_in_the_disk_cache(toy, small_library, tmp_path, monkeypatch) -> None:
+    first = library_vectors(small_library, toy)
+    assert len(toy.calls) == 1 and list((tmp_path / "cache").glob("policy-library-*.npz"))
+    forget_library_vectors()  # a new process
+    second = library_vectors(small_library, toy)
+    assert len(toy.calls) == 1, "read from disk, not encoded again"
+    assert np.allclose(first.policies, second.policies) and np.allclose(first.titles, second.titles)
+    forget_library_vectors()
+    monkeypatch.setenv("WORKBENCH_CACHE_DIR", "/proc/no-such-place")  # unwritable: still works, encodes
+    assert library_vectors(small_library, toy).policies.shape == first.policies.shape
+
+
+def test_others_can_be_the_stores_cards_frame(toy, small_library, tmp_path) -> None:
+    from workbench import config
+    from workbench.deliberation import load_deliberation
+    from workbench.demo import load_world, simulate
+    from workbench.store import Store
+
+    spec = load_deliberation(config.DEMO_DELIBERATION)
+    with Store(tmp_path / "s.duckdb") as store:
+        store.import_bundle(simulate(spec, load_world(config.DATA / "demo_values.yaml"), 6, seed=1))
+        frame = store.cards(question_id="demo/homework")
+    found = suggest_policies("q?", "Make homework calmer.", "Evenings were tired and loud at home.",
+                             others=frame, embedder=toy, library=small_library, n=8)
+    theirs = [s for s in found if s.source == "others"]
+    assert theirs and {s.card_id for s in theirs} <= set(frame["id"])
+    assert "FEELINGS of tiredness or overwhelm in the evening" in [s.text for s in theirs]
+
+
+def test_others_lines_that_fail_a_check_or_repeat_a_line_are_not_proposed(toy, small_library) -> None:
+    others = [
+        {"id": 1, "title": "A", "policies": ["GAMES that make spelling practice fun for a child at home",
+                                            "WAYS to avoid the girl at school"]},
+        {"id": 2, "title": "B", "policies": ["games that make spelling practice fun for a child at home"]},
+    ]
+    found = suggest_policies("q?", "Make spelling fun.", "We made spelling practice into games at home.",
+                             others=others, embedder=toy, library=small_library, n=6)
+    theirs = [s for s in found if s.source == "others"]
+    assert [(s.text, s.card_id) for s in theirs] == [("GAMES that make spelling practice fun for a child at home", 1)]
+    assert theirs[0].reason.startswith("Others who answered this question")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(("q", "", "  "), "response and story are both empty"), (("q", 3, "s"), "response must be text")],
+)
+def test_bad_input_is_refused_naming_the_field(toy, small_library, args, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        suggest_policies(*args, embedder=toy, library=small_library)
+
+
+# --- titles and descriptions -------------------------------------------------------------------------
+
+
+def test_title_and_description_come_from_the_themes_of_the_chosen_lines() -> None:
+    library = load_library()
+    lines = ["RECORDS like court documents and official reports that settle a question",
+             "FACTS about an event that sources agree on", "SOURCES a person can check for themselves"]
+    title = draft_title(lines)
+    assert title in library.theme("understanding").titles
+    description = draft_description(lines)
+    assert description.startswith("Choosing well here means getting the facts right")
+    assert "records like court documents and official reports that settle a question" in description
+    card = check_card({"title": title, "description": description, "policies": lines})
+    assert [w for w in card.warnings if w.field in ("title", "description")] == []
+    # A typed line votes for the theme whose lines share its words.
+    assert draft_title(["MOMENTS when a child asks their own questions about a subject and why"]) in (
+        library.theme("childhood").titles)
+    assert draft_title([]) in library.themes[0].titles
+
+
+def test_a_long_description_keeps_to_the_limit_and_still_ends_a_sentence() -> None:
+    long = "MOMENTS when " + "a person keeps on weighing one more thing " * 12
+    description = draft_description([long, long + "again"])
+    assert len(description) <= 600 and description.endswith(".")
+
+
+def test_a_draft_prints_as_the_cli_json_shape() -> None:
+    s = Suggestion("MOMENTS when a child asks their own questions", "own_words", REASONS["own_words"], 0.5)
+    draft = DraftCard("Respect for a Growing Child", "Choosing well.", (s,), (s,))
+    assert draft.to_dict() == {"title": "Respect for a Growing Child", "description": "Choosing well.",
+                               "policies": [{"text": s.text, "source": "own_words"}]}
+
+
+# --- with the real model ------------------------------------------------------------------------------
+
+
+def fixture_answer(question: str, n: int = 0) -> tuple[str, str, str]:
+    data = yaml.safe_load(FIXTURES.read_text())
+    q = next(q for q in data["questions"] if q["question"] == question)
+    from workbench import config
+    from workbench.deliberation import load_deliberation
+
+    prompts = {f"demo/{x.slug}": x.prompt for x in load_deliberation(config.DEMO_DELIBERATION).questions}
+    a = q["answers"][n]
+    return prompts[question], " ".join(a["response"].split()), " ".join(a["story"].split())
+
+
+@pytest.mark.model
+@pytest.mark.parametrize(
+    ("question", "n", "expected"),
+    [
+        ("demo/riot", 0, r"court|records|sources"),
+        ("demo/homework", 0, r"a child asks their own questions"),
+        ("demo/pregnancy", 1, r"pregnan|option|clinic"),
+    ],
+)
+def test_real_suggestions_are_about_what_the_participant_wrote(question: str, n: int, expected: str) -> None:
+    text, response, story = fixture_answer(question, n)
+    found = suggest_policies(text, response, story)
+    assert len(found) >= 4
+    assert [s.text for s in found if check_policy(s.text, story=f"{response}\n{story}")] == []
+    assert re.search(expected, " ".join(s.text for s in found[:3]), re.IGNORECASE), [s.text for s in found]
+    assert len({s.theme for s in found}) >= 3, "varied, not one thought said five ways"
+    draft = draft_card(text, response, story)
+    assert 3 <= len(draft.policies) <= 5 and draft.title and draft.description
+    assert check_card(draft.values_card(), story=f"{response}\n{story}").errors == ()
+
+
+@pytest.mark.model
+def test_real_model_others_card_close_to_the_story_is_proposed_with_its_card() -> None:
+    text, response, story = fixture_answer("demo/homework", 0)
+    others = [{"id": 41, "title": "Tired Evenings", "policies": ["FEELINGS of tiredness or overwhelm in the evening",
+                                                                "ROUTINES that make homework time predictable"]}]
+    found = suggest_policies(text, response, story, others=others)
+    theirs = {s.text: s.card_id for s in found if s.source == "others"}
+    assert theirs and set(theirs.values()) == {41}
+
+
+@pytest.mark.model
+def test_workbench_interview_draft_prints_the_card_as_json(tmp_path) -> None:
+    _, response, story = fixture_answer("demo/homework", 0)
+    result = runner.invoke(app, ["interview", "draft", "--question", "demo/homework", "--response", response,
+                                 "--story", story])
+    assert result.exit_code == 0, result.output
+    card = json.loads(result.stdout[result.stdout.index("{"):])
+    assert set(card) == {"title", "description", "policies"}
+    assert len(card["policies"]) >= 4 and {p["source"] for p in card["policies"]} <= set(SOURCES)
+    assert "MOMENTS when a child asks their own questions" in [p["text"] for p in card["policies"]]
+
+    db = tmp_path / "demo.duckdb"
+    assert runner.invoke(app, ["demo", "--db", str(db), "--participants", "12", "--invites", "0"]).exit_code == 0
+    result = runner.invoke(app, ["interview", "draft", "--db", str(db), "--question", "homework", "--response",
+                                 response, "--story", story, "--suggestions"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout[result.stdout.index("{"):])
+    assert all(s["reason"] for s in out["suggestions"])
+
+    text = runner.invoke(app, ["interview", "draft", "--question", "Should I tell my boss I am job hunting?",
+                               "--response", "Be honest but careful.", "--story", "I told my boss once and it went fine."])
+    assert text.exit_code == 0, text.output
+
+
+def test_workbench_interview_draft_names_an_unknown_question_id() -> None:
+    result = runner.invoke(app, ["interview", "draft", "--question", "demo/nope", "--response", "r", "--story", "s"])
+    assert result.exit_code == 2
+    assert "no question 'demo/nope'" in result.output and "demo/homework" in result.output
+    result = runner.invoke(app, ["interview", "draft", "--question", "x", "--response", "r", "--db", "/nope/x.duckdb"])
+    assert result.exit_code == 2 and "no database at /nope/x.duckdb" in result.output

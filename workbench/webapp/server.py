@@ -1,0 +1,35 @@
+"""What `workbench serve` runs: the web app (main.py) and its own HTTP endpoints, as one ASGI app.
+
+`streamlit run` finds `app` below and serves it with uvicorn, which stops cleanly on SIGTERM and
+SIGINT. On start the server opens the database for its whole life (refusing, with who holds it, when
+another process does) and writes its serving record; on stop it removes the record.
+Nothing else belongs here: the endpoints are webapp/endpoints.py, the pages main.py and views/.
+"""
+
+from __future__ import annotations
+
+import sys
+from contextlib import asynccontextmanager
+
+import streamlit as st
+from streamlit import config as streamlit_config
+
+from workbench.errors import Unavailable
+from workbench.webapp import endpoints
+
+
+@asynccontextmanager
+async def serving(_app):
+    try:
+        endpoints.start_serving(host=streamlit_config.get_option("server.address") or "0.0.0.0",
+                                port=int(streamlit_config.get_option("server.port")))
+    except Unavailable as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
+    try:
+        yield
+    finally:
+        endpoints.stop_serving()
+
+
+app = st.App("main.py", routes=endpoints.ROUTES, lifespan=serving)
