@@ -330,6 +330,41 @@ def default_embedder() -> Embedder:
     return _DEFAULT_EMBEDDER
 
 
+_WARM_LOCK = threading.Lock()
+_WARMING: threading.Thread | None = None
+
+
+def warm_up(*, wait: bool = False) -> threading.Thread:
+    """Load the embedding model and the library's vectors in a background thread, once per process.
+
+    The app calls it when a participant arrives, so that by the time they have written their answer
+    and story the first suggestion costs one `encode` and not a model load (seconds, more on a busy
+    machine). Later calls return the same thread; `wait` joins it. A failure (no model on disk) is
+    logged and raised again where suggestions are asked for, which has its own fallback.
+    """
+    global _WARMING
+    with _WARM_LOCK:
+        if _WARMING is None:
+            def work() -> None:
+                try:
+                    embedder = default_embedder()
+                    library_vectors(load_library(), embedder)
+                    embedder.encode(["warm up"])  # the first call also pays for torch's lazy setup
+                except Exception as exc:  # noqa: BLE001 - a background thread must not die silently
+                    log.warning("could not warm up the suggestion model: %s", exc)
+
+            _WARMING = threading.Thread(target=work, name="workbench-warm-up", daemon=True)
+            _WARMING.start()
+    if wait:
+        _WARMING.join()
+    return _WARMING
+
+
+def warmed_up() -> bool:
+    """Whether warm_up has finished (or failed): suggestions no longer wait on a model load."""
+    return _WARMING is not None and not _WARMING.is_alive()
+
+
 # --- suggestions -----------------------------------------------------------------------------------
 
 
@@ -357,8 +392,9 @@ class _Candidate:
     card_id: int | None = None
 
 
-def _others_lines(others: Iterable[Any], exclude: set[str]) -> list[tuple[str, int | None]]:
-    """Distinct policy lines of others' cards that pass every card check, with the card they came from."""
+def _others_lines(others: Iterable[Any], exclude: set[str], question: str = "") -> list[tuple[str, int | None]]:
+    """Distinct policy lines of others' cards that pass every card check (a role the question names,
+    "the child", is no particular person), with the card they came from."""
     out: list[tuple[str, int | None]] = []
     seen = set(exclude)
     for card in others:
@@ -371,7 +407,7 @@ def _others_lines(others: Iterable[Any], exclude: set[str]) -> list[tuple[str, i
         for line in values.policies:
             line = " ".join(str(line).split())
             key = line.casefold()
-            if not line or key in seen or check_policy(line):
+            if not line or key in seen or check_policy(line, question=question):
                 continue
             seen.add(key)
             out.append((line, card_id))
@@ -415,7 +451,7 @@ def suggest_policies(
     own = own_words_lines(response, story)
     library_texts = {p.text.casefold() for p in library.policies}
     own = tuple(o for o in own if o.text.casefold() not in library_texts)
-    others_lines = _others_lines(others, {o.text.casefold() for o in own} | library_texts)
+    others_lines = _others_lines(others, {o.text.casefold() for o in own} | library_texts, question)
     missing_others = [t for t, _ in others_lines if _TEXT_VECTORS.get(model, t) is None]
     ask_question = bool(question.strip()) and _TEXT_VECTORS.get(model, question.strip()) is None
 

@@ -8,20 +8,26 @@ here, and a double click or a crash mid-submission leaves no duplicate.
 
 from __future__ import annotations
 
+import zlib
+from functools import partial
+
 import streamlit as st
 
 from workbench import participation as P
 from workbench import web
 from workbench.cardcheck import check_card, check_policy
+from workbench.components import draft_keeper
 from workbench.interview import (
     STAGE_KEYS,
     STAGES,
+    AttentionChoices,
     GuidedAnswers,
     answers_from_transcript,
-    candidate_policies,
+    attention_choices,
     draft_description,
     draft_title,
-    transition_story,
+    policies_from_text,
+    wiser_story,
 )
 from workbench.llm import LlmConfig, LlmConfigError, LlmInterviewer, LlmUnavailable
 from workbench.models import (
@@ -119,6 +125,7 @@ def question_step() -> None:
 
 
 def interview_state(interview_id: int) -> tuple[GuidedAnswers, set[str]]:
+    """The latest answers (every submission and draft holds all of them) and the stages submitted."""
     answers, submitted = GuidedAnswers(), set()
     for stage, payload in store.interview_log(interview_id):
         answers = GuidedAnswers.from_dict(payload)
@@ -127,13 +134,88 @@ def interview_state(interview_id: int) -> tuple[GuidedAnswers, set[str]]:
     return answers, submitted
 
 
-def save_draft(interview_id: int, answers: GuidedAnswers, field: str, key: str) -> None:
-    """on_change: keep what was typed even before the stage is submitted (nothing lost on refresh)."""
-    value = st.session_state.get(key)
-    if field in ("policies", "contexts"):
-        value = tuple(line.strip() for line in (value or "").splitlines() if line.strip()) \
-            if isinstance(value, str) else tuple(value or ())
-    store.save_interview_stage(pid, interview_id, "draft", answers.with_changes(**{field: value}).to_dict())
+# Widget keys of the interview's text fields, per stage: what the draft keeper watches.
+TEXT_FIELDS = {
+    "response": ("response",), "story": ("story",), "attention": ("own_lines",), "title": ("title", "description"),
+    "contexts": ("extra",), "review": ("rev_title", "rev_description", "rev_policies"),
+}
+
+
+def widget_key(name: str, iid: int) -> str:
+    return f"{name}_{iid}"
+
+
+def typed_changes(iid: int, values: dict[str, str], choices: AttentionChoices | None,
+                  context_options: list[str]) -> dict:
+    """What the participant typed ({widget key: text}) as changes to their answers."""
+    changes: dict = {}
+    for key, text in values.items():
+        name = key.rsplit("_", 1)[0]
+        if name in ("response", "story", "title", "description"):
+            changes[name] = text.strip()
+        elif name in ("rev_title", "rev_description"):
+            changes[name[4:]] = text.strip()
+        elif name == "rev_policies":
+            changes["policies"] = tuple(policies_from_text(text))
+        elif name == "own_lines" and choices is not None:
+            ticked = [s.text for s in choices.suggestions if st.session_state.get(pick_key(iid, s.text), False)]
+            changes["policies"] = choices.policies(ticked, text)
+        elif name == "extra":
+            chosen = [c for c in st.session_state.get(widget_key("contexts", iid)) or [] if c in context_options]
+            changes["contexts"] = tuple(chosen + ([text.strip()] if text.strip() else []))
+    return changes
+
+
+def save_typed(iid: int, keys: tuple[str, ...], choices: AttentionChoices | None = None,
+               context_options: list[str] | None = None, values: dict[str, str] | None = None,
+               restore: bool = False) -> None:
+    """A widget callback: store what was typed (or ticked) as a draft, merged into the latest answers in
+    the store's transaction (so it never undoes another field saved a moment before). On a restore (the
+    draft keeper sending text a reload cut off), the widgets show it again."""
+    values = values if values is not None else {k: str(st.session_state.get(k) or "") for k in keys}
+    changes = typed_changes(iid, values, choices, context_options or [])
+    if changes:
+        store.save_interview_stage(pid, iid, "draft", changes)
+    if restore:
+        for key, text in values.items():
+            st.session_state[key] = text
+
+
+def keep_typed(iid: int, stage_key: str, stored: dict[str, str], choices: AttentionChoices | None = None,
+               context_options: list[str] | None = None) -> None:
+    """The draft keeper for this stage's text fields ({widget key: what the store holds})."""
+    draft_keeper.keep_typed(
+        f"interview-{iid}", stored,
+        web.guarded("saving what you typed", lambda values, restore: save_typed(
+            iid, tuple(values), choices, context_options, values=values, restore=restore)),
+        key=f"keeper_{iid}_{stage_key}")
+
+
+def pick_key(iid: int, text: str) -> str:
+    return f"pick_{iid}_{zlib.crc32(text.encode())}"
+
+
+@st.cache_resource(show_spinner=False, max_entries=256)
+def _suggestions(question: str, response: str, story: str, others_key: tuple) -> AttentionChoices:
+    """Suggestions per (question, answer, story, others' cards): a rerun or reload does not ask the model
+    again. Cached without the participant's lines; `attention_choices` is applied per participant."""
+    others = [{"id": cid, "title": title, "description": "", "policies": list(lines)}
+              for cid, title, lines in others_key]
+    return attention_choices(question, GuidedAnswers(response=response, story=story), others=others)
+
+
+def suggestions_for(question_id: str, question: str, answers: GuidedAnswers) -> AttentionChoices:
+    """The attention stage's suggestions: the library, the participant's own words, and the confirmed,
+    unhidden cards others wrote for the same question (never the participant's own)."""
+    cards = store.cards(did, question_id=question_id)
+    others = tuple((int(c.id), c.title, tuple(c.policies)) for c in cards.itertuples() if c.author_id != pid)
+    with st.spinner("Finding suggestions that fit what you wrote…"):
+        found = _suggestions(question, answers.response, answers.story, others)
+    texts = {s.text for s in found.suggestions}
+    if not answers.policies:
+        return found
+    return AttentionChoices(found.suggestions, frozenset(p for p in answers.policies if p in texts),
+                            tuple(p for p in answers.policies if p not in texts), found.unavailable)
 
 
 def interview_step() -> None:
@@ -154,10 +236,10 @@ def interview_step() -> None:
     st.subheader(stage.title)
     st.write(stage.prompt)
     st.caption(stage.hint)
+    key = partial(widget_key, iid=iid)
 
     def submit(changes: dict) -> None:
-        new = answers.with_changes(**changes)
-        store.save_interview_stage(pid, iid, current, new.to_dict())
+        store.save_interview_stage(pid, iid, current, changes)
         st.session_state.pop(f"stage_{iid}", None)
         rerun()
 
@@ -169,38 +251,29 @@ def interview_step() -> None:
             rerun()
         return forward.button("Continue", type="primary", key=f"next_{current}", width="stretch")
 
+    saving = web.guarded("saving what you typed", save_typed)
     if current in ("response", "story"):
-        key = f"{current}_{iid}"
         text = st.text_area(f"Your words (up to {FREE_TEXT_MAX} characters)", value=getattr(answers, current),
-                            max_chars=FREE_TEXT_MAX, key=key, placeholder=stage.placeholder, height=160,
-                            on_change=web.guarded("saving a draft", save_draft), args=(iid, answers, current, key))
+                            max_chars=FREE_TEXT_MAX, key=key(current), placeholder=stage.placeholder, height=160,
+                            on_change=saving, args=(iid, (key(current),)))
+        keep_typed(iid, current, {key(current): getattr(answers, current)})
         if buttons():
             if not text.strip():
                 st.error("Please write a few words before you continue.")
             else:
                 submit({current: text.strip()})
     elif current == "attention":
-        proposed = answers.policies or tuple(candidate_policies(answers.response, answers.story))
-        key = f"policies_{iid}"
-        text = st.text_area(f"One thing you pay attention to per line (each up to {POLICY_MAX} characters)",
-                            value="\n".join(proposed), key=key, placeholder=stage.placeholder, height=200,
-                            on_change=web.guarded("saving a draft", save_draft), args=(iid, answers, "policies", key))
-        lines = [line.strip() for line in text.splitlines() if line.strip()]
-        for i, line in enumerate(lines):
-            for issue in check_policy(line, f"policies[{i}]"):
-                (st.error if issue.severity == "error" else st.warning)(f"Line {i + 1}: {issue.message}")
-        if buttons():
-            if len(lines) < 2:
-                st.error("Please write at least two lines: what you paid attention to.")
-            else:
-                submit({"policies": tuple(lines)})
+        attention_stage(iid, question, answers, buttons, submit)
     elif current == "title":
+        # Drafted from the lines the participant chose (the library's names and gists for their themes).
         title = st.text_input(f"Name (up to {TITLE_MAX} characters)",
                               value=answers.title or draft_title(answers.policies, answers.response),
-                              max_chars=TITLE_MAX, key=f"title_{iid}")
+                              max_chars=TITLE_MAX, key=key("title"), on_change=saving, args=(iid, (key("title"),)))
         description = st.text_area(f"What it is about, in a sentence or two (up to {DESCRIPTION_MAX} characters)",
                                    value=answers.description or draft_description(answers.policies, answers.response),
-                                   max_chars=DESCRIPTION_MAX, key=f"description_{iid}")
+                                   max_chars=DESCRIPTION_MAX, key=key("description"), on_change=saving,
+                                   args=(iid, (key("description"),)))
+        keep_typed(iid, current, {key("title"): answers.title, key("description"): answers.description})
         if buttons():
             if not title.strip() or not description.strip():
                 st.error("Please give both a name and a short description.")
@@ -209,9 +282,12 @@ def interview_step() -> None:
     elif current == "contexts":
         options = list(store.contexts(did, question_id=flow.question_id)["name"])
         chosen = st.multiselect("Situations", options, default=[c for c in answers.contexts if c in options],
-                                key=f"contexts_{iid}")
+                                key=key("contexts"))
+        extra_now = next((c for c in answers.contexts if c not in options), "")
         extra = st.text_input("Or suggest another situation (a facilitator will review it)", max_chars=120,
-                              value=next((c for c in answers.contexts if c not in options), ""), key=f"extra_{iid}")
+                              value=extra_now, key=key("extra"), on_change=saving,
+                              args=(iid, (key("extra"),), None, options))
+        keep_typed(iid, current, {key("extra"): extra_now}, context_options=options)
         if buttons():
             picked = chosen + ([extra.strip()] if extra.strip() else [])
             if not picked:
@@ -219,7 +295,54 @@ def interview_step() -> None:
             else:
                 submit({"contexts": tuple(picked)})
     else:
-        review(iid, answers)
+        review(iid, question, answers)
+
+
+def attention_stage(iid: int, question, answers: GuidedAnswers, buttons, submit) -> None:
+    """Suggested lines to tick (each saying where it comes from and why), and the participant's own."""
+    choices = suggestions_for(flow.question_id, question_text(question), answers)
+    own_key = widget_key("own_lines", iid)
+    saving = web.guarded("saving your choice", save_typed)
+    if choices.unavailable:
+        st.info(choices.unavailable)
+    if choices.suggestions:
+        st.markdown("**Suggestions** — tick each line that is true for you.")
+
+    def rewrite(text: str) -> None:
+        """Untick a suggestion and put it among the participant's own lines, to edit in their words."""
+        st.session_state[pick_key(iid, text)] = False
+        own = st.session_state.get(own_key) or ""
+        st.session_state[own_key] = f"{own.rstrip()}\n{text}".strip()
+        save_typed(iid, (own_key,), choices)
+
+    for i, suggestion in enumerate(choices.suggestions):
+        line, edit = st.columns([8, 1], vertical_alignment="center")
+        line.checkbox(_plain(suggestion.text), value=suggestion.text in choices.ticked,
+                      key=pick_key(iid, suggestion.text), on_change=saving, args=(iid, (own_key,), choices))
+        line.caption(suggestion.reason)
+        edit.button("Edit", key=f"edit_{iid}_{i}", help="Rewrite this line in your own words",
+                    on_click=web.guarded("moving a line to edit", rewrite), args=(suggestion.text,))
+    own_text = st.text_area(
+        f"Your own lines, one per line (each up to {POLICY_MAX} characters)", value="\n".join(choices.own_lines),
+        key=own_key, placeholder=STAGES[STAGE_KEYS.index("attention")].placeholder, height=140,
+        on_change=saving, args=(iid, (own_key,), choices))
+    keep_typed(iid, "attention", {own_key: "\n".join(choices.own_lines)}, choices)
+    ticked = [s.text for s in choices.suggestions if st.session_state.get(pick_key(iid, s.text))]
+    lines = list(choices.policies(ticked, own_text))
+    story = f"{answers.response}\n{answers.story}"
+    for i, line in enumerate(policies_from_text(own_text)):
+        for issue in check_policy(line, f"policies[{i}]", story=story, question=question_text(question)):
+            (st.error if issue.severity == "error" else st.warning)(f"Your line {i + 1}: {issue.message}")
+    if buttons():
+        if len(lines) < 2:
+            st.error("Please tick or write at least two lines: what you paid attention to.")
+        else:
+            submit({"policies": tuple(lines)})
+
+
+def question_text(question) -> str:
+    """The question's title and prompt: the situation (and its roles) the card's checks know about."""
+    return f"{question['title']}. {question['prompt']}"
 
 
 def field_label(field: str) -> str:
@@ -229,16 +352,24 @@ def field_label(field: str) -> str:
     return {"title": "Name", "description": "Description", "policies": "Lines"}.get(field, field)
 
 
-def review(iid: int, answers: GuidedAnswers) -> None:
+def review(iid: int, question, answers: GuidedAnswers) -> None:
+    key = partial(widget_key, iid=iid)
+    saving = web.guarded("saving what you typed", save_typed)
     title = st.text_input(f"Name (up to {TITLE_MAX} characters)", value=answers.title, max_chars=TITLE_MAX,
-                          key=f"rev_title_{iid}")
+                          key=key("rev_title"), on_change=saving, args=(iid, (key("rev_title"),)))
     description = st.text_area(f"Description (up to {DESCRIPTION_MAX} characters)", value=answers.description,
-                               max_chars=DESCRIPTION_MAX, key=f"rev_description_{iid}")
+                               max_chars=DESCRIPTION_MAX, key=key("rev_description"), on_change=saving,
+                               args=(iid, (key("rev_description"),)))
     policies_text = st.text_area(f"What you pay attention to, one per line (each up to {POLICY_MAX} characters)",
-                                 value="\n".join(answers.policies), key=f"rev_policies_{iid}", height=200)
+                                 value="\n".join(answers.policies), key=key("rev_policies"), height=200,
+                                 on_change=saving, args=(iid, (key("rev_policies"),)))
+    keep_typed(iid, "review", {key("rev_title"): answers.title, key("rev_description"): answers.description,
+                               key("rev_policies"): "\n".join(answers.policies)})
     st.caption("Where it applies: " + "; ".join(answers.contexts))
-    policies = [line.strip() for line in policies_text.splitlines() if line.strip()]
-    check = check_card({"title": title, "description": description, "policies": policies})
+    policies = policies_from_text(policies_text)
+    # The story-aware checks too: a line that copies the participant's story word for word is flagged.
+    check = check_card({"title": title, "description": description, "policies": policies},
+                       story=f"{answers.response}\n{answers.story}", question=question_text(question))
     for issue in check.errors:
         st.error(f"{field_label(issue.field)}: {issue.message}")
     overridden = []
@@ -317,18 +448,12 @@ def llm_interview(iid: int, question: str) -> None:
 
 
 def story_of(index: int, a: dict, b: dict, context: str) -> str:
-    """The transition story: written by the LLM when one is configured, else from the offline template.
-    Kept in the session so a rerun does not ask the model again."""
+    """The transition story, from what differs between the two cards (workbench.stories): the LLM's when
+    one is configured and answers, else one of the offline forms. Kept in the session so a rerun does
+    not ask the model again."""
     key = f"story_{pid}_{index}"
     if key not in st.session_state:
-        story = None
-        config = llm_config()
-        if config is not None:
-            try:
-                story = LlmInterviewer(config).transition_story(a, b, context)
-            except LlmUnavailable:
-                story = None  # the template below is a fine story too
-        st.session_state[key] = story or transition_story(a, b, context)
+        st.session_state[key] = wiser_story(a, b, context, llm=llm_config()).text
     return st.session_state[key]
 
 
@@ -364,7 +489,8 @@ def wiser_step() -> None:
                 st.error("Please choose Yes, No or Not sure.")
                 return
             try:
-                store.answer_wiser(pid, item.index, answer, comment or None)
+                store.answer_wiser(pid, item.index, answer, comment or None,
+                                   story=story_of(item.index, a.to_dict(), b.to_dict(), entry["context"])[:FREE_TEXT_MAX])
             except InputError as exc:
                 st.error(str(exc))
                 return
