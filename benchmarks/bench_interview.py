@@ -51,6 +51,7 @@ from workbench.drafting import (  # noqa: E402
     suggest_policies,
 )
 from workbench.embed import load_model  # noqa: E402
+from workbench.interview import question_text  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "interview_answers.yaml"
 RESULTS = ROOT / "benchmarks" / "results" / "interview.md"
@@ -62,7 +63,8 @@ TARGET_MS = 300
 def load_fixtures() -> list[dict]:
     data = yaml.safe_load(FIXTURES.read_text())
     spec = load_deliberation(config.DEMO_DELIBERATION)
-    prompts = {f"{spec.id}/{q.slug}": q.prompt for q in spec.questions}
+    # The question as the page and `workbench interview draft` pass it: title and prompt.
+    prompts = {f"{spec.id}/{q.slug}": question_text(q.title, q.prompt) for q in spec.questions}
     out = []
     for q in data["questions"]:
         qid = q["question"] if q["question"] in prompts else None

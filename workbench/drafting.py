@@ -69,6 +69,8 @@ CARD_RELEVANCE_FRACTION = 0.8
 WHOLE_WEIGHT = 0.35
 SENTENCE_WEIGHT = 0.50
 QUESTION_WEIGHT = 0.15
+# The share of the match to the text measured beside the question's own direction (see _relevance).
+BEYOND_QUESTION = 0.0
 # Maximal marginal relevance: how much relevance counts against similarity to lines already picked.
 MMR_LAMBDA = 0.75
 # Only lines at least this fraction as relevant as the most relevant one take part (always at least
@@ -503,17 +505,35 @@ def suggest_policies(
     )
 
 
+def _beyond(vectors: np.ndarray, direction: np.ndarray) -> np.ndarray:
+    """Unit vectors of what `vectors` say beside `direction` (its component removed)."""
+    rest = vectors - np.multiply.outer(vectors @ direction, direction)
+    return rest / np.clip(np.linalg.norm(rest, axis=-1, keepdims=True), 1e-6, None)
+
+
 def _relevance(
     matrix: np.ndarray, whole: np.ndarray, parts: np.ndarray, question: np.ndarray | None
 ) -> np.ndarray:
-    """Weighted cosine similarity of every candidate to the text, its closest sentence and the question."""
-    score = WHOLE_WEIGHT * (matrix @ whole)
-    weight = WHOLE_WEIGHT
-    if len(parts):
-        score += SENTENCE_WEIGHT * (matrix @ parts.T).max(axis=1)
-        weight += SENTENCE_WEIGHT
+    """Weighted cosine similarity of every candidate to the text, its closest sentence and the question.
+
+    With the question known, part of the match to the text is measured on what both say beside the
+    question (BEYOND_QUESTION): every answer to a homework question says "child" and "homework", and
+    every library line about homework matches that; what this participant adds is what picks lines.
+    """
+    def match(lines: np.ndarray, text: np.ndarray, sentences: np.ndarray) -> tuple[np.ndarray, float]:
+        score, weight = WHOLE_WEIGHT * (lines @ text), WHOLE_WEIGHT
+        if len(sentences):
+            score = score + SENTENCE_WEIGHT * (lines @ sentences.T).max(axis=1)
+            weight += SENTENCE_WEIGHT
+        return score, weight
+
+    score, weight = match(matrix, whole, parts)
+    if question is not None and BEYOND_QUESTION > 0:
+        beyond, _ = match(_beyond(matrix, question), _beyond(whole, question),
+                          _beyond(parts, question) if len(parts) else parts)
+        score = (1 - BEYOND_QUESTION) * score + BEYOND_QUESTION * beyond
     if question is not None:
-        score += QUESTION_WEIGHT * (matrix @ question)
+        score = score + QUESTION_WEIGHT * (matrix @ question)
         weight += QUESTION_WEIGHT
     return score / weight
 

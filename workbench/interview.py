@@ -54,6 +54,7 @@ __all__ = [
     "next_stage",
     "policies_from_text",
     "previous_stage",
+    "question_text",
     "stage",
     "suggest_policies",
     "transition_story",
@@ -233,6 +234,13 @@ def answers_from_transcript(transcript: Sequence[Mapping[str, str]], response: s
     if not response.strip() and said:
         response, said = said[0], said[1:]
     return GuidedAnswers(response=response, story="\n\n".join(said))
+
+
+def question_text(title: str, prompt: str) -> str:
+    """The question as drafting and the card checks read it: its title and its prompt. The title often
+    names the situation's roles ("A child who refuses homework") that the prompt leaves implicit."""
+    title, prompt = " ".join(str(title or "").split()), " ".join(str(prompt or "").split())
+    return f"{title.rstrip('.')}. {prompt}" if title else prompt
 
 
 def policies_from_text(text: str) -> list[str]:

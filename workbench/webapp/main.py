@@ -18,7 +18,7 @@ from __future__ import annotations
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from workbench import auth, drafting, web
+from workbench import auth, web
 from workbench.participation import resolve_visitor
 from workbench.webapp import endpoints
 from workbench.webapp.views import home
@@ -81,9 +81,6 @@ if visitor.kind == "participant":
     st.session_state.pop(STAFF_TOKEN, None)
     st.session_state.pop("staff_user_id", None)
     st.session_state["participant_id"] = visitor.participant_id
-    # Load the suggestion model now, in the background, so the interview's first suggestion (a few
-    # minutes from now, after consent, about you and two answers) does not wait on it. Once per process.
-    drafting.warm_up()
     if visitor.new_token:
         # Open sign-up: swap the join link for the participant's own resumable invite link.
         st.query_params.clear()

@@ -12,9 +12,16 @@
 
 const PREFIX = "workbench-draft:";
 
+// The server stores text trimmed, line by line: compare what was typed the same way.
+const same = (a, b) => {
+  const norm = (s) => String(s).split("\n").map((line) => line.trim()).filter(Boolean).join("\n");
+  return norm(a) === norm(b);
+};
+
 function keeper() {
   if (window.__workbenchDraftKeeper) return window.__workbenchDraftKeeper;
-  const k = { fields: {}, scope: "", idleMs: 800, send: null, unsent: {}, timer: null, status: null };
+  const k = { fields: {}, scope: "", idleMs: 800, send: null, unsent: {}, timer: null, status: null,
+              restored: new Set() };
   k.pendingKey = (key) => `${PREFIX}${k.scope}:${key}`;
   k.field = (target) => {
     for (const key of Object.keys(k.fields)) {
@@ -78,9 +85,10 @@ export default function (component) {
     let typed = null;
     try { typed = sessionStorage.getItem(k.pendingKey(key)); } catch (e) { typed = null; }
     if (typed === null) continue;
-    if (typed === stored) {
+    if (same(typed, stored)) {
       sessionStorage.removeItem(k.pendingKey(key));
-    } else if (!(key in k.unsent) && k.timer === null) {
+    } else if (!(key in k.unsent) && k.timer === null && !k.restored.has(`${key}\u0000${typed}`)) {
+      k.restored.add(`${key}\u0000${typed}`);  // once per text: a server that cannot store it is not asked forever
       restore[key] = typed;
     } else {
       pending = true;

@@ -13,8 +13,8 @@ from functools import partial
 
 import streamlit as st
 
+from workbench import drafting, web
 from workbench import participation as P
-from workbench import web
 from workbench.cardcheck import check_card, check_policy
 from workbench.components import draft_keeper
 from workbench.interview import (
@@ -27,6 +27,7 @@ from workbench.interview import (
     draft_description,
     draft_title,
     policies_from_text,
+    question_text,
     wiser_story,
 )
 from workbench.llm import LlmConfig, LlmConfigError, LlmInterviewer, LlmUnavailable
@@ -230,6 +231,10 @@ def interview_step() -> None:
         return llm_interview(iid, question["prompt"])
     answers, submitted = interview_state(iid)
     current = st.session_state.get(f"stage_{iid}") or next((s for s in STAGE_KEYS if s not in submitted), "review")
+    if current in ("response", "story"):
+        # `workbench serve` loads the suggestion model at start; a server started otherwise loads it
+        # now, in the background, while the participant writes (once per process).
+        drafting.warm_up()
     index = STAGE_KEYS.index(current)
     st.caption(" → ".join(f"**{s.title}**" if s.key == current else s.title for s in STAGES))
     stage = STAGES[index]
@@ -300,7 +305,8 @@ def interview_step() -> None:
 
 def attention_stage(iid: int, question, answers: GuidedAnswers, buttons, submit) -> None:
     """Suggested lines to tick (each saying where it comes from and why), and the participant's own."""
-    choices = suggestions_for(flow.question_id, question_text(question), answers)
+    asked = question_text(question["title"], question["prompt"])
+    choices = suggestions_for(flow.question_id, asked, answers)
     own_key = widget_key("own_lines", iid)
     saving = web.guarded("saving your choice", save_typed)
     if choices.unavailable:
@@ -331,18 +337,13 @@ def attention_stage(iid: int, question, answers: GuidedAnswers, buttons, submit)
     lines = list(choices.policies(ticked, own_text))
     story = f"{answers.response}\n{answers.story}"
     for i, line in enumerate(policies_from_text(own_text)):
-        for issue in check_policy(line, f"policies[{i}]", story=story, question=question_text(question)):
+        for issue in check_policy(line, f"policies[{i}]", story=story, question=asked):
             (st.error if issue.severity == "error" else st.warning)(f"Your line {i + 1}: {issue.message}")
     if buttons():
         if len(lines) < 2:
             st.error("Please tick or write at least two lines: what you paid attention to.")
         else:
             submit({"policies": tuple(lines)})
-
-
-def question_text(question) -> str:
-    """The question's title and prompt: the situation (and its roles) the card's checks know about."""
-    return f"{question['title']}. {question['prompt']}"
 
 
 def field_label(field: str) -> str:
@@ -369,7 +370,8 @@ def review(iid: int, question, answers: GuidedAnswers) -> None:
     policies = policies_from_text(policies_text)
     # The story-aware checks too: a line that copies the participant's story word for word is flagged.
     check = check_card({"title": title, "description": description, "policies": policies},
-                       story=f"{answers.response}\n{answers.story}", question=question_text(question))
+                       story=f"{answers.response}\n{answers.story}",
+                       question=question_text(question["title"], question["prompt"]))
     for issue in check.errors:
         st.error(f"{field_label(issue.field)}: {issue.message}")
     overridden = []
