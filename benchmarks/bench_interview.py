@@ -95,9 +95,9 @@ def old_drafter():
     return drafter, checks
 
 
-def line_verdict(line: str, words: str) -> tuple[bool, bool]:
+def line_verdict(line: str, words: str, question: str = "") -> tuple[bool, bool]:
     """(passes every policy check, is a fragment of the story) under today's checks."""
-    codes = {i.code for i in check_policy(line, story=words)}
+    codes = {i.code for i in check_policy(line, story=words, question=question)}
     return not codes, bool(codes & FRAGMENT_CODES)
 
 
@@ -172,8 +172,8 @@ def main() -> None:
     for fx in fixtures:
         words = f"{fx['response']}\n{fx['story']}"
         draft = draft_card(fx["question"], fx["response"], fx["story"], embedder=embedder, library=library)
-        verdicts = [line_verdict(s.text, words) for s in draft.suggestions]
-        card_warnings = check_card(draft.values_card(), story=words).warnings
+        verdicts = [line_verdict(s.text, words, fx["question"]) for s in draft.suggestions]
+        card_warnings = check_card(draft.values_card(), story=words, question=fx["question"]).warnings
         rows.append({**fx, "draft": draft, "verdicts": verdicts, "card_warnings": card_warnings})
 
     bare, ours, ratios = time_suggestions(fixtures, args.repeats)
@@ -197,7 +197,7 @@ def main() -> None:
             old_rows.append({
                 "lines": lines,
                 "title": old.draft_title(lines, fx["response"]),
-                "verdicts": [line_verdict(line, words) for line in lines],
+                "verdicts": [line_verdict(line, words, fx["question"]) for line in lines],
                 "own_checks": [not old_checks.check_policy(line) for line in lines],
             })
 
@@ -210,7 +210,7 @@ def main() -> None:
             sug = suggest_policies(fx["question"], fx["response"], fx["story"], others=others[fx["question_id"]],
                                    embedder=embedder, library=library)
             with_others.append({"sources": Counter(s.source for s in sug),
-                                "verdicts": [line_verdict(s.text, words) for s in sug]})
+                                "verdicts": [line_verdict(s.text, words, fx["question"]) for s in sug]})
 
     report = render(rows, bare, ours, ratios, baseline, old_rows, with_others, library, library_seconds,
                     embedder, torch.get_num_threads(), args.repeats, others)
@@ -242,7 +242,7 @@ def render(rows, bare, ours, ratios, baseline, old_rows, with_others, library, l
     out.append("| split | interviews | suggestions / interview (min–max) | lines passing every policy check "
                "| story fragments | drafted cards with a warning | themes / interview |")
     out.append("|---|---:|---:|---:|---:|---:|---:|")
-    for split in ("tune", "read", "held_out", None):
+    for split in ("tune", "read", "held_out", "held_out_2", None):
         sel = [r for r in rows if split is None or r["split"] == split]
         if not sel:
             continue
@@ -346,7 +346,7 @@ def render(rows, bare, ours, ratios, baseline, old_rows, with_others, library, l
         chosen = {s.text for s in d.policies}
         for s, (ok, _) in zip(d.suggestions, r["verdicts"], strict=True):
             codes = "" if ok else " ⚠ " + ", ".join(
-                i.code for i in check_policy(s.text, story=f"{r['response']}\n{r['story']}"))
+                i.code for i in check_policy(s.text, story=f"{r['response']}\n{r['story']}", question=r["question"]))
             mark = "✓" if s.text in chosen else "·"
             out.append(f"- {mark} `{s.source[:3].replace('own', 'own')}` {s.text}{codes}")
         if r["card_warnings"]:

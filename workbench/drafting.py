@@ -69,15 +69,19 @@ CARD_RELEVANCE_FRACTION = 0.8
 WHOLE_WEIGHT = 0.35
 SENTENCE_WEIGHT = 0.50
 QUESTION_WEIGHT = 0.15
-# The share of the match to the text measured beside the question's own direction (see _relevance).
-BEYOND_QUESTION = 0.0
 # Maximal marginal relevance: how much relevance counts against similarity to lines already picked.
-MMR_LAMBDA = 0.75
+# Second round (issue 12, read on the tune and read splits only): 0.75 let diversity pull in lines far
+# from what was written ("SOUNDS of laughter that return to a household" for a question about a father's
+# care), since the lines least like the ones picked are often the least relevant too.
+MMR_LAMBDA = 0.85
 # Only lines at least this fraction as relevant as the most relevant one take part (always at least
 # POOL_MIN of them): the participant's words set the scale, since MiniLM's similarities run higher
-# for some texts than others. Lines from the participant's own words always take part.
-POOL_FRACTION = 0.7
-POOL_MIN = 12
+# for some texts than others. Lines from the participant's own words always take part. When the strict
+# pool yields fewer than MIN_SUGGESTIONS lines (a narrow text, lines removed as near duplicates or by
+# the theme cap), the loose pool of the first round is used instead.
+POOL_FRACTION, POOL_MIN = 0.8, 8
+LOOSE_POOL_FRACTION, LOOSE_POOL_MIN = 0.7, 12
+MIN_SUGGESTIONS = 4
 # Two lines closer than this say the same thing; the second is never suggested.
 NEAR_DUPLICATE = 0.86
 # Lines from the participant's own words and from others who answered the same question are worth
@@ -490,7 +494,9 @@ def suggest_policies(
     ]
     relevance = _relevance(matrix, whole, part_vectors, question_vector)
     relevance[-n_library:] -= HUB_WEIGHT * _library_hubness(lib_vectors)
-    picked = _pick(candidates, matrix, relevance, n)
+    picked = _pick(candidates, matrix, relevance, n, POOL_FRACTION, POOL_MIN)
+    if len(picked) < min(n, MIN_SUGGESTIONS):
+        picked = _pick(candidates, matrix, relevance, n, LOOSE_POOL_FRACTION, LOOSE_POOL_MIN)
     themes = {t.key: t for t in library.themes}
     return tuple(
         Suggestion(
@@ -505,43 +511,27 @@ def suggest_policies(
     )
 
 
-def _beyond(vectors: np.ndarray, direction: np.ndarray) -> np.ndarray:
-    """Unit vectors of what `vectors` say beside `direction` (its component removed)."""
-    rest = vectors - np.multiply.outer(vectors @ direction, direction)
-    return rest / np.clip(np.linalg.norm(rest, axis=-1, keepdims=True), 1e-6, None)
-
-
 def _relevance(
     matrix: np.ndarray, whole: np.ndarray, parts: np.ndarray, question: np.ndarray | None
 ) -> np.ndarray:
-    """Weighted cosine similarity of every candidate to the text, its closest sentence and the question.
-
-    With the question known, part of the match to the text is measured on what both say beside the
-    question (BEYOND_QUESTION): every answer to a homework question says "child" and "homework", and
-    every library line about homework matches that; what this participant adds is what picks lines.
-    """
-    def match(lines: np.ndarray, text: np.ndarray, sentences: np.ndarray) -> tuple[np.ndarray, float]:
-        score, weight = WHOLE_WEIGHT * (lines @ text), WHOLE_WEIGHT
-        if len(sentences):
-            score = score + SENTENCE_WEIGHT * (lines @ sentences.T).max(axis=1)
-            weight += SENTENCE_WEIGHT
-        return score, weight
-
-    score, weight = match(matrix, whole, parts)
-    if question is not None and BEYOND_QUESTION > 0:
-        beyond, _ = match(_beyond(matrix, question), _beyond(whole, question),
-                          _beyond(parts, question) if len(parts) else parts)
-        score = (1 - BEYOND_QUESTION) * score + BEYOND_QUESTION * beyond
+    """Weighted cosine similarity of every candidate to the text, its closest sentence and the question."""
+    score = WHOLE_WEIGHT * (matrix @ whole)
+    weight = WHOLE_WEIGHT
+    if len(parts):
+        score += SENTENCE_WEIGHT * (matrix @ parts.T).max(axis=1)
+        weight += SENTENCE_WEIGHT
     if question is not None:
-        score = score + QUESTION_WEIGHT * (matrix @ question)
+        score += QUESTION_WEIGHT * (matrix @ question)
         weight += QUESTION_WEIGHT
     return score / weight
 
 
-def _pick(candidates: Sequence[_Candidate], matrix: np.ndarray, relevance: np.ndarray, n: int) -> list[int]:
-    """Maximal marginal relevance over the candidates, with source bonuses and a cap per theme."""
+def _pick(candidates: Sequence[_Candidate], matrix: np.ndarray, relevance: np.ndarray, n: int,
+          fraction: float, pool_min: int) -> list[int]:
+    """Maximal marginal relevance over the candidates at least `fraction` as relevant as the best (at
+    least `pool_min` of them), with source bonuses and a cap per theme."""
     bonus = np.array([SOURCE_BONUS[c.source] for c in candidates])
-    floor = min(POOL_FRACTION * float(relevance.max()), float(np.sort(relevance)[-min(POOL_MIN, len(relevance))]))
+    floor = min(fraction * float(relevance.max()), float(np.sort(relevance)[-min(pool_min, len(relevance))]))
     eligible = np.array([c.source == "own_words" or relevance[i] >= floor for i, c in enumerate(candidates)])
     gain = relevance + bonus
     picked: list[int] = []
