@@ -4,7 +4,8 @@
 // the field), and a reload drops whatever was typed since. This script watches the fields named in
 // `data.fields` ({widget key: the value the server has stored}), and on every keystroke
 //  - keeps the field's text in the tab's sessionStorage as "pending" (a reload does not clear it), and
-//  - sends it to the server after `data.idle_ms` without typing, and at once when the page is hidden.
+//  - sends it to the server after `data.idle_ms` without typing while the field keeps the focus, and at
+//    once when the page is hidden (leaving the field commits it through Streamlit instead).
 // The server stores it and renders again with the stored value: equal to the pending text, the
 // pending copy is dropped and the status says "saved". Pending text the server has not stored (the
 // page was reloaded before it arrived) is sent again, as a restore, when the page comes back.
@@ -53,6 +54,16 @@ function keeper() {
     k.show("saving");
     clearTimeout(k.timer);
     k.timer = setTimeout(k.flush, k.idleMs);
+  }, true);
+  // Leaving the field (a click on Continue, Back, a checkbox) commits it the Streamlit way, and that
+  // commit's rerun carries the click. A send of ours at that moment would start another rerun that can
+  // cut the click's run short and lose the click; so a pending send is dropped, and the text stays
+  // pending in sessionStorage until the server shows it stored.
+  document.addEventListener("focusout", (event) => {
+    if (k.field(event.target) === null) return;
+    clearTimeout(k.timer);
+    k.timer = null;
+    k.unsent = {};
   }, true);
   window.addEventListener("pagehide", k.flush);
   document.addEventListener("visibilitychange", () => { if (document.visibilityState === "hidden") k.flush(); });
