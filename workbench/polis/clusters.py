@@ -63,17 +63,20 @@ def first_distinct(points: np.ndarray, k: int) -> np.ndarray:
 
 
 def _positions(ids: np.ndarray, member: np.ndarray) -> np.ndarray:
-    """Index into `ids` of each member's cluster id (-1 where the id is not among `ids`)."""
-    order = np.argsort(ids, kind="stable")
-    sorted_ids = ids[order]
-    at = np.minimum(np.searchsorted(sorted_ids, member), len(ids) - 1)
-    return np.where(sorted_ids[at] == member, order[at], -1)
+    """Index into `ids` of each member's cluster id (-1 where the id is not among `ids`), by a
+    lookup table over the ids (cheaper than a search per member)."""
+    top = max(int(ids.max()) if len(ids) else 0, int(member.max()) if len(member) else 0)
+    table = np.full(top + 2, -1)  # member -1 reads the last slot, which no id fills
+    table[ids] = np.arange(len(ids))
+    return table[member]
 
 
 def _centers_of(points: np.ndarray, weights: np.ndarray, member: np.ndarray, ids: np.ndarray) -> np.ndarray:
     """Weighted mean position of each cluster's members, in `ids` order."""
     labels = _positions(ids, member)
     has = labels >= 0
+    if has.all():
+        return _weighted_centers(points, weights, labels, len(ids))
     return _weighted_centers(points[has], weights[has], labels[has], len(ids))
 
 
@@ -160,7 +163,10 @@ def kmeans(points: np.ndarray, k: int, *, names: np.ndarray | None = None, weigh
     labels = np.zeros(len(points), dtype=int)
     for remaining in range(max_iters, -1, -1):
         # nearest centre: argmin of |c|^2 - 2 p.c (|p|^2 is the same for every centre)
-        labels = ((centers * centers).sum(axis=1) - 2.0 * (points @ centers.T)).argmin(axis=1)
+        # (-2c and the sum's order are exact rewrites of |c|^2 - 2 p.c: scaling by 2 rounds nothing)
+        scores = points @ (-2.0 * centers.T)
+        scores += centers[:, 0] * centers[:, 0] + centers[:, 1] * centers[:, 1]
+        labels = scores.argmin(axis=1)
         if centred_on is not None and np.array_equal(labels, centred_on):
             break
         new_centers = _weighted_centers(points, weights, labels, len(ids))
@@ -172,8 +178,11 @@ def kmeans(points: np.ndarray, k: int, *, names: np.ndarray | None = None, weigh
         centers, centred_on = new_centers, labels
         if done:
             break
-    order = np.argsort(ids, kind="stable")
-    return Clustering(ids=ids[order], centers=centers[order], member=ids[labels], names=names)
+    if len(ids) > 1 and np.any(ids[1:] < ids[:-1]):  # only a merge into a later id unsorts them
+        order = np.argsort(ids, kind="stable")
+        ids, centers = ids[order], centers[order]
+        labels = np.argsort(order)[labels]
+    return Clustering(ids=ids, centers=centers, member=ids[labels], names=names)
 
 
 def silhouette(distances: np.ndarray, labels: np.ndarray, k: int | None = None) -> float:

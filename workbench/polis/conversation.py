@@ -183,8 +183,9 @@ class _Worker:
         before = (self.votes_kept[voters], self.voted_kept[voters])
         self.votes_kept[rows, at] = votes
         self.voted_kept[rows, at] = True
-        self.covotes.replace(before, (self.votes_kept[voters], self.voted_kept[voters]))
-        return np.unique(at)
+        changed = np.unique(at)
+        self.covotes.replace(changed, before, (self.votes_kept[voters], self.voted_kept[voters]))
+        return changed
 
     def refresh_gram(self, changed: np.ndarray) -> None:
         """Recompute A's columns and G's rows and columns for the statements that got votes."""
@@ -236,7 +237,8 @@ class _Worker:
                            carried=self.base_of[rows])
         self.base_of[rows] = self.base.member
         centers, sizes = self.base.centers, self.base.sizes().astype(float)
-        distances = np.sqrt(((centers[:, None] - centers[None]) ** 2).sum(-1))
+        dx, dy = centers[:, None, 0] - centers[None, :, 0], centers[:, None, 1] - centers[None, :, 1]
+        distances = np.sqrt(dx * dx + dy * dy)
         clusterings: dict[int, Clustering] = {}
         silhouettes: dict[int, float] = {}
         for k in range(2, max_group_k(len(centers)) + 1):

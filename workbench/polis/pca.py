@@ -12,6 +12,7 @@ Pure numpy; never reads or writes anything outside its arguments.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,12 +43,21 @@ class CoVotes:
     def view(self, m: int) -> CoVotes:
         return CoVotes(self.pairs[:m, :m], self.products[:m, :m], self.sums[:m, :m])
 
-    def replace(self, before: tuple[np.ndarray, np.ndarray], after: tuple[np.ndarray, np.ndarray]) -> None:
-        """Swap some participants' votes (rows of votes and voted masks, before and after) in the counts."""
-        old, new = CoVotes.of(*before), CoVotes.of(*after)
-        self.pairs += new.pairs - old.pairs
-        self.products += new.products - old.products
-        self.sums += new.sums - old.sums
+    def replace(self, changed: np.ndarray, before: tuple[np.ndarray, np.ndarray],
+                after: tuple[np.ndarray, np.ndarray]) -> None:
+        """Swap some participants' votes (rows of votes and voted masks, before and after) in the counts.
+        changed: the statements whose cells differ between before and after; only their rows and
+        columns of the counts can move, so only those are recomputed (a batch of a few votes costs
+        O(changed x statements), not O(statements^2))."""
+        (old_votes, old_voted), (new_votes, new_voted) = before, after
+        old_flags, new_flags = old_voted.astype(float), new_voted.astype(float)
+        for counts, new_left, old_left in ((self.pairs, new_flags, old_flags), (self.products, new_votes, old_votes)):
+            counts[changed] += new_left[:, changed].T @ new_left - old_left[:, changed].T @ old_left
+            counts[:, changed] = counts[changed].T  # symmetric
+        self.sums[changed] += new_votes[:, changed].T @ new_flags - old_votes[:, changed].T @ old_flags
+        column = new_votes.T @ new_flags[:, changed] - old_votes.T @ old_flags[:, changed]
+        column[changed] = 0.0  # those rows were counted in full just above
+        self.sums[:, changed] += column
 
 
 def gram_rows(rows: np.ndarray, mean: np.ndarray, covotes: CoVotes) -> np.ndarray:
@@ -77,7 +87,7 @@ def power_iteration(gram: np.ndarray, start: np.ndarray, iters: int = PCA_ITERS,
         else:
             product = gram @ (vector - factored * (factored @ vector))
             product -= factored * (factored @ product)
-        eigval = float(np.sqrt(product @ product))
+        eigval = math.sqrt(float(product @ product))  # IEEE sqrt: the same bits as np.sqrt
         normed = product / eigval if eigval > 0 else product
         if remaining == 0 or eigval == last:
             return normed
