@@ -28,7 +28,7 @@ Pure: arrays in, a frozen `ConversationMath` out; no SQL, no files, no Streamlit
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -282,8 +282,8 @@ def _batch_bounds(batches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _replayed(stream: pd.DataFrame, batches: np.ndarray, *, moderated_out: Iterable[str], known: Iterable[str],
-              seed: int) -> Iterator[tuple[_Worker, np.ndarray, np.ndarray]]:
-    """Run one update per batch; yield the worker after each (with the participant and statement ids)."""
+              seed: int, progress: Progress | None) -> tuple[_Worker, np.ndarray, np.ndarray]:
+    """Run one update per batch; the worker after the last, with the participant and statement ids."""
     rows, cols, participants, statements, moderated, known_rows = _numbered_stream(stream, moderated_out, known)
     worker = _Worker(len(participants), len(statements), moderated, known_rows, seed)
     votes = stream["vote"].to_numpy(dtype=float)
@@ -293,31 +293,27 @@ def _replayed(stream: pd.DataFrame, batches: np.ndarray, *, moderated_out: Itera
     batch_of = np.repeat(np.arange(len(starts)), ends - starts)
     cell = batch_of * (len(participants) * len(statements)) + rows * len(statements) + cols
     counts = ~pd.Series(cell).duplicated(keep="last").to_numpy()
-    for s, e in zip(starts, ends, strict=True):
+    for i, (s, e) in enumerate(zip(starts, ends, strict=True)):
         keep = counts[s:e]
         worker.update(rows[s:e][keep], cols[s:e][keep], votes[s:e][keep], int(times[e - 1]) if times is not None else None)
-        yield worker, participants, statements
+        if progress is not None:
+            progress(i + 1, len(starts))
+    return worker, participants, statements
 
 
 def _run(stream: pd.DataFrame, batches: np.ndarray, *, moderated_out: Iterable[str], known: Iterable[str],
          seed: int, mode: str, progress: Progress | None) -> ConversationMath:
-    total = len(_batch_bounds(batches)[0])
-    worker, participants, statements = None, np.zeros(0, dtype=object), np.zeros(0, dtype=object)
     with threadpool_limits(1, user_api="blas"):  # small products: a second BLAS thread only waits for a core
-        for i, (worker, participants, statements) in enumerate(
-                _replayed(stream, batches, moderated_out=moderated_out, known=known, seed=seed)):
-            if progress is not None:
-                progress(i + 1, total)
-    if worker is None:
-        worker = _Worker(0, 0, np.zeros(0, dtype=bool), np.zeros(0, dtype=bool), seed)
+        worker, participants, statements = _replayed(stream, batches, moderated_out=moderated_out, known=known,
+                                                     seed=seed, progress=progress)
     return _result(worker, participants, statements, mode=mode, seed=seed)
 
 
-def shown_groups(worker_smoother: KSmoother, clusterings: dict[int, Clustering],
+def _shown_groups(smoother: KSmoother, clusterings: dict[int, Clustering],
                  silhouettes: dict[int, float]) -> tuple[int, Clustering | None]:
     """The k Polis shows and its group clustering: the smoothed k, or, when that k no longer fits the
     base clusters, the best-silhouette one (None before any update clustered anyone)."""
-    k = int(worker_smoother.smoothed_k) if worker_smoother.smoothed_k is not None else 0
+    k = int(smoother.smoothed_k) if smoother.smoothed_k is not None else 0
     groups = clusterings.get(k)
     if groups is None and clusterings:
         k = best_k(silhouettes)
@@ -331,7 +327,7 @@ def _result(worker: _Worker, participants: np.ndarray, statements: np.ndarray, *
     raw = worker.raw[:n, :m].copy()
     rating = raw.copy()
     rating[:, worker.moderated[:m]] = 0.0
-    k, groups = shown_groups(worker.smoother, worker.group_clusterings, worker.silhouettes)
+    k, groups = _shown_groups(worker.smoother, worker.group_clusterings, worker.silhouettes)
     base = worker.base if worker.base is not None else _EMPTY
     group_of = np.full(n, -1)
     if groups is not None:
