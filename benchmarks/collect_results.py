@@ -21,7 +21,7 @@ each script rewrites its section in `benchmarks/results/`, and `make bench` rebu
 | dedup re-run after one new card | 1 text embedded | 1 |
 | dedup quality, MGE cards, held-out odd ids (proxy built from text identity, not embeddings) | ARI >= 0.90 vs the real mapping (checked outside) | covered cards 0.997 (one-stage 0.988, naive 0.989); 'scattered' 0.861 (one-stage 0.853, ceiling 0.870); 178 values vs the study's 108 |
 | Polis groups vs Polis's own `group-id`, median ARI on held-out conversations (split B, 4 of 9), through `workbench import polis` + `workbench groups` | >= 0.80, ahead of red-dwarf and a baseline | 0.817 replay (red-dwarf 0.552, baseline 0.558); all nine: 0.898 (0.619, 0.318) |
-| Polis replay on football-concussions (1,487 participants, 13,547 updates) | < 60 s | 80.7 s CPU, 415 s wall on a heavily loaded machine (374x the single update): not met |
+| Polis replay on football-concussions (1,487 participants, 13,547 updates) | < 60 s | incremental replay: 40.0 s CPU, 620 s wall at load 20-27 (177x the single update in the same run; before: 80.7 s CPU, 415 s wall, 374x); 25.6 s CPU vs 58.8 s before at load 2-14: wall target not shown on this machine |
 | Bradley-Terry vs choix, max abs delta theta | equal | 4.7e-7, time ratio 0.90 (point fit) |
 | latent mixture, 200k comparisons / 1,000 items / 3 planted classes, K = 1..6 | < 30 s, < 2 GB, K = 3, ARI >= 0.95 | 19.7 s, 349 MB, K = 3, ARI 1.000 |
 | store load: 200 threads for 20 s (cards, answers, votes, comparisons) | every acknowledged write present once | 11,200 writes, 554/s (1.32x one thread), p50/p95 328/923 ms, 0 lost or duplicated |

@@ -118,7 +118,7 @@ def test_serve_refuses_a_port_in_use_before_starting(demo_file):
 def test_read_commands_work_beside_the_app_and_writes_say_what_to_do(demo_file, tmp_path):
     out = tmp_path / "out"
     with workbench_server(demo_file, ENV) as (url, process):
-        exported = workbench("export", "--what", "cards", "--format", "csv", "--out", str(out / "cards.csv"),
+        exported = workbench("export", "--what", "cards", "--format", "csv", "--out", str(out / "cards"),
                              "--db", str(demo_file))
         assert exported.returncode == 0, exported.stderr
         assert "reading a snapshot it took just now" in exported.stderr
@@ -144,10 +144,11 @@ def test_read_commands_work_beside_the_app_and_writes_say_what_to_do(demo_file, 
     # The snapshot read the same data the file holds; nothing was recorded while the app served it.
     with Store(demo_file) as s:
         assert s.runs().empty
-    again = workbench("export", "--what", "cards", "--format", "csv", "--out", str(out / "after.csv"),
+    again = workbench("export", "--what", "cards", "--format", "csv", "--out", str(out / "after"),
                       "--db", str(demo_file))
     assert again.returncode == 0 and "snapshot" not in again.stderr
-    pd.testing.assert_frame_equal(pd.read_csv(out / "cards.csv"), pd.read_csv(out / "after.csv"))
+    pd.testing.assert_frame_equal(pd.read_csv(out / "cards" / "cards.csv", dtype=str),
+                                  pd.read_csv(out / "after" / "cards.csv", dtype=str))
     with Store(out / "backup.duckdb") as copy:
         assert len(copy.participants("demo")) == 30 and copy.runs().empty
 
