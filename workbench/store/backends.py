@@ -62,7 +62,8 @@ def frame_of(columns: list[str], rows: list[tuple], kinds: list[str]) -> pd.Data
 
 
 class DuckDB:
-    """One DuckDB connection per process; every unit of work takes a cursor of its own."""
+    """One DuckDB connection per process; every unit of work takes a cursor of its own (DuckDB's cursors
+    have begin, commit and rollback)."""
 
     kind = "duckdb"
 
@@ -81,17 +82,6 @@ class DuckDB:
             yield cursor
         finally:
             cursor.close()
-
-    @contextmanager
-    def transaction(self) -> Iterator[Any]:
-        with self.cursor() as cursor:
-            cursor.begin()
-            try:
-                yield cursor
-            except BaseException:
-                cursor.rollback()
-                raise
-            cursor.commit()
 
     def close(self) -> None:
         self.con.close()
@@ -165,6 +155,20 @@ class PostgresCursor:
 
     def __init__(self, cursor) -> None:
         self._cursor = cursor
+
+    # A write is one snapshot transaction: a concurrent update of a row it also writes fails with a
+    # serialization failure, which the store retries (as DuckDB's optimistic concurrency does).
+    def begin(self) -> None:
+        self._cursor.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+
+    def commit(self) -> None:
+        self._cursor.execute("COMMIT")
+
+    def rollback(self) -> None:
+        try:
+            self._cursor.execute("ROLLBACK")
+        except Exception:  # noqa: BLE001 - a lost connection has nothing to roll back; the first error counts
+            pass
 
     def execute(self, sql: str, params: list | tuple | dict | None = None) -> PostgresCursor:
         text, names = postgres_sql(sql)
@@ -285,23 +289,6 @@ class PostgreSQL:
     def cursor(self) -> Iterator[PostgresCursor]:
         with self.pool.connection() as connection, connection.cursor() as cursor:
             yield PostgresCursor(cursor)
-
-    @contextmanager
-    def transaction(self) -> Iterator[PostgresCursor]:
-        """BEGIN ISOLATION LEVEL REPEATABLE READ ... COMMIT: a snapshot, and a concurrent update of a row
-        this transaction also writes fails with a serialization failure (retried by the store)."""
-        with self.pool.connection() as connection:
-            with connection.cursor() as cursor:
-                cursor.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
-                try:
-                    yield PostgresCursor(cursor)
-                except BaseException:
-                    try:
-                        cursor.execute("ROLLBACK")
-                    except self._psycopg.Error:  # a lost connection has nothing to roll back
-                        pass
-                    raise
-                cursor.execute("COMMIT")
 
     def close(self) -> None:
         _open_pools.discard(self)

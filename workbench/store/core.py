@@ -303,8 +303,14 @@ class StoreCore:
     @contextmanager
     def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """One write: a cursor of its own, BEGIN ... COMMIT, rolled back on any error."""
-        with self._db.transaction() as cur:
-            yield cur
+        with self._cursor() as cur:
+            cur.begin()
+            try:
+                yield cur
+            except BaseException:
+                cur.rollback()
+                raise
+            cur.commit()
 
     @staticmethod
     def _audit(cur, deliberation_id: str | None, actor_id: int | None, action: str, target: str | None,
