@@ -18,6 +18,7 @@ LLM, or download anything; the embedding model is the one workbench.embed loads 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -209,7 +210,7 @@ class LibraryVectors:
     policies: np.ndarray
     titles: np.ndarray
 
-    @property
+    @functools.cached_property  # computed once per set of vectors (a frozen dataclass still has a __dict__)
     def hubness(self) -> np.ndarray:
         """How far each line's mean similarity to its HUB_NEIGHBOURS nearest library lines lies above
         the library's average: generic lines ("DETAILS of someone's situation ...") sit near everything
@@ -263,16 +264,6 @@ def library_vectors(library: PolicyLibrary, embedder: Embedder) -> LibraryVector
             _write_vectors(path, vectors)
         _LIBRARY_VECTORS[key] = vectors
         return vectors
-
-
-_HUBNESS: dict[int, np.ndarray] = {}
-
-
-def _library_hubness(vectors: LibraryVectors) -> np.ndarray:
-    key = id(vectors.policies)
-    if key not in _HUBNESS:
-        _HUBNESS[key] = vectors.hubness
-    return _HUBNESS[key]
 
 
 def forget_library_vectors() -> None:
@@ -493,7 +484,7 @@ def suggest_policies(
         replace(c, theme=library.policies[int(j)].theme) for c, j in zip(candidates, nearest, strict=False)
     ]
     relevance = _relevance(matrix, whole, part_vectors, question_vector)
-    relevance[-n_library:] -= HUB_WEIGHT * _library_hubness(lib_vectors)
+    relevance[-n_library:] -= HUB_WEIGHT * lib_vectors.hubness
     picked = _pick(candidates, matrix, relevance, n, POOL_FRACTION, POOL_MIN)
     if len(picked) < min(n, MIN_SUGGESTIONS):
         picked = _pick(candidates, matrix, relevance, n, LOOSE_POOL_FRACTION, LOOSE_POOL_MIN)
