@@ -560,7 +560,15 @@ def _nested(depth: int, shape: str) -> str:
         return "[" * depth + "1" + "]" * depth
     if shape == "flow mapping":
         return "{a: " * depth + "1" + "}" * depth
-    return "".join(f"{'  ' * i}a:\n" for i in range(depth)) + "  " * depth + "1\n"
+    # A block mapping indents each level: depth d takes about d² bytes (100,000 levels would be 10 GB),
+    # so stop once the text passes the size limit, where the caller cuts it anyway.
+    lines, size = [], 0
+    for i in range(depth):
+        lines.append(f"{'  ' * i}a:\n")
+        size += len(lines[-1])
+        if size > models.DEFINITION_MAX_BYTES:
+            return "".join(lines)
+    return "".join(lines) + "  " * depth + "1\n"
 
 
 @HYPOTHESIS
