@@ -273,6 +273,14 @@ def join_and_choose(page, base: str, token: str) -> None:
     expect_step(page, "Step 4 of 8: Your values card")
 
 
+def filled(box, value: str | re.Pattern = re.compile(r"\S")) -> None:
+    """Wait until the text box holds `value` (by default: anything but blanks). A box drawn by a new run is
+    briefly empty in the browser before its value arrives, so a test waits for the value, never reads once."""
+    from playwright.sync_api import expect
+
+    expect(box).to_have_value(value, timeout=WAIT_MS)
+
+
 def words(page, text: str) -> None:
     """Type into the "Your words" box of the first two interview stages and continue."""
     type_into(page.get_by_role("textbox", name=re.compile("^Your words")), text)
@@ -284,7 +292,7 @@ def name_and_place(page) -> None:
     """The "Name it" and "Where it matters" stages: TITLE, DESCRIPTION and CONTEXT, up to the review."""
     expect_stage(page, "Name it")
     title = page.get_by_role("textbox", name=re.compile(r"^Name \(up to"))
-    assert title.input_value(), "a title is drafted"
+    filled(title)  # a title is drafted
     title.fill("")
     title.press_sequentially(TITLE)
     title.press("Enter")

@@ -27,6 +27,7 @@ from browser import (
     continue_button,
     expect_stage,
     expect_step,
+    filled,
     join_and_choose,
     name_and_place,
     require_chromium,
@@ -94,14 +95,14 @@ def test_a_card_made_with_real_clicks_survives_reloads_and_is_stored_once(invite
         page.reload()
         expect_stage(page, "A moment from your life")
         story = page.get_by_role("textbox", name=re.compile("^Your words"))
-        assert story.input_value() == STORY
+        filled(story, STORY)
         continue_button(page).click()
 
         expect_stage(page, "What you noticed")
         page.reload()  # the submitted story is kept too: the interview resumes at the next stage
         expect_stage(page, "What you noticed")
         policies = page.get_by_role("textbox", name=re.compile("^One thing you pay attention to"))
-        assert policies.input_value().strip(), "lines are proposed from the participant's own words"
+        filled(policies)  # lines are proposed from the participant's own words
         save_screenshot(page, "participant-interview.png")
         type_into(policies, POLICIES, replace=True)
         settled(page)
@@ -110,7 +111,7 @@ def test_a_card_made_with_real_clicks_survives_reloads_and_is_stored_once(invite
         name_and_place(page)
 
         expect_stage(page, "Your card")
-        assert page.get_by_role("textbox", name=re.compile(r"^Name \(up to")).input_value() == TITLE
+        filled(page.get_by_role("textbox", name=re.compile(r"^Name \(up to")), TITLE)
         keep = page.get_by_text("Keep it as it is", exact=True)  # one per soft warning
         for i in range(keep.count()):
             keep.nth(i).click()

@@ -4,6 +4,11 @@ Thin: `workbench.participation` says where the participant is and what to ask; t
 that step and calls exactly one store method per submission, which saves the answer and the step
 it completes in one transaction (and changes nothing when repeated). So a refresh resumes exactly
 here, and a double click or a crash mid-submission leaves no duplicate.
+
+A submission is a button's callback (`submit`), which Streamlit runs before the page's next run: one
+run per click, showing the next step, rather than a run that writes and a second one (`st.rerun`)
+that shows what follows. Each run reads only what it shows (the participant's state in one unit of
+work; in a judging round the item's values, not the value table).
 """
 
 from __future__ import annotations
@@ -49,6 +54,12 @@ def rerun() -> None:
     st.rerun()
 
 
+def submit(write, *args, **kwargs) -> dict:
+    """A button's `on_click` and arguments that make the click one submission: `write(*args)` runs before
+    the next page run (an `InputError` it raises is shown on that run, nothing written)."""
+    return {"on_click": web.guarded("saving your answer", write), "args": args, "kwargs": kwargs}
+
+
 def header() -> None:
     st.title(delib["title"])
     number, total = flow.step_number()
@@ -79,28 +90,25 @@ def _plain(text: str) -> str:
 def consent_step() -> None:
     st.text(delib["consent_text"])
     agreed = st.checkbox("I have read this and agree to take part", key="consent_box")
-    if st.button("Continue", type="primary", disabled=not agreed):
-        store.give_consent(pid)
-        rerun()
+    st.button("Continue", type="primary", disabled=not agreed, **submit(store.give_consent, pid))
 
 
 def demographics_step() -> None:
     questions = delib["settings"].get("demographics", [])
     st.write("A few questions about you. They help us see where different groups agree and differ.")
     with st.form("demographics"):
-        answers = {}
         for q in questions:
             label = q["label"] + ("" if q["required"] else " (optional)")
-            answers[q["key"]] = st.selectbox(label, q["options"], index=None, placeholder="Choose…",
-                                             key=f"demo_{q['key']}")
-        submitted = st.form_submit_button("Continue", type="primary")
-    if submitted:
-        missing = [q["label"] for q in questions if q["required"] and answers[q["key"]] is None]
-        if missing:
-            st.error("Please answer: " + ", ".join(missing) + " (\"Prefer not to say\" is fine).")
-            return
-        store.record_about_you(pid, {k: v for k, v in answers.items() if v is not None})
-        rerun()
+            st.selectbox(label, q["options"], index=None, placeholder="Choose…", key=f"demo_{q['key']}")
+        st.form_submit_button("Continue", type="primary", **submit(save_about_you, questions))
+
+
+def save_about_you(questions: list[dict]) -> None:
+    answers = {q["key"]: st.session_state.get(f"demo_{q['key']}") for q in questions}
+    missing = [q["label"] for q in questions if q["required"] and answers[q["key"]] is None]
+    if missing:
+        raise InputError("Please answer: " + ", ".join(missing) + " (\"Prefer not to say\" is fine).")
+    store.record_about_you(pid, {k: v for k, v in answers.items() if v is not None})
 
 
 def question_step() -> None:
@@ -110,9 +118,9 @@ def question_step() -> None:
     choice = st.radio("Question", list(labels), format_func=labels.get, index=None, key="question_choice")
     if choice:
         st.info(questions.set_index("id").loc[choice, "prompt"])
-    if st.button("Continue", type="primary", disabled=choice is None):
-        store.choose_question(pid, choice, mode="llm" if llm_config() else "guided")
-        rerun()
+    st.button("Continue", type="primary", disabled=choice is None,
+              **submit(lambda: store.choose_question(pid, st.session_state["question_choice"],
+                                                     mode="llm" if llm_config() else "guided")))
 
 
 # -- the interview --------------------------------------------------------------------------------
@@ -137,12 +145,12 @@ def save_draft(interview_id: int, answers: GuidedAnswers, field: str, key: str) 
 
 
 def interview_step() -> None:
-    interview = store.current_interview(pid)
+    interview = flow.interview
     if interview is None:  # a question chosen before choosing started its interview in the same step
         store.choose_question(pid, flow.question_id, mode="llm" if llm_config() else "guided")
         return rerun()
     iid = int(interview["id"])
-    question = store.questions(did).set_index("id").loc[flow.question_id]
+    question = flow.question
     st.info(question["prompt"])
     if interview["mode"] == "llm":
         return llm_interview(iid, question["prompt"])
@@ -155,71 +163,88 @@ def interview_step() -> None:
     st.write(stage.prompt)
     st.caption(stage.hint)
 
-    def submit(changes: dict) -> None:
-        new = answers.with_changes(**changes)
-        store.save_interview_stage(pid, iid, current, new.to_dict())
-        st.session_state.pop(f"stage_{iid}", None)
-        rerun()
-
-    def buttons() -> bool:
-        """Back and Continue side by side; True when Continue was clicked."""
+    def buttons(read) -> None:
+        """Back and Continue side by side; Continue saves the stage as `read()` gives it from its widgets."""
         back, forward, _ = st.columns([1, 1, 4])
-        if index > 0 and back.button("Back", key=f"back_{current}", width="stretch"):
-            st.session_state[f"stage_{iid}"] = STAGE_KEYS[index - 1]
-            rerun()
-        return forward.button("Continue", type="primary", key=f"next_{current}", width="stretch")
+        if index > 0:
+            back.button("Back", key=f"back_{current}", width="stretch", on_click=go_to_stage,
+                        args=(iid, STAGE_KEYS[index - 1]))
+        forward.button("Continue", type="primary", key=f"next_{current}", width="stretch",
+                       **submit(save_stage, iid, current, read))
 
     if current in ("response", "story"):
         key = f"{current}_{iid}"
-        text = st.text_area(f"Your words (up to {FREE_TEXT_MAX} characters)", value=getattr(answers, current),
-                            max_chars=FREE_TEXT_MAX, key=key, placeholder=stage.placeholder, height=160,
-                            on_change=web.guarded("saving a draft", save_draft), args=(iid, answers, current, key))
-        if buttons():
-            if not text.strip():
-                st.error("Please write a few words before you continue.")
-            else:
-                submit({current: text.strip()})
+        st.text_area(f"Your words (up to {FREE_TEXT_MAX} characters)", value=getattr(answers, current),
+                     max_chars=FREE_TEXT_MAX, key=key, placeholder=stage.placeholder, height=160,
+                     on_change=web.guarded("saving a draft", save_draft), args=(iid, answers, current, key))
+        buttons(lambda: {current: required(key, "Please write a few words before you continue.")})
     elif current == "attention":
         proposed = answers.policies or tuple(candidate_policies(answers.response, answers.story))
         key = f"policies_{iid}"
         text = st.text_area(f"One thing you pay attention to per line (each up to {POLICY_MAX} characters)",
                             value="\n".join(proposed), key=key, placeholder=stage.placeholder, height=200,
                             on_change=web.guarded("saving a draft", save_draft), args=(iid, answers, "policies", key))
-        lines = [line.strip() for line in text.splitlines() if line.strip()]
-        for i, line in enumerate(lines):
+        for i, line in enumerate(lines_of(text)):
             for issue in check_policy(line, f"policies[{i}]"):
                 (st.error if issue.severity == "error" else st.warning)(f"Line {i + 1}: {issue.message}")
-        if buttons():
+
+        def policies() -> dict:
+            lines = lines_of(st.session_state.get(key) or "")
             if len(lines) < 2:
-                st.error("Please write at least two lines: what you paid attention to.")
-            else:
-                submit({"policies": tuple(lines)})
+                raise InputError("Please write at least two lines: what you paid attention to.")
+            return {"policies": tuple(lines)}
+        buttons(policies)
     elif current == "title":
-        title = st.text_input(f"Name (up to {TITLE_MAX} characters)",
-                              value=answers.title or draft_title(answers.policies, answers.response),
-                              max_chars=TITLE_MAX, key=f"title_{iid}")
-        description = st.text_area(f"What it is about, in a sentence or two (up to {DESCRIPTION_MAX} characters)",
-                                   value=answers.description or draft_description(answers.policies, answers.response),
-                                   max_chars=DESCRIPTION_MAX, key=f"description_{iid}")
-        if buttons():
-            if not title.strip() or not description.strip():
-                st.error("Please give both a name and a short description.")
-            else:
-                submit({"title": title.strip(), "description": description.strip()})
+        st.text_input(f"Name (up to {TITLE_MAX} characters)",
+                      value=answers.title or draft_title(answers.policies, answers.response),
+                      max_chars=TITLE_MAX, key=f"title_{iid}")
+        st.text_area(f"What it is about, in a sentence or two (up to {DESCRIPTION_MAX} characters)",
+                     value=answers.description or draft_description(answers.policies, answers.response),
+                     max_chars=DESCRIPTION_MAX, key=f"description_{iid}")
+        missing = "Please give both a name and a short description."
+        buttons(lambda: {"title": required(f"title_{iid}", missing),
+                         "description": required(f"description_{iid}", missing)})
     elif current == "contexts":
         options = list(store.contexts(did, question_id=flow.question_id)["name"])
-        chosen = st.multiselect("Situations", options, default=[c for c in answers.contexts if c in options],
-                                key=f"contexts_{iid}")
-        extra = st.text_input("Or suggest another situation (a facilitator will review it)", max_chars=120,
-                              value=next((c for c in answers.contexts if c not in options), ""), key=f"extra_{iid}")
-        if buttons():
-            picked = chosen + ([extra.strip()] if extra.strip() else [])
+        st.multiselect("Situations", options, default=[c for c in answers.contexts if c in options],
+                       key=f"contexts_{iid}")
+        st.text_input("Or suggest another situation (a facilitator will review it)", max_chars=120,
+                      value=next((c for c in answers.contexts if c not in options), ""), key=f"extra_{iid}")
+
+        def contexts() -> dict:
+            extra = (st.session_state.get(f"extra_{iid}") or "").strip()
+            picked = list(st.session_state.get(f"contexts_{iid}") or []) + ([extra] if extra else [])
             if not picked:
-                st.error("Please pick at least one situation, or suggest one.")
-            else:
-                submit({"contexts": tuple(picked)})
+                raise InputError("Please pick at least one situation, or suggest one.")
+            return {"contexts": tuple(picked)}
+        buttons(contexts)
     else:
         review(iid, answers)
+
+
+def lines_of(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def required(key: str, message: str) -> str:
+    """The stripped text of the widget `key`; an InputError saying `message` when it is empty."""
+    text = (st.session_state.get(key) or "").strip()
+    if not text:
+        raise InputError(message)
+    return text
+
+
+def go_to_stage(iid: int, stage: str) -> None:
+    st.session_state[f"stage_{iid}"] = stage
+
+
+def save_stage(iid: int, stage: str, read) -> None:
+    """Continue in the guided interview: the stage's answer (`read()`, from its widgets) joins what is
+    stored so far (read now: a draft saved in this same run counts) and is saved with the stage."""
+    changes = read()
+    answers, _ = interview_state(iid)
+    store.save_interview_stage(pid, iid, stage, answers.with_changes(**changes).to_dict())
+    st.session_state.pop(f"stage_{iid}", None)
 
 
 def field_label(field: str) -> str:
@@ -234,32 +259,44 @@ def review(iid: int, answers: GuidedAnswers) -> None:
                           key=f"rev_title_{iid}")
     description = st.text_area(f"Description (up to {DESCRIPTION_MAX} characters)", value=answers.description,
                                max_chars=DESCRIPTION_MAX, key=f"rev_description_{iid}")
-    policies_text = st.text_area(f"What you pay attention to, one per line (each up to {POLICY_MAX} characters)",
-                                 value="\n".join(answers.policies), key=f"rev_policies_{iid}", height=200)
+    st.text_area(f"What you pay attention to, one per line (each up to {POLICY_MAX} characters)",
+                 value="\n".join(answers.policies), key=f"rev_policies_{iid}", height=200)
     st.caption("Where it applies: " + "; ".join(answers.contexts))
-    policies = [line.strip() for line in policies_text.splitlines() if line.strip()]
-    check = check_card({"title": title, "description": description, "policies": policies})
+    check = check_card(reviewed(iid, title, description))
     for issue in check.errors:
         st.error(f"{field_label(issue.field)}: {issue.message}")
-    overridden = []
     for i, issue in enumerate(check.warnings):
         st.warning(f"{field_label(issue.field)}: {issue.message}")
-        if st.checkbox("Keep it as it is", key=f"override_{iid}_{i}_{issue.code}"):
-            overridden.append(issue.code)
-    if st.button("Back", key="back_review"):
-        st.session_state[f"stage_{iid}"] = "contexts"
-        rerun()
-    if st.button("Confirm my card", type="primary", disabled=not check.ok(overridden)):
-        try:
-            card = validated(ValuesCardIn, {
-                "title": title, "description": description, "policies": policies, "question_id": flow.question_id,
-                "contexts": list(answers.contexts), "overrides": sorted(set(overridden))})
-        except InputError as exc:
-            st.error(str(exc))
-            return
-        store.confirm_card(pid, iid, card, answers.with_changes(
-            title=card.title, description=card.description, policies=tuple(card.policies)).to_dict())
-        rerun()
+        st.checkbox("Keep it as it is", key=f"override_{iid}_{i}_{issue.code}")
+    st.button("Back", key="back_review", on_click=go_to_stage, args=(iid, "contexts"))
+    st.button("Confirm my card", type="primary", disabled=not check.ok(overrides(iid, check)),
+              **submit(confirm, iid, answers))
+
+
+def reviewed(iid: int, title: str | None = None, description: str | None = None) -> dict:
+    """The card as the review's widgets hold it."""
+    return {"title": st.session_state.get(f"rev_title_{iid}", "") if title is None else title,
+            "description": st.session_state.get(f"rev_description_{iid}", "") if description is None else description,
+            "policies": lines_of(st.session_state.get(f"rev_policies_{iid}") or "")}
+
+
+def overrides(iid: int, check) -> list[str]:
+    """The warnings the participant chose to keep ("Keep it as it is")."""
+    return [issue.code for i, issue in enumerate(check.warnings)
+            if st.session_state.get(f"override_{iid}_{i}_{issue.code}")]
+
+
+def confirm(iid: int, answers: GuidedAnswers) -> None:
+    card = reviewed(iid)
+    check = check_card(card)
+    overridden = overrides(iid, check)
+    if not check.ok(overridden):
+        raise InputError("Please fix the card first: " + "; ".join(
+            f"{field_label(i.field)}: {i.message}" for i in check.errors))
+    card = validated(ValuesCardIn, {**card, "question_id": flow.question_id, "contexts": list(answers.contexts),
+                                    "overrides": sorted(set(overridden))})
+    store.confirm_card(pid, iid, card, answers.with_changes(
+        title=card.title, description=card.description, policies=tuple(card.policies)).to_dict())
 
 
 def llm_config() -> LlmConfig | None:
@@ -339,79 +376,62 @@ def finish(round_name: str) -> None:
 
 
 def wiser_step() -> None:
-    values = P.round_values(store, flow)
-    item = P.next_item(store, flow, "wiser", values)
+    item = P.next_item(store, flow, "wiser")
     if item is None:
         return finish("wiser")
     entry = item.entry
-    by_id = values.set_index("id")
-    a, b = by_id.loc[entry["from_id"]], by_id.loc[entry["to_id"]]
+    a, b = item.values
     st.write(f"Question {item.number} of {item.total}")
     situation = entry["context"][:1].lower() + entry["context"][1:]
     st.markdown(f"**In this situation — {_plain(situation)} — someone moved from the first value to the second.**")
-    st.text(story_of(item.index, a.to_dict(), b.to_dict(), entry["context"]))
+    st.text(story_of(item.index, a, b, entry["context"]))
     left, right = st.columns(2)
     with left:
         show_value(a, heading="Before")
     with right:
         show_value(b, heading="After")
     with st.form(f"wiser_{item.index}"):
-        answer = st.radio("Did they become wiser?", ["upgrade", "no_upgrade", "not_sure"], index=None,
-                          format_func={"upgrade": "Yes, wiser", "no_upgrade": "No", "not_sure": "Not sure"}.get)
-        comment = st.text_area(f"Why? (optional, up to {COMMENT_MAX} characters)", max_chars=COMMENT_MAX)
-        if st.form_submit_button("Submit", type="primary"):
-            if answer is None:
-                st.error("Please choose Yes, No or Not sure.")
-                return
-            try:
-                store.answer_wiser(pid, item.index, answer, comment or None)
-            except InputError as exc:
-                st.error(str(exc))
-                return
-            rerun()
+        st.radio("Did they become wiser?", ["upgrade", "no_upgrade", "not_sure"], index=None,
+                 format_func={"upgrade": "Yes, wiser", "no_upgrade": "No", "not_sure": "Not sure"}.get,
+                 key=f"wiser_answer_{item.index}")
+        st.text_area(f"Why? (optional, up to {COMMENT_MAX} characters)", max_chars=COMMENT_MAX,
+                     key=f"wiser_comment_{item.index}")
+        st.form_submit_button("Submit", type="primary", **submit(answer_wiser, item.index))
+
+
+def answer_wiser(index: int) -> None:
+    answer = st.session_state.get(f"wiser_answer_{index}")
+    if answer is None:
+        raise InputError("Please choose Yes, No or Not sure.")
+    store.answer_wiser(pid, index, answer, st.session_state.get(f"wiser_comment_{index}") or None)
 
 
 def endorse_step() -> None:
-    values = P.round_values(store, flow)
-    item = P.next_item(store, flow, "endorse", values)
+    item = P.next_item(store, flow, "endorse")
     if item is None:
         return finish("endorse")
-    value = values.set_index("id").loc[int(item.entry)]
+    value, = item.values
     st.write(f"Value {item.number} of {item.total}: should this guide how an assistant answers?")
     show_value(value)
     cols = st.columns(3)
     for col, (vote, label) in zip(cols, [("agree", "Agree"), ("disagree", "Disagree"), ("pass", "Pass / unsure")],
                                   strict=True):
-        if col.button(label, key=f"endorse_{item.index}_{vote}", width="stretch"):
-            store.endorse(pid, item.index, vote)
-            rerun()
+        col.button(label, key=f"endorse_{item.index}_{vote}", width="stretch",
+                   **submit(store.endorse, pid, item.index, vote))
 
 
 def compare_step() -> None:
-    values = P.round_values(store, flow)
-    item = P.next_item(store, flow, "compare", values)
+    item = P.next_item(store, flow, "compare")
     if item is None:
         return finish("compare")
-    by_item = values.set_index("item")
-    question = store.questions(did).set_index("id").loc[flow.question_id]
     st.write(f"Pair {item.number} of {item.total}: which of these two should guide the answer to this question?")
-    st.info(question["prompt"])
-
-    def choose(winner: str) -> None:
-        store.compare(pid, item.index, winner)
-        rerun()
-
-    left, right = st.columns(2)
-    with left:
-        show_value(by_item.loc[item.entry["item_a"]])
-        if st.button("This one", key=f"cmp_{item.index}_a", width="stretch"):
-            choose("a")
-    with right:
-        show_value(by_item.loc[item.entry["item_b"]])
-        if st.button("This one", key=f"cmp_{item.index}_b", width="stretch"):
-            choose("b")
-    if st.button("I can't choose", key=f"cmp_{item.index}_tie"):
-        choose("tie")
+    st.info(flow.question["prompt"])
+    for column, value, winner in zip(st.columns(2), item.values, ("a", "b"), strict=True):
+        with column:
+            show_value(value)
+            st.button("This one", key=f"cmp_{item.index}_{winner}", width="stretch",
+                      **submit(store.compare, pid, item.index, winner))
+    st.button("I can't choose", key=f"cmp_{item.index}_tie", **submit(store.compare, pid, item.index, "tie"))
 
 
 def done_step() -> None:
