@@ -15,8 +15,8 @@ stopped and counted as unfinished.
 
 Then the server's work per click, before and after, in the same run: `--alone` more participants walk
 through one after another, each alone on the server, first on a server of the code at `--baseline`
-(a git commit: `git archive` of its `workbench/` package, put first on PYTHONPATH, started with the
-same `workbench serve` command on a fresh copy of the same database), then on the server as it is
+(a git commit: `git archive` of its `workbench/` package, put first on PYTHONPATH and started in
+that folder with the same `workbench serve` command, on a fresh copy of the same database), then on the server as it is
 now (fresh copy too). The server's CPU time (user + system, from /proc) is read before and after each
 step, and its resident memory (VmRSS) after each participant: server CPU seconds per participant
 step (p50, p95, per step) and whether memory stays bounded over the long walk. With `--profile`,
@@ -559,13 +559,17 @@ def main() -> int:
         baseline_db = Path(tmp) / "baseline.duckdb"
         shutil.copy(prepared, baseline_db)
         baseline_code = checkout(args.baseline, Path(tmp) / "baseline-code")
-        with workbench_server(baseline_db, {**env, "PYTHONPATH": str(baseline_code)}) as (base, server):
+        # In the baseline's own folder: `python -m streamlit` puts the working directory first on sys.path.
+        with workbench_server(baseline_db, {**env, "PYTHONPATH": str(baseline_code)},
+                              cwd=baseline_code) as (base, server):
             args.baseline_rss_start = server_rss(server.pid)
             walk_alone(base, alone["baseline"], server.pid, None)
         shutil.copy(prepared, path)
-        with CpuSampler() as cpu, workbench_server(path, env) as (base, server):
-            elapsed = asyncio.run(drive(base, walks, args.ramp, args.minutes * 60))
-            args.cpu, args.highest_load = cpu.by_role(), cpu.highest_load
+        elapsed, args.cpu, args.highest_load = 0.0, {}, os.getloadavg()[0]
+        if walks:  # --participants 0: only the lone walks
+            with CpuSampler() as cpu, workbench_server(path, env) as (base, server):
+                elapsed = asyncio.run(drive(base, walks, args.ramp, args.minutes * 60))
+                args.cpu, args.highest_load = cpu.by_role(), cpu.highest_load
         with workbench_server(path, env) as (base, server):  # a fresh server process: memory from its start
             args.current_rss_start = server_rss(server.pid)
             args.stacks = walk_alone(base, alone["current"], server.pid,
@@ -574,7 +578,7 @@ def main() -> int:
         baseline_rows = verify(baseline_db, alone["baseline"])
         if args.keep_db:
             shutil.copy(path, args.keep_db)
-    text = report(walks, rows[:len(walks)], elapsed, args) + solo_report(
+    text = (report(walks, rows[:len(walks)], elapsed, args) if walks else "") + solo_report(
         alone, {"baseline": baseline_rows, "current": rows[len(walks):]}, args)
     print(text)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -594,6 +598,9 @@ def checkout(ref: str, into: Path) -> Path:
     archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref, "workbench"], check=True,
                              capture_output=True).stdout
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    found = subprocess.run([sys.executable, "-c", "import workbench; print(workbench.__file__)"], cwd=into,
+                           env={**os.environ, "PYTHONPATH": str(into)}, capture_output=True, text=True, check=True)
+    assert found.stdout.strip().startswith(str(into)), f"the baseline imports {found.stdout.strip()}, not its own code"
     return into
 
 
@@ -640,6 +647,10 @@ def solo_report(alone: dict[str, list[Walk]], rows: dict[str, list[dict]], args)
     for name in ("baseline", "current"):
         trail = [getattr(args, f"{name}_rss_start")] + [w.rss_after for w in alone[name]]
         lines.append(f"- {name}: " + " → ".join(f"{m:.0f}" for m in trail if m is not None))
+    for name in ("baseline", "current"):
+        for walk in alone[name]:
+            if walk.error or walk.page_exceptions:
+                lines.append(f"- {name}, participant {walk.pid}: {walk.error or ''} {' '.join(walk.page_exceptions)[:300]}")
     if args.stacks:
         lines += [""] + where_time_goes(args.stacks)
     return "\n".join(lines) + "\n"

@@ -163,15 +163,16 @@ WORKBENCH = Path(sys.executable).parent / "workbench"
 @contextlib.contextmanager
 def workbench_server(db: str | os.PathLike, env: Mapping[str, str | None] | None = None,
                      port: int | None = None, *, timeout: float = SERVER_START_TIMEOUT,
-                     options: Sequence[str] = ()) -> Iterator[tuple[str, subprocess.Popen]]:
+                     options: Sequence[str] = (), cwd: Path | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
     """`workbench serve --db DB --port PORT`, exactly as `make run` starts it; yields (base URL, process).
 
-    `options` are more `workbench serve` options (e.g. --secrets FILE). Stopped with SIGTERM when the
-    block ends (then killed if it has not gone), so the caller may reopen the database afterwards.
+    `options` are more `workbench serve` options (e.g. --secrets FILE); `cwd` the folder it starts in
+    (Streamlit puts it first on sys.path). Stopped with SIGTERM when the block ends (then killed if it
+    has not gone), so the caller may reopen the database afterwards.
     """
     port = port or free_port()
     command = [str(WORKBENCH), "serve", "--db", str(db), "--port", str(port), *options]
-    with _running(command, env, f"http://127.0.0.1:{port}", timeout, "workbench serve") as running:
+    with _running(command, env, f"http://127.0.0.1:{port}", timeout, "workbench serve", cwd=cwd) as running:
         yield running
 
 
