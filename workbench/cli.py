@@ -66,7 +66,8 @@ def _options(debug: Annotated[bool, typer.Option("--debug", help="on an unexpect
         logging.basicConfig(level=logging.DEBUG, stream=sys.stderr,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-DbOption = Annotated[Path | None, typer.Option("--db", help="DuckDB file (default: $WORKBENCH_DB or data/workbench.duckdb)")]
+DbOption = Annotated[str | None, typer.Option("--db", help="DuckDB file or postgresql://... URL (default: $WORKBENCH_DB"
+                                              " or data/workbench.duckdb)")]
 
 
 def _fail(message: str) -> typer.Exit:
@@ -74,7 +75,7 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
-def _store(db: Path | None) -> Store:
+def _store(db: str | None) -> Store:
     """The database for a command that writes; a file a running app holds fails at once, saying so."""
     try:
         return Store(config.db_path(db))
@@ -85,7 +86,7 @@ def _store(db: Path | None) -> Store:
 
 
 @contextlib.contextmanager
-def _reading(db: Path | None, *, note: str = "analysis runs are not recorded") -> Iterator[tuple[Store, bool]]:
+def _reading(db: str | None, *, note: str = "analysis runs are not recorded") -> Iterator[tuple[Store, bool]]:
     """The database for a command that only reads: (store, live).
 
     `live` is False when a running app holds the file: then the store is a snapshot the app took
@@ -121,7 +122,7 @@ def init(db: DbOption = None,
     from .deliberation import load_deliberation
 
     with _store(db) as store:
-        typer.echo(f"database {store.path} at schema version {store.schema_version()}")
+        typer.echo(f"database {store.name} at schema version {store.schema_version()}")
         if deliberation is not None:
             spec = load_deliberation(deliberation)
             store.save_deliberation(spec)
@@ -142,7 +143,7 @@ def demo(db: DbOption = None,
     bundle = simulate(spec, world, participants, seed=seed)
     with _store(db) as store:
         added = store.import_bundle(bundle, merge=True)  # a second run adds nothing and keeps its settings
-        typer.echo(f"demo deliberation {spec.id!r} in {store.path}: " +
+        typer.echo(f"demo deliberation {spec.id!r} in {store.name}: " +
                    ", ".join(f"{v} {k}" for k, v in added.items() if v))
         _print_invites(store.create_invites(spec.id, invites) if invites else [])
 
@@ -181,12 +182,16 @@ def serve(db: DbOption = None,
     and the database within seconds. Refuses to start on a database another process holds."""
     from .serving import refuse_if_served, streamlit_command
 
-    path = config.db_path(db).resolve()
+    target = config.db_path(db)
     if secrets is not None and not secrets.is_file():
         raise _fail(f"--secrets: {secrets} is not a file")
-    refuse_if_served(path)  # held by another process, or damaged: a WorkbenchError naming it
+    if isinstance(target, Path):
+        target = target.resolve()
+        refuse_if_served(target)  # held by another process, or damaged: a WorkbenchError naming it
+    else:
+        Store(target).close()  # reachable, and migrated once before the server starts
     _refuse_busy_port(host, port)
-    os.environ["WORKBENCH_DB"] = str(path)
+    os.environ["WORKBENCH_DB"] = str(target)
     os.environ.setdefault("WORKBENCH_BASE_URL", f"http://{host}:{port}")
     command = streamlit_command(host=host, port=port, secrets_file=secrets and secrets.resolve())
     sys.stdout.flush()
@@ -254,7 +259,7 @@ MergeOption = Annotated[bool, typer.Option("--merge", help="add to the deliberat
                                            " settings (title, licence, source, open sign-up)")]
 
 
-def _import(source: Path, deliberation_id: str, make_bundle, db: Path | None, merge: bool) -> None:
+def _import(source: Path, deliberation_id: str, make_bundle, db: str | None, merge: bool) -> None:
     """Read `source` into a bundle (a format error exits with its message; nothing is written), then
     write it in one transaction and report what was new."""
     bundle = make_bundle()
