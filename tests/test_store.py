@@ -23,7 +23,6 @@ from workbench.models import (
 from workbench.store import NotFound, Store, migrations
 from workbench.store.core import utcnow
 
-
 pytestmark = pytest.mark.both_backends
 
 
