@@ -27,7 +27,7 @@ from typer.exceptions import TyperException
 from . import config, errors
 from .errors import Conflict, Unavailable, WorkbenchError
 from .ids import public_id
-from .store import DatabaseLocked, Store
+from .store import DatabaseLocked, Store, is_snapshot, open_snapshot
 
 
 class _Commands(TyperGroup):
@@ -77,6 +77,9 @@ def _fail(message: str) -> typer.Exit:
 
 def _store(db: str | None) -> Store:
     """The database for a command that writes; a file a running app holds fails at once, saying so."""
+    if is_snapshot(config.db_path(db)):
+        raise _fail(f"--db: {config.db_path(db)} is a snapshot, for analysis only (graph, groups, fit, export);"
+                    " run this command on the database it was taken from")
     try:
         return Store(config.db_path(db))
     except DatabaseLocked as exc:
@@ -94,6 +97,10 @@ def _reading(db: str | None, *, note: str = "analysis runs are not recorded") ->
     to do, when the file is held by something that cannot take a snapshot.
     """
     path = config.db_path(db)
+    if is_snapshot(path):  # a snapshot folder: analysed in memory, nothing written back
+        with open_snapshot(path) as store:
+            yield store, False
+        return
     try:
         store = Store(path)
     except DatabaseLocked as exc:
@@ -229,6 +236,18 @@ def backup(db: DbOption = None,
         made = store.backup(target)
     typer.echo(f"backup of {path} written to {made.path} ({made.tables} tables, {made.rows} rows,"
                f" {made.size / 1e6:.1f} MB) and verified by reopening it")
+
+
+@app.command()
+def snapshot(to: Annotated[Path, typer.Option("--to", help="a new folder for the Parquet files and manifest.json")],
+             db: DbOption = None) -> None:
+    """Write the database's tables as Parquet for analysis (consistent as of one moment, while the app serves
+    it; no credentials). Every analysis command (graph, groups, fit, export) reads the folder as --db."""
+    with _reading(db, note="snapshotting that") as (store, _live):
+        made = store.write_parquet_snapshot(to)
+    typer.echo(f"snapshot of {made.source} (schema version {made.schema_version}) written to {to}:"
+               f" {len(made.tables)} tables, {sum(made.tables.values())} rows. Analyse it with e.g."
+               f" `workbench graph --db {to} --out graph.json`.")
 
 
 @app.command()

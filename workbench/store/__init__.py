@@ -22,6 +22,7 @@ from .imports import ImportStore
 from .judgements import JudgementStore
 from .participation import ParticipationStore
 from .security import SecurityStore
+from .snapshots import SnapshotStore, is_snapshot
 
 __all__ = [
     "DatabaseLocked",
@@ -33,6 +34,8 @@ __all__ = [
     "hash_token",
     "migrations",
     "close_stores",
+    "is_snapshot",
+    "open_snapshot",
     "new_token",
     "open_store",
     "utcnow",
@@ -40,7 +43,7 @@ __all__ = [
 
 
 class Store(DeliberationStore, ParticipationStore, CardStore, JudgementStore, ImportStore, AccountStore,
-            SecurityStore):
+            SecurityStore, SnapshotStore):
     """A workbench database file: deliberations, participants, cards, judgements, analyses."""
 
 
@@ -57,6 +60,17 @@ def open_store(path: str | Path) -> Store:
         if store is None:
             store = _open[key] = Store(path)
         return store
+
+
+def open_snapshot(directory: str | Path) -> Store:
+    """A snapshot folder (`workbench snapshot`) as an in-memory store to analyse; nothing goes back."""
+    store = Store(":memory:")
+    try:
+        store.load_parquet_snapshot(directory)
+    except BaseException:
+        store.close()
+        raise
+    return store
 
 
 @atexit.register

@@ -255,6 +255,10 @@ class PostgreSQL:
                 connection.adapters.register_loader(name, TextLoader)
             connection.autocommit = True  # a read is one statement; a write opens its own transaction
 
+        try:  # one plain connection first: a wrong address or password fails at once, with the server's reason
+            psycopg.connect(url, connect_timeout=10).close()
+        except psycopg.Error as exc:
+            raise Unavailable(f"cannot connect to the database {masked(url)}: {_first_line(exc)}") from None
         try:
             self.pool = ConnectionPool(url, min_size=1, max_size=max_size, configure=configure, open=True,
                                        timeout=60, name=f"workbench-{id(self)}")
