@@ -24,10 +24,13 @@ def available() -> bool:
     return (BIN / "initdb").is_file() and (BIN / "pg_ctl").is_file()
 
 
-def _as_owner(command: list[str]) -> list[str]:
-    if os.geteuid() == 0:  # the server refuses to run as root
-        return ["runuser", "-u", "postgres", "--", *command]
-    return command
+def _run(command: list[str]) -> None:
+    """Run a server program (as `postgres` when root: the server refuses to run as root); fail with its output."""
+    if os.geteuid() == 0:
+        command = ["runuser", "-u", "postgres", "--", *command]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
 
 
 def url(directory: str | Path, database: str = "postgres") -> str:
@@ -46,21 +49,19 @@ def start(directory: str | Path, *, durable: bool = False) -> str:
         shutil.chown(directory, "postgres")
         os.chmod(directory, 0o700)
     data = directory / "data"
-    subprocess.run(_as_owner([str(BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres",
-                              "-E", "UTF8", "--locale=C"]), check=True, capture_output=True)
+    _run([str(BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C"])
     options = [f"-p {PORT}", f"-k {directory}", "-c listen_addresses=''", "-c max_connections=300"]
     if not durable:
         options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
-    subprocess.run(_as_owner([str(BIN / "pg_ctl"), "-D", str(data), "-l", str(directory / "server.log"),
-                              "-o", " ".join(options), "-w", "-t", "120", "start"]), check=True, capture_output=True)
+    _run([str(BIN / "pg_ctl"), "-D", str(data), "-l", str(directory / "server.log"), "-o", " ".join(options),
+          "-w", "-t", "120", "start"])
     return url(directory)
 
 
 def stop(directory: str | Path) -> None:
     data = Path(directory).resolve() / "data"
     if (data / "postmaster.pid").exists():
-        subprocess.run(_as_owner([str(BIN / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"]),
-                       check=False, capture_output=True)
+        _run([str(BIN / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"])
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ from workbench.embed import Embedder
 from workbench.llm import SAME_VALUE_SYSTEM_PROMPT, VERDICT_TOOL_NAME, LlmConfig, LlmInterviewer
 from workbench.store import Store, open_store
 
-
 pytestmark = pytest.mark.both_backends
 
 

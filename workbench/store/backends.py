@@ -235,8 +235,11 @@ class PostgreSQL:
     """A pool of connections to one PostgreSQL database (the URL's), shared by the store's threads."""
 
     kind = "postgresql"
+    #: Connections per process: plenty for one app process on a few cores (a server allows 100 by default,
+    #: shared by every worker and the command line).
+    POOL_SIZE = 10
 
-    def __init__(self, url: str, *, max_size: int = 10) -> None:
+    def __init__(self, url: str, *, max_size: int = POOL_SIZE) -> None:
         import psycopg
         from psycopg.types.string import TextLoader
         from psycopg_pool import ConnectionPool
