@@ -343,11 +343,12 @@ def report(load: dict, base: dict, args, pg: dict | None = None) -> str:
         times = s_pg["throughput"] / s_load["throughput"]
         lines += ["", f"PostgreSQL / DuckDB at {load['threads']} threads, same run: **{times:.1f}x** the writes/s"
                   f" (target >= 3x: {'met' if times >= 3 else 'NOT met'})."]
-    lines += ["", f"Latency per kind of write, {load['threads']} threads (ms):", "",
-              "| write | count | p50 | p95 | p99 |", "|---|---:|---:|---:|---:|"]
-    for kind in KINDS:
-        p = s_load["pct"].get(kind, [np.nan] * 3)
-        lines.append(f"| {kind} | {s_load['counts'].get(kind, 0):,} | {p[0]:.1f} | {p[1]:.1f} | {p[2]:.1f} |")
+    for run, s in ([(pg, s_pg)] if pg else []) + [(load, s_load)]:
+        lines += ["", f"Latency per kind of write, {run['backend']}, {run['threads']} threads (ms):", "",
+                  "| write | count | p50 | p95 | p99 |", "|---|---:|---:|---:|---:|"]
+        for kind in KINDS:
+            p = s["pct"].get(kind, [np.nan] * 3)
+            lines.append(f"| {kind} | {s['counts'].get(kind, 0):,} | {p[0]:.1f} | {p[1]:.1f} | {p[2]:.1f} |")
     if s_load["errors"]:
         lines += ["", "Errors: " + "; ".join(f"{k[0]} {k[1]} ×{n}" for k, n in s_load["errors"].items())
                   + ". Examples: " + " | ".join(s_load["examples"])]

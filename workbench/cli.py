@@ -256,6 +256,8 @@ def recover(db: DbOption = None) -> None:
     from .store.durability import recover as recover_logs
 
     path = config.db_path(db)
+    if config.is_database_url(path):
+        raise _fail("--db: recover mends a DuckDB file's write-ahead log; a PostgreSQL server recovers by itself")
     done = recover_logs(path)
     _store(db).close()  # replays what is left of the log and folds it into the file
     if not done:

@@ -263,8 +263,10 @@ class PostgreSQL:
         except psycopg.Error as exc:
             raise Unavailable(f"cannot connect to the database {masked(url)}: {_first_line(exc)}") from None
         try:
+            # check: a connection the server dropped (a restart) is replaced before it is handed out.
             self.pool = ConnectionPool(url, min_size=1, max_size=max_size, configure=configure, open=True,
-                                       timeout=60, name=f"workbench-{id(self)}")
+                                       timeout=60, name=f"workbench-{id(self)}",
+                                       check=ConnectionPool.check_connection)
             self.pool.wait(timeout=30)
         except psycopg.Error as exc:
             raise Unavailable(f"cannot connect to the database {masked(url)}: {_first_line(exc)}") from None
