@@ -153,6 +153,24 @@ def test_read_commands_work_beside_the_app_and_writes_say_what_to_do(demo_file, 
         assert len(copy.participants("demo")) == 30 and copy.runs().empty
 
 
+@pytest.mark.timeout(600)
+def test_on_postgresql_every_command_works_while_the_app_serves_it(postgres_url, tmp_path):
+    """No lock on PostgreSQL: the CLI writes and reads the database a running app serves, no snapshot needed."""
+    with Store(postgres_url) as s:
+        s.import_bundle(simulate(load_deliberation(config.DEMO_DELIBERATION),
+                                 load_world(config.DATA / "demo_values.yaml"), 30, seed=3))
+    out = tmp_path / "out"
+    with workbench_server(postgres_url, ENV):
+        for command in (["invite", "demo", "-n", "2"], ["user", "ensure-demo"],
+                        ["graph", "--out", str(out / "graph.json")], ["snapshot", "--to", str(out / "snap")]):
+            done = workbench(*command, "--db", postgres_url)
+            assert done.returncode == 0, (command, done.stderr)
+            assert "snapshot it took" not in done.stderr
+    with Store(postgres_url) as s:
+        assert len(s.participants("demo")) == 32 and "graph" in set(s.runs()["kind"])
+        assert s.user("facilitator") is not None
+
+
 HOLDER = """
 import sys, duckdb
 con = duckdb.connect(sys.argv[1])
