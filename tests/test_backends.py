@@ -113,3 +113,13 @@ def test_masked_hides_passwords_in_either_place(url, shown):
     from workbench.store import masked
 
     assert masked(url) == shown
+
+
+def test_the_stores_sql_is_rewritten_for_psycopg_outside_string_literals_only():
+    from workbench.store.backends import postgres_sql
+
+    text, names = postgres_sql("SELECT $d, ? FROM t WHERE a = $d AND s LIKE 'plan:%?$x' AND w < 5 % 2"
+                               " AND CAST(x AS DOUBLE) > 0")
+    assert text == ("SELECT %s, %s FROM t WHERE a = %s AND s LIKE 'plan:%%?$x' AND w < 5 %% 2"
+                    " AND CAST(x AS DOUBLE PRECISION) > 0")
+    assert names == ("d", "d")  # each use of a name is a parameter of its own (its type deduced there)

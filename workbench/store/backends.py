@@ -114,8 +114,8 @@ def postgres_sql(sql: str) -> tuple[str, tuple[str, ...]]:
 
     def token(match: re.Match) -> str:
         text = match.group(0)
-        if text.startswith("'"):
-            return text
+        if text.startswith("'"):  # a literal keeps its ? and $ but not a lone % (psycopg reads those)
+            return text.replace("%", "%%")
         if text == "?":
             return "%s"
         if text.startswith("$"):
