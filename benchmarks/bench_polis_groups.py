@@ -18,6 +18,7 @@ what was looked at when. Run: .venv/bin/python benchmarks/bench_polis_groups.py 
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -99,8 +100,9 @@ def conversation_row(folder: Path) -> dict:
         store.import_bundle(polis_bundle(export, deliberation_id="bench"))
         runs = {}
         for name, replay in (("single-shot", False), ("replay", True)):
-            wall, cpu = time.perf_counter(), time.process_time()
+            wall, cpu, load = time.perf_counter(), time.process_time(), os.getloadavg()[0]
             result = analyses.opinion_groups(store, "bench", seed=0, replay=replay).groups
+            row[f"{name} load"] = (load, os.getloadavg()[0])  # other work on the machine inflates wall time
             row[f"{name} s"] = time.perf_counter() - wall
             row[f"{name} cpu s"] = time.process_time() - cpu
             runs[name] = result
@@ -164,7 +166,8 @@ def main() -> None:
         t = timed.iloc[0]
         lines += ["", f"Replay timing on {TIMED} ({t['participants']} participants, {t['replay updates']} updates):"
                   f" {t['replay s']:.1f} s wall, {t['replay cpu s']:.1f} s CPU, against {t['single-shot s']:.2f} s wall"
-                  f" for the single-shot run in the same process: ratio {t['replay s'] / t['single-shot s']:.0f}x"
+                  f" for the single-shot run in the same process: ratio {t['replay s'] / t['single-shot s']:.0f}x;"
+                  f" load average {t['replay load'][0]:.1f} before and {t['replay load'][1]:.1f} after the replay"
                   f" (target < 60 s: {'met' if t['replay s'] < 60 else 'NOT met'} on this shared 2-core machine)."]
     lines += ["", PROTOCOL, "", f"_{ATTRIBUTION}_", ""]
     text = "\n".join(lines)

@@ -1,4 +1,4 @@
-"""Benchmark: the DuckDB store under 200 concurrent participants writing as fast as they can.
+"""Benchmark: the store (DuckDB, and PostgreSQL) under 200 concurrent participants writing as fast as they can.
 
 Each of 200 threads is an invited participant with long stored plans for the three judging rounds
 and, until the time is up, submits round-robin through the store's use-case methods: a values card
@@ -10,10 +10,14 @@ acknowledged submission (the id the store returned) and its latency is recorded.
 is closed and reopened and every acknowledged write must be there exactly once with what was
 submitted (cards with all their contexts and their step), and nothing a participant did not get an id
 for may have appeared. The baseline is the same mix from one thread on a fresh file in the same run
-(ratio of throughputs). Prints a Markdown section and writes it to `benchmarks/results/store_load.md`.
+(ratio of throughputs). Then the same 200-thread load on PostgreSQL (a throwaway PostgreSQL 15 server
+with fsync on, started from Debian's binaries by tests/pgserver.py, or --postgres URL), verified the same
+way, and its writes/s as a ratio to DuckDB's in the same run (target: >= 3x). The machine's load average
+is sampled throughout. Prints a Markdown section and writes it to `benchmarks/results/store_load.md`.
 Never touches the project's own database.
 
 Run: .venv/bin/python benchmarks/bench_store_load.py [--threads 200] [--seconds 20] [--baseline-seconds 10]
+     [--postgres postgresql://...]  (--no-postgres: DuckDB only)
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import argparse
 import os
 import platform
 import random
+import shutil
 import sys
 import tempfile
 import threading
@@ -36,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import duckdb  # noqa: E402
+import psycopg  # noqa: E402
 
 from workbench import config  # noqa: E402
 from workbench.deliberation import load_deliberation  # noqa: E402
@@ -170,7 +176,33 @@ def writer(store: Store, pid: int, world: World, start: threading.Barrier, deadl
         n += 1
 
 
-def run_load(path: Path, threads: int, seconds: float) -> dict:
+class LoadWatch:
+    """The machine's 1-minute load average, sampled every second while a run goes on."""
+
+    def __init__(self) -> None:
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(1.0):
+            self.samples.append(os.getloadavg()[0])
+
+    def __enter__(self) -> LoadWatch:
+        self.samples.append(os.getloadavg()[0])
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.samples.append(os.getloadavg()[0])
+
+    def text(self) -> str:
+        return f"{min(self.samples):.1f}-{max(self.samples):.1f} (mean {np.mean(self.samples):.1f})"
+
+
+def run_load(path: Path | str, threads: int, seconds: float) -> dict:
     store, world, pids = prepare(path, threads)
     ledgers = [Ledger() for _ in pids]
     start = threading.Barrier(len(pids) + 1)
@@ -180,15 +212,17 @@ def run_load(path: Path, threads: int, seconds: float) -> dict:
     for w in workers:
         w.start()
     deadline[0] = time.perf_counter() + seconds
-    t0 = time.perf_counter()
-    start.wait()
-    for w in workers:
-        w.join()
-    elapsed = time.perf_counter() - t0
+    with LoadWatch() as load:
+        t0 = time.perf_counter()
+        start.wait()
+        for w in workers:
+            w.join()
+        elapsed = time.perf_counter() - t0
     store.close()
-    # Reopen the file: what a participant was told is saved must be there for the next process too.
+    # Reopen the database: what a participant was told is saved must be there for the next process too.
     verdict = verify(Store(path), pids, ledgers)
-    return {"ledgers": ledgers, "elapsed": elapsed, "verdict": verdict, "threads": threads}
+    return {"ledgers": ledgers, "elapsed": elapsed, "verdict": verdict, "threads": threads, "load": load.text(),
+            "backend": "PostgreSQL" if str(path).startswith("postgresql://") else "DuckDB"}
 
 
 def verify(store: Store, pids: list[int], ledgers: list[Ledger]) -> dict:
@@ -273,9 +307,10 @@ def verdict_ok(verdict: dict) -> bool:
         n <= 1 for n in verdict["proposed_context_rows"].values())
 
 
-def report(load: dict, base: dict, args) -> str:
+def report(load: dict, base: dict, args, pg: dict | None = None) -> str:
     s_load, s_base = summarize(load), summarize(base)
     ratio = s_load["throughput"] / s_base["throughput"]
+    s_pg = summarize(pg) if pg else None
     lines = [
         "## Store under load (bench_store_load.py)",
         "",
@@ -287,37 +322,55 @@ def report(load: dict, base: dict, args) -> str:
         f" Baseline: the same write mix from 1 thread on a fresh file for {args.baseline_seconds:g} s, same run."
         f" One `Store` (one DuckDB connection, a cursor and transaction per write). DuckDB {duckdb.__version__},"
         f" Python {platform.python_version()}, {os.cpu_count()} cores, load average at start"
-        f" {args.load_at_start:.1f} (shared machine).",
+        f" {args.load_at_start:.1f} (shared machine)."
+        + (f" PostgreSQL: {pg['server']}, the same `Store` methods and SQL through a psycopg pool of"
+           f" {pg['pool']} connections, each write a REPEATABLE READ transaction retried on conflict."
+           if pg else ""),
         "",
-        "| run | acknowledged writes | seconds | writes/s | × baseline | p50 ms | p95 ms | p99 ms | errors |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| run | acknowledged writes | seconds | writes/s | × baseline | p50 ms | p95 ms | p99 ms | errors |"
+        " load average during the run |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
-    for name, run, s, r in ((f"{load['threads']} threads", load, s_load, ratio), ("1 thread (baseline)", base,
-                                                                                   s_base, 1.0)):
+    runs = [(f"DuckDB, {load['threads']} threads", load, s_load, ratio),
+            ("DuckDB, 1 thread (baseline)", base, s_base, 1.0)]
+    if pg:
+        runs.insert(0, (f"PostgreSQL, {pg['threads']} threads", pg, s_pg, s_pg["throughput"] / s_base["throughput"]))
+    for name, run, s, r in runs:
         p = s["pct"]["all"]
         lines.append(f"| {name} | {s['acked']:,} | {run['elapsed']:.1f} | {s['throughput']:,.0f} | {r:.2f} |"
-                     f" {p[0]:.1f} | {p[1]:.1f} | {p[2]:.1f} | {sum(s['errors'].values())} |")
-    lines += ["", f"Latency per kind of write, {load['threads']} threads (ms):", "",
-              "| write | count | p50 | p95 | p99 |", "|---|---:|---:|---:|---:|"]
-    for kind in KINDS:
-        p = s_load["pct"].get(kind, [np.nan] * 3)
-        lines.append(f"| {kind} | {s_load['counts'].get(kind, 0):,} | {p[0]:.1f} | {p[1]:.1f} | {p[2]:.1f} |")
+                     f" {p[0]:.1f} | {p[1]:.1f} | {p[2]:.1f} | {sum(s['errors'].values())} | {run['load']} |")
+    if pg:
+        times = s_pg["throughput"] / s_load["throughput"]
+        lines += ["", f"PostgreSQL / DuckDB at {load['threads']} threads, same run: **{times:.1f}x** the writes/s"
+                  f" (target >= 3x: {'met' if times >= 3 else 'NOT met'})."]
+    for run, s in ([(pg, s_pg)] if pg else []) + [(load, s_load)]:
+        lines += ["", f"Latency per kind of write, {run['backend']}, {run['threads']} threads (ms):", "",
+                  "| write | count | p50 | p95 | p99 |", "|---|---:|---:|---:|---:|"]
+        for kind in KINDS:
+            p = s["pct"].get(kind, [np.nan] * 3)
+            lines.append(f"| {kind} | {s['counts'].get(kind, 0):,} | {p[0]:.1f} | {p[1]:.1f} | {p[2]:.1f} |")
     if s_load["errors"]:
         lines += ["", "Errors: " + "; ".join(f"{k[0]} {k[1]} ×{n}" for k, n in s_load["errors"].items())
                   + ". Examples: " + " | ".join(s_load["examples"])]
-    v = load["verdict"]
-    lines += ["", f"Verification after closing and reopening the file ({load['threads']} threads):", "",
-              "| write | acknowledged | rows in DB | missing | present twice | unacknowledged rows |"
-              " content differs |", "|---|---:|---:|---:|---:|---:|---:|"]
-    for kind in KINDS:
-        k = v[kind]
-        lines.append(f"| {kind} | {k['acked']:,} | {k['rows']:,} | {k['missing']} | {k['twice']} |"
-                     f" {k['unacknowledged']} | {k['content_mismatch']} |")
-    lines += ["", "Each shared new context stored once: " + ", ".join(
-        f"\"{n}\" ×{c}" for n, c in v["proposed_context_rows"].items()) + ".",
-        "", f"Verdict: {'every acknowledged write is stored exactly once, nothing else appeared' if verdict_ok(v) else 'FAILED (see the table)'}"
-        f" (baseline run: {'ok' if verdict_ok(base['verdict']) else 'FAILED'}).", ""]
-    return "\n".join(lines)
+    if s_pg and s_pg["errors"]:
+        lines += ["", "PostgreSQL errors: " + "; ".join(f"{k[0]} {k[1]} ×{n}" for k, n in s_pg["errors"].items())
+                  + ". Examples: " + " | ".join(s_pg["examples"])]
+    for run in ([pg] if pg else []) + [load]:
+        v = run["verdict"]
+        lines += ["", f"Verification after closing and reopening the database ({run['backend']}, {run['threads']}"
+                  " threads):", "",
+                  "| write | acknowledged | rows in DB | missing | present twice | unacknowledged rows |"
+                  " content differs |", "|---|---:|---:|---:|---:|---:|---:|"]
+        for kind in KINDS:
+            k = v[kind]
+            lines.append(f"| {kind} | {k['acked']:,} | {k['rows']:,} | {k['missing']} | {k['twice']} |"
+                         f" {k['unacknowledged']} | {k['content_mismatch']} |")
+        lines += ["", "Each shared new context stored once: " + ", ".join(
+            f"\"{n}\" ×{c}" for n, c in v["proposed_context_rows"].items()) + ".",
+            "", f"Verdict ({run['backend']}): "
+            f"{'every acknowledged write is stored exactly once, nothing else appeared' if verdict_ok(v) else 'FAILED (see the table)'}"
+            + (f" (baseline run: {'ok' if verdict_ok(base['verdict']) else 'FAILED'})" if run is load else "") + "."]
+    return "\n".join(lines + [""])
 
 
 def main() -> int:
@@ -325,16 +378,49 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--baseline-seconds", type=float, default=10.0)
+    parser.add_argument("--postgres", help="a PostgreSQL URL to run on (a new schema is made in it and dropped);"
+                        " default: a throwaway server started from /usr/lib/postgresql/15/bin")
+    parser.add_argument("--no-postgres", action="store_true", help="DuckDB only")
     args = parser.parse_args()
     args.load_at_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-store-load-") as tmp:
         base = run_load(Path(tmp) / "baseline.duckdb", 1, args.baseline_seconds)
         load = run_load(Path(tmp) / "load.duckdb", args.threads, args.seconds)
-    text = report(load, base, args)
+        pg = None if args.no_postgres else run_postgres(args)
+    text = report(load, base, args, pg)
     print(text)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(text)
-    return 0 if verdict_ok(load["verdict"]) and verdict_ok(base["verdict"]) else 1
+    runs = [load, base] + ([pg] if pg else [])
+    return 0 if all(verdict_ok(r["verdict"]) for r in runs) else 1
+
+
+def run_postgres(args) -> dict:
+    """The load on PostgreSQL: in a schema of its own on --postgres, or on a throwaway durable server."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    import pgserver
+
+    from workbench.store.backends import PostgreSQL
+
+    started = args.postgres is None
+    directory = Path(tempfile.mkdtemp(prefix="bench-pg-"))  # in /tmp: the postgres user must reach it
+    server = pgserver.start(directory, durable=True) if started else args.postgres
+    schema = f"bench_{os.getpid()}"
+    try:
+        with psycopg.connect(server, autocommit=True) as connection:
+            version = connection.execute("SHOW server_version").fetchall()[0][0]
+            connection.execute(f"CREATE SCHEMA {schema}")
+        url = server + ("&" if "?" in server else "?") + f"options=-csearch_path%3D{schema}"
+        run = run_load(url, args.threads, args.seconds)
+        with psycopg.connect(server, autocommit=True) as connection:
+            connection.execute(f"DROP SCHEMA {schema} CASCADE")
+    finally:
+        if started:
+            pgserver.stop(directory)
+        shutil.rmtree(directory, ignore_errors=True)
+    run["server"] = (f"PostgreSQL {version}" + (" (throwaway server on a Unix socket, fsync on)" if started else ""))
+    run["pool"] = PostgreSQL.POOL_SIZE
+    return run
 
 
 if __name__ == "__main__":

@@ -23,9 +23,12 @@ T0 = datetime(2025, 3, 1, 12, 0, 0)
 PASSWORD = "correct horse battery"
 
 
+pytestmark = pytest.mark.both_backends
+
+
 @pytest.fixture
-def store(tmp_path):
-    s = Store(tmp_path / "accounts.duckdb")
+def store(db_target):
+    s = Store(db_target)
     yield s
     s.close()
 

@@ -1,4 +1,4 @@
-"""`workbench dedup` on a real DuckDB file with the real embedding model: canonical values found,
+"""`workbench dedup` on a real DuckDB file and a real PostgreSQL server with the real embedding model: canonical values found,
 the embedding cache used, ids stable across re-runs, a facilitator's hand placements kept."""
 
 from __future__ import annotations
@@ -16,9 +16,12 @@ from workbench.store import Store
 runner = CliRunner()
 
 
+pytestmark = pytest.mark.both_backends
+
+
 @pytest.fixture
-def demo_db(tmp_path, demo_spec):
-    db = tmp_path / "dd.duckdb"
+def demo_db(db_target, demo_spec):
+    db = db_target
     with Store(db) as s:
         s.import_bundle(simulate(demo_spec, load_world(config.DATA / "demo_values.yaml"), 45, seed=5))
     return db

@@ -22,10 +22,12 @@ from workbench.embed import Embedder
 from workbench.llm import SAME_VALUE_SYSTEM_PROMPT, VERDICT_TOOL_NAME, LlmConfig, LlmInterviewer
 from workbench.store import Store, open_store
 
+pytestmark = pytest.mark.both_backends
+
 
 @pytest.fixture
-def store(tmp_path):
-    s = Store(tmp_path / "answers.duckdb")
+def store(db_target):
+    s = Store(db_target)
     s.import_bundle(simulate(load_spec(), load_world(config.DATA / "demo_values.yaml"), 30, seed=3))
     yield s
     s.close()

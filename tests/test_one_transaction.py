@@ -129,6 +129,7 @@ USE_CASES: dict[str, tuple[Callable, Callable]] = {
 }
 
 
+@pytest.mark.both_backends
 @pytest.mark.parametrize("use_case", USE_CASES)
 def test_a_submission_cut_at_any_write_leaves_nothing_and_a_retry_stores_it_once(demo_db, monkeypatch, use_case):
     prepare, submit = USE_CASES[use_case]
@@ -152,6 +153,7 @@ def test_a_submission_cut_at_any_write_leaves_nothing_and_a_retry_stores_it_once
     assert snapshot(demo_db) == stored, "and writes nothing"
 
 
+@pytest.mark.both_backends
 def test_a_card_confirmed_twice_at_once_is_one_card(demo_db):
     import threading
 

@@ -15,7 +15,14 @@ from workbench.io.polis import latest_votes, read_polis_export
 from workbench.polis import polis_report
 from workbench.polis.clusters import Clustering, kmeans, silhouette
 from workbench.polis.conversation import KSmoother, best_k, max_group_k
-from workbench.polis.pca import deflated, power_iteration, principal_components, sparsity_aware_projection
+from workbench.polis.pca import (
+    CoVotes,
+    deflated,
+    gram_rows,
+    power_iteration,
+    principal_components,
+    sparsity_aware_projection,
+)
 from workbench.polis.repness import prop_test, two_prop_test
 
 
@@ -165,3 +172,40 @@ def test_group_informed_consensus_equals_polis_export(shared_datasets: Path) -> 
     theirs = comments["group-informed-consensus"].reindex(ours.index)
     assert len(ours) >= 300 and theirs.notna().all()
     assert np.max(np.abs(ours - theirs)) < 1e-12
+
+
+def test_co_vote_counts_kept_per_batch_equal_a_rebuild_and_give_the_gram_matrix() -> None:
+    """The replay's incremental Gram matrix: counts changed batch by batch (re-votes included) equal
+    counts rebuilt from the final votes exactly, and G = A'A follows from them, symmetric to the bit."""
+    rng = np.random.default_rng(3)
+    n, m = 30, 8
+    votes, voted = np.zeros((n, m)), np.zeros((n, m), dtype=bool)
+    counts = CoVotes.empty(m)
+    for _ in range(40):
+        rows, cols = rng.integers(0, n, 3), rng.integers(0, m, 3)
+        voters = np.unique(rows)
+        before = (votes[voters].copy(), voted[voters].copy())
+        votes[rows, cols] = rng.choice([-1.0, 0.0, 1.0], 3)
+        voted[rows, cols] = True
+        counts.replace(np.unique(cols), before, (votes[voters], voted[voters]))
+    rebuilt = CoVotes.of(votes, voted)
+    for kept, full in ((counts.pairs, rebuilt.pairs), (counts.products, rebuilt.products), (counts.sums, rebuilt.sums)):
+        assert np.array_equal(kept, full)
+    mean = np.where(voted.any(axis=0), votes.sum(axis=0) / np.maximum(voted.sum(axis=0), 1), 0.0)
+    centred = np.where(voted, votes - mean, 0.0)
+    gram = gram_rows(np.arange(m), mean, counts)
+    assert gram == pytest.approx(centred.T @ centred, abs=1e-9)
+    assert np.array_equal(gram, gram.T)
+
+
+def test_kmeans_started_on_its_own_result_stops_there() -> None:
+    """A warm start whose labels reproduce themselves ends at once with the same clusters (the
+    replay's shortcut for same-clustering? when no point changes cluster)."""
+    rng = np.random.default_rng(0)
+    points = np.r_[rng.normal(0, 0.1, (20, 2)), rng.normal(5, 0.1, (20, 2))]
+    first = kmeans(points, 2)
+    again = kmeans(points, 2, last=first)
+    assert np.array_equal(again.ids, first.ids) and np.array_equal(again.member, first.member)
+    assert np.array_equal(again.centers, first.centers)
+    moved = kmeans(points + [0.5, 0.0], 2, last=first)  # every point moved: the centres follow
+    assert np.allclose(moved.centers, first.centers + [0.5, 0.0])

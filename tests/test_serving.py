@@ -118,7 +118,7 @@ def test_serve_refuses_a_port_in_use_before_starting(demo_file):
 def test_read_commands_work_beside_the_app_and_writes_say_what_to_do(demo_file, tmp_path):
     out = tmp_path / "out"
     with workbench_server(demo_file, ENV) as (url, process):
-        exported = workbench("export", "--what", "cards", "--format", "csv", "--out", str(out / "cards.csv"),
+        exported = workbench("export", "--what", "cards", "--format", "csv", "--out", str(out / "cards"),
                              "--db", str(demo_file))
         assert exported.returncode == 0, exported.stderr
         assert "reading a snapshot it took just now" in exported.stderr
@@ -144,12 +144,31 @@ def test_read_commands_work_beside_the_app_and_writes_say_what_to_do(demo_file, 
     # The snapshot read the same data the file holds; nothing was recorded while the app served it.
     with Store(demo_file) as s:
         assert s.runs().empty
-    again = workbench("export", "--what", "cards", "--format", "csv", "--out", str(out / "after.csv"),
+    again = workbench("export", "--what", "cards", "--format", "csv", "--out", str(out / "after"),
                       "--db", str(demo_file))
     assert again.returncode == 0 and "snapshot" not in again.stderr
-    pd.testing.assert_frame_equal(pd.read_csv(out / "cards.csv"), pd.read_csv(out / "after.csv"))
+    pd.testing.assert_frame_equal(pd.read_csv(out / "cards" / "cards.csv", dtype=str),
+                                  pd.read_csv(out / "after" / "cards.csv", dtype=str))
     with Store(out / "backup.duckdb") as copy:
         assert len(copy.participants("demo")) == 30 and copy.runs().empty
+
+
+@pytest.mark.timeout(600)
+def test_on_postgresql_every_command_works_while_the_app_serves_it(postgres_url, tmp_path):
+    """No lock on PostgreSQL: the CLI writes and reads the database a running app serves, no snapshot needed."""
+    with Store(postgres_url) as s:
+        s.import_bundle(simulate(load_deliberation(config.DEMO_DELIBERATION),
+                                 load_world(config.DATA / "demo_values.yaml"), 30, seed=3))
+    out = tmp_path / "out"
+    with workbench_server(postgres_url, ENV):
+        for command in (["invite", "demo", "-n", "2"], ["user", "ensure-demo"],
+                        ["graph", "--out", str(out / "graph.json")], ["snapshot", "--to", str(out / "snap")]):
+            done = workbench(*command, "--db", postgres_url)
+            assert done.returncode == 0, (command, done.stderr)
+            assert "snapshot it took" not in done.stderr
+    with Store(postgres_url) as s:
+        assert len(s.participants("demo")) == 32 and "graph" in set(s.runs()["kind"])
+        assert s.user("facilitator") is not None
 
 
 HOLDER = """

@@ -1,4 +1,5 @@
-"""Store round trips on a temporary DuckDB file: migrations, events, latest-wins, as-of, concurrency."""
+"""Store round trips on a temporary DuckDB file and on a real PostgreSQL server: migrations, events,
+latest-wins, as-of, concurrency."""
 
 from __future__ import annotations
 
@@ -22,17 +23,19 @@ from workbench.models import (
 from workbench.store import NotFound, Store, migrations
 from workbench.store.core import utcnow
 
+pytestmark = pytest.mark.both_backends
+
 
 @pytest.fixture
-def store(tmp_path, demo_spec):
-    s = Store(tmp_path / "wb.duckdb")
+def store(db_target, demo_spec):
+    s = Store(db_target)
     s.save_deliberation(demo_spec)
     yield s
     s.close()
 
 
-def test_migrations_apply_once_and_reopen_is_a_no_op(tmp_path):
-    path = tmp_path / "m.duckdb"
+def test_migrations_apply_once_and_reopen_is_a_no_op(db_target):
+    path = db_target
     s = Store(path)
     assert s.schema_version() == len(migrations())
     assert s.migrate() == []  # running again changes nothing

@@ -27,7 +27,7 @@ from typer.exceptions import TyperException
 from . import config, errors
 from .errors import Conflict, Unavailable, WorkbenchError
 from .ids import public_id
-from .store import DatabaseLocked, Store
+from .store import DatabaseLocked, Store, is_snapshot, open_snapshot
 
 
 class _Commands(TyperGroup):
@@ -66,7 +66,8 @@ def _options(debug: Annotated[bool, typer.Option("--debug", help="on an unexpect
         logging.basicConfig(level=logging.DEBUG, stream=sys.stderr,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-DbOption = Annotated[Path | None, typer.Option("--db", help="DuckDB file (default: $WORKBENCH_DB or data/workbench.duckdb)")]
+DbOption = Annotated[str | None, typer.Option("--db", help="DuckDB file or postgresql://... URL (default: $WORKBENCH_DB"
+                                              " or data/workbench.duckdb)")]
 
 
 def _fail(message: str) -> typer.Exit:
@@ -74,8 +75,11 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
-def _store(db: Path | None) -> Store:
+def _store(db: str | None) -> Store:
     """The database for a command that writes; a file a running app holds fails at once, saying so."""
+    if is_snapshot(config.db_path(db)):
+        raise _fail(f"--db: {config.db_path(db)} is a snapshot, for analysis only (graph, groups, fit, export);"
+                    " run this command on the database it was taken from")
     try:
         return Store(config.db_path(db))
     except DatabaseLocked as exc:
@@ -85,7 +89,7 @@ def _store(db: Path | None) -> Store:
 
 
 @contextlib.contextmanager
-def _reading(db: Path | None, *, note: str = "analysis runs are not recorded") -> Iterator[tuple[Store, bool]]:
+def _reading(db: str | None, *, note: str = "analysis runs are not recorded") -> Iterator[tuple[Store, bool]]:
     """The database for a command that only reads: (store, live).
 
     `live` is False when a running app holds the file: then the store is a snapshot the app took
@@ -93,6 +97,10 @@ def _reading(db: Path | None, *, note: str = "analysis runs are not recorded") -
     to do, when the file is held by something that cannot take a snapshot.
     """
     path = config.db_path(db)
+    if is_snapshot(path):  # a snapshot folder: analysed in memory, nothing written back
+        with open_snapshot(path) as store:
+            yield store, False
+        return
     try:
         store = Store(path)
     except DatabaseLocked as exc:
@@ -121,7 +129,7 @@ def init(db: DbOption = None,
     from .deliberation import load_deliberation
 
     with _store(db) as store:
-        typer.echo(f"database {store.path} at schema version {store.schema_version()}")
+        typer.echo(f"database {store.name} at schema version {store.schema_version()}")
         if deliberation is not None:
             spec = load_deliberation(deliberation)
             store.save_deliberation(spec)
@@ -142,7 +150,7 @@ def demo(db: DbOption = None,
     bundle = simulate(spec, world, participants, seed=seed)
     with _store(db) as store:
         added = store.import_bundle(bundle, merge=True)  # a second run adds nothing and keeps its settings
-        typer.echo(f"demo deliberation {spec.id!r} in {store.path}: " +
+        typer.echo(f"demo deliberation {spec.id!r} in {store.name}: " +
                    ", ".join(f"{v} {k}" for k, v in added.items() if v))
         _print_invites(store.create_invites(spec.id, invites) if invites else [])
 
@@ -185,20 +193,23 @@ def serve(db: DbOption = None,
     --workers N, N app workers run behind nginx on a PostgreSQL database."""
     from .serving import refuse_if_served, streamlit_command
 
+    target = config.db_path(db)
     if secrets is not None and not secrets.is_file():
         raise _fail(f"--secrets: {secrets} is not a file")
     if workers is not None:
         from . import workers as fleet
 
-        target = config.db_path(db)
         fleet.refuse_duckdb(target, workers)
         _refuse_busy_port(host, port)
         raise typer.Exit(fleet.serve(str(target), workers=workers, host=host, port=port,
                                      secrets_file=secrets and secrets.resolve()))
-    path = config.db_path(db).resolve()
-    refuse_if_served(path)  # held by another process, or damaged: a WorkbenchError naming it
+    if isinstance(target, Path):
+        target = target.resolve()
+        refuse_if_served(target)  # held by another process, or damaged: a WorkbenchError naming it
+    else:
+        Store(target).close()  # reachable, and migrated once before the server starts
     _refuse_busy_port(host, port)
-    os.environ["WORKBENCH_DB"] = str(path)
+    os.environ["WORKBENCH_DB"] = str(target)
     os.environ.setdefault("WORKBENCH_BASE_URL", f"http://{host}:{port}")
     command = streamlit_command(host=host, port=port, secrets_file=secrets and secrets.resolve())
     sys.stdout.flush()
@@ -239,11 +250,25 @@ def backup(db: DbOption = None,
 
 
 @app.command()
+def snapshot(to: Annotated[Path, typer.Option("--to", help="a new folder for the Parquet files and manifest.json")],
+             db: DbOption = None) -> None:
+    """Write the database's tables as Parquet for analysis (consistent as of one moment, while the app serves
+    it; no credentials). Every analysis command (graph, groups, fit, export) reads the folder as --db."""
+    with _reading(db, note="snapshotting that") as (store, _live):
+        made = store.write_parquet_snapshot(to)
+    typer.echo(f"snapshot of {made.source} (schema version {made.schema_version}) written to {to}:"
+               f" {len(made.tables)} tables, {sum(made.tables.values())} rows. Analyse it with e.g."
+               f" `workbench graph --db {to} --out graph.json`.")
+
+
+@app.command()
 def recover(db: DbOption = None) -> None:
     """Open a database whose write-ahead log is damaged, keeping every whole commit the log holds."""
     from .store.durability import recover as recover_logs
 
     path = config.db_path(db)
+    if config.is_database_url(path):
+        raise _fail("--db: recover mends a DuckDB file's write-ahead log; a PostgreSQL server recovers by itself")
     done = recover_logs(path)
     _store(db).close()  # replays what is left of the log and folds it into the file
     if not done:
@@ -266,7 +291,7 @@ MergeOption = Annotated[bool, typer.Option("--merge", help="add to the deliberat
                                            " settings (title, licence, source, open sign-up)")]
 
 
-def _import(source: Path, deliberation_id: str, make_bundle, db: Path | None, merge: bool) -> None:
+def _import(source: Path, deliberation_id: str, make_bundle, db: str | None, merge: bool) -> None:
     """Read `source` into a bundle (a format error exits with its message; nothing is written), then
     write it in one transaction and report what was new."""
     bundle = make_bundle()

@@ -26,12 +26,22 @@ DEMO_DELIBERATION = DATA / "demo.yaml"
 DEMO_ID = "demo"
 
 
-def db_path(override: str | os.PathLike | None = None) -> Path:
-    """`--db PATH` wins, then WORKBENCH_DB, then data/workbench.duckdb (in the working directory)."""
-    if override:
-        return Path(override)
-    env = os.environ.get("WORKBENCH_DB")
-    return Path(env) if env else DEFAULT_DB
+#: How a PostgreSQL server is named where a DuckDB file could be (`--db`, WORKBENCH_DB).
+DATABASE_URL_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_database_url(target: str | os.PathLike | None) -> bool:
+    """Whether `target` names a PostgreSQL server (postgresql://...) rather than a DuckDB file."""
+    return target is not None and str(target).startswith(DATABASE_URL_SCHEMES)
+
+
+def db_path(override: str | os.PathLike | None = None) -> Path | str:
+    """`--db` wins, then WORKBENCH_DB, then data/workbench.duckdb (in the working directory).
+
+    A DuckDB file (or a snapshot folder) is a Path; a PostgreSQL server is its URL, a str.
+    """
+    value = override or os.environ.get("WORKBENCH_DB") or DEFAULT_DB
+    return str(value) if is_database_url(value) else Path(value)
 
 
 def base_url() -> str:

@@ -63,23 +63,27 @@ def first_distinct(points: np.ndarray, k: int) -> np.ndarray:
 
 
 def _positions(ids: np.ndarray, member: np.ndarray) -> np.ndarray:
-    """Index into `ids` of each member's cluster id (-1 where the id is not among `ids`)."""
-    order = np.argsort(ids, kind="stable")
-    sorted_ids = ids[order]
-    at = np.minimum(np.searchsorted(sorted_ids, member), len(ids) - 1)
-    return np.where(sorted_ids[at] == member, order[at], -1)
+    """Index into `ids` of each member's cluster id (-1 where the id is not among `ids`), by a
+    lookup table over the ids (cheaper than a search per member)."""
+    top = max(int(ids.max()) if len(ids) else 0, int(member.max()) if len(member) else 0)
+    table = np.full(top + 2, -1)  # member -1 reads the last slot, which no id fills
+    table[ids] = np.arange(len(ids))
+    return table[member]
 
 
 def _centers_of(points: np.ndarray, weights: np.ndarray, member: np.ndarray, ids: np.ndarray) -> np.ndarray:
     """Weighted mean position of each cluster's members, in `ids` order."""
     labels = _positions(ids, member)
     has = labels >= 0
+    if has.all():
+        return _weighted_centers(points, weights, labels, len(ids))
     return _weighted_centers(points[has], weights[has], labels[has], len(ids))
 
 
 def _clean_start(points: np.ndarray, weights: np.ndarray, member: np.ndarray, last_ids: np.ndarray,
                  k: int) -> tuple[np.ndarray, np.ndarray]:
-    """clean-start-clusters: (ids in order, centres); `member` (per-row cluster id or -1) is updated."""
+    """clean-start-clusters: (ids in order, centres); `member` (per-row cluster id or -1) is updated.
+    The centres are always the weighted means of the rows `member` puts in each cluster."""
     present = np.zeros(max(int(last_ids.max()), int(member.max())) + 2, dtype=bool)
     present[member[member >= 0]] = True
     ids = last_ids[present[last_ids]]  # safe-recenter drops clusters with no member here
@@ -134,34 +138,51 @@ def _same_clustering(a: np.ndarray, b: np.ndarray) -> bool:
 
 
 def kmeans(points: np.ndarray, k: int, *, names: np.ndarray | None = None, weights: np.ndarray | None = None,
-           last: Clustering | None = None, max_iters: int = KMEANS_MAX_ITERS) -> Clustering:
+           last: Clustering | None = None, max_iters: int = KMEANS_MAX_ITERS,
+           carried: np.ndarray | None = None) -> Clustering:
     """Polis's k-means of `points` (rows in Polis's order, named by ascending `names`, default 0..n-1).
 
     last: the last run's clustering; a row whose name was a member of one of its clusters starts
     there (a participant who just entered starts nowhere). Without it, or when it was empty, the
-    start is cold."""
+    start is cold. carried: `last.carried_over(names)` when the caller already knows it."""
     names = np.arange(len(points)) if names is None else np.asarray(names)
     weights = np.ones(len(points)) if weights is None else np.asarray(weights, dtype=float)
-    if last is not None and len(last.ids):
-        ids, centers = _clean_start(points, weights, last.carried_over(names), last.ids, k)
+    warm = last is not None and len(last.ids) > 0
+    if warm:
+        member = last.carried_over(names) if carried is None else carried.copy()
+        ids, centers = _clean_start(points, weights, member, last.ids, k)
     else:
         start = first_distinct(points, k)
         ids, centers = np.arange(len(start)), points[start].astype(float)
+    # centred_on: the labels whose weighted means `centers` are, when every row had one. A step that
+    # assigns exactly those labels again would recompute the same centres bit for bit, so it ends the
+    # loop as same-clustering? would (every centre moved 0) without recomputing them.
+    centred_on = None
+    if warm and (member >= 0).all():
+        centred_on = _positions(ids, member)
     labels = np.zeros(len(points), dtype=int)
     for remaining in range(max_iters, -1, -1):
         # nearest centre: argmin of |c|^2 - 2 p.c (|p|^2 is the same for every centre)
-        labels = ((centers * centers).sum(axis=1) - 2.0 * (points @ centers.T)).argmin(axis=1)
+        # (-2c and the sum's order are exact rewrites of |c|^2 - 2 p.c: scaling by 2 rounds nothing)
+        scores = points @ (-2.0 * centers.T)
+        scores += centers[:, 0] * centers[:, 0] + centers[:, 1] * centers[:, 1]
+        labels = scores.argmin(axis=1)
+        if centred_on is not None and np.array_equal(labels, centred_on):
+            break
         new_centers = _weighted_centers(points, weights, labels, len(ids))
         used = ~np.isnan(new_centers[:, 0])
         if not used.all():  # cluster-step drops clusters that lost every member
             remap = np.cumsum(used) - 1
             labels, new_centers, ids = remap[labels], new_centers[used], ids[used]
         done = remaining == 0 or _same_clustering(centers, new_centers)
-        centers = new_centers
+        centers, centred_on = new_centers, labels
         if done:
             break
-    order = np.argsort(ids, kind="stable")
-    return Clustering(ids=ids[order], centers=centers[order], member=ids[labels], names=names)
+    if len(ids) > 1 and np.any(ids[1:] < ids[:-1]):  # only a merge into a later id unsorts them
+        order = np.argsort(ids, kind="stable")
+        ids, centers = ids[order], centers[order]
+        labels = np.argsort(order)[labels]
+    return Clustering(ids=ids, centers=centers, member=ids[labels], names=names)
 
 
 def silhouette(distances: np.ndarray, labels: np.ndarray, k: int | None = None) -> float:
@@ -170,7 +191,7 @@ def silhouette(distances: np.ndarray, labels: np.ndarray, k: int | None = None) 
     k = int(labels.max()) + 1 if k is None else k
     if k < 2:
         return float("nan")
-    onehot = np.eye(k)[labels]
+    onehot = (labels[:, None] == np.arange(k)).astype(float)
     counts = np.bincount(labels, minlength=k).astype(float)
     sums = distances @ onehot
     idx = np.arange(len(labels))

@@ -33,9 +33,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from .clusters import KMEANS_MAX_ITERS, Clustering, kmeans, silhouette
-from .pca import PCA_ITERS, principal_components, sparsity_aware_projection
+from .pca import PCA_ITERS, CoVotes, gram_rows, principal_components, sparsity_aware_projection
 
 # conversation.clj base-conv-update-graph defaults
 BASE_K = 100
@@ -120,12 +121,25 @@ class ConversationMath:
 
 
 class _Worker:
-    """One conversation's mutable math state during a replay (private: results leave as ConversationMath)."""
+    """One conversation's mutable math state during a replay (private: results leave as ConversationMath).
+
+    Kept incrementally, because a replay runs thousands of updates of a few votes each. Everything
+    over statements is kept only for those not moderated out (a moderated-out column is 0 for
+    everyone and changes no product). `CoVotes` holds exact integer counts per pair of statements, so
+    a batch's votes change a few of them by whole numbers and then only the rows and columns of
+    G = A'A whose statement got a vote (its mean moved) are recomputed, with the same formula a
+    rebuild uses (`gram_rows`): the optimised replay and a straightforward one agree bit for bit."""
 
     def __init__(self, n_rows: int, n_cols: int, moderated: np.ndarray, known: np.ndarray, seed: int) -> None:
         self.raw = np.full((n_rows, n_cols), np.nan)
-        self.centred = np.zeros((n_rows, n_cols))  # A: vote - column mean where voted, else 0
-        self.gram = np.zeros((n_cols, n_cols))
+        self.kept = np.flatnonzero(~moderated)  # statement positions of A's and G's columns
+        self.kept_at = np.full(n_cols, -1)
+        self.kept_at[self.kept] = np.arange(len(self.kept))
+        self.votes_kept = np.zeros((n_rows, len(self.kept)))  # votes on A's columns, 0 where not voted
+        self.voted_kept = np.zeros((n_rows, len(self.kept)), dtype=bool)
+        self.covotes = CoVotes.empty(len(self.kept))
+        self.centred = np.zeros((n_rows, len(self.kept)))  # A: vote - column mean where voted, else 0
+        self.gram = np.zeros((len(self.kept), len(self.kept)))
         self.col_sum = np.zeros(n_cols)
         self.col_count = np.zeros(n_cols)
         self.row_count = np.zeros(n_rows, dtype=int)  # raw votes per participant
@@ -135,8 +149,9 @@ class _Worker:
         self.in_conv = np.zeros(n_rows, dtype=bool)
         self.n_rows = 0
         self.n_cols = 0
+        self.n_kept = 0  # A's columns seen so far (statements are numbered in order of first vote)
         self.rng = np.random.default_rng(seed)
-        self.components: np.ndarray | None = None
+        self.components: np.ndarray | None = None  # over A's columns seen so far
         self.base: Clustering | None = None
         self.base_of = np.full(n_rows, -1)
         self.group_clusterings: dict[int, Clustering] = {}
@@ -147,7 +162,7 @@ class _Worker:
         self.k_history: list[tuple[int, int | None, int, int]] = []
 
     def apply(self, rows: np.ndarray, cols: np.ndarray, votes: np.ndarray) -> np.ndarray:
-        """Write a batch of votes (one per cell, latest already chosen); return the changed columns."""
+        """Write a batch of votes (one per cell, latest already chosen); return A's changed columns."""
         old = self.raw[rows, cols]
         fresh = np.isnan(old)
         self.raw[rows, cols] = votes
@@ -158,29 +173,50 @@ class _Worker:
         np.add.at(self.col_sum, cols, votes - np.where(fresh, 0.0, old))
         self.n_rows = max(self.n_rows, int(rows.max()) + 1)
         self.n_cols = max(self.n_cols, int(cols.max()) + 1)
-        changed = np.unique(cols)
-        return changed[~self.moderated[changed]]  # a zeroed column stays 0 - 0 for everyone
+        self.n_kept = int(np.searchsorted(self.kept, self.n_cols))
+        at = self.kept_at[cols]
+        on_kept = at >= 0  # a zeroed column stays 0 - 0 for everyone
+        rows, at, votes = rows[on_kept], at[on_kept], votes[on_kept]
+        if not len(rows):
+            return at
+        voters = np.unique(rows)
+        before = (self.votes_kept[voters], self.voted_kept[voters])
+        self.votes_kept[rows, at] = votes
+        self.voted_kept[rows, at] = True
+        changed = np.unique(at)
+        self.covotes.replace(changed, before, (self.votes_kept[voters], self.voted_kept[voters]))
+        return changed
 
     def refresh_gram(self, changed: np.ndarray) -> None:
-        n, m = self.n_rows, self.n_cols
+        """Recompute A's columns and G's rows and columns for the statements that got votes."""
         if not len(changed):
             return
-        raw = self.raw[:n, changed]
-        mean = self.col_sum[changed] / self.col_count[changed]
-        self.centred[:n, changed] = np.where(np.isnan(raw), 0.0, raw - mean)
-        block = self.centred[:n, changed].T @ self.centred[:n, :m]
-        self.gram[changed, :m] = block
-        self.gram[:m, changed] = block.T
+        n, k = self.n_rows, self.n_kept
+        mean = self.col_sum[self.kept[:k]] / np.maximum(self.col_count[self.kept[:k]], 1)
+        self.centred[:n, changed] = np.where(self.voted_kept[:n, changed], self.votes_kept[:n, changed] - mean[changed], 0.0)
+        block = gram_rows(changed, mean, self.covotes.view(k))
+        self.gram[changed, :k] = block
+        self.gram[:k, changed] = block.T
 
     def update(self, rows: np.ndarray, cols: np.ndarray, votes: np.ndarray, when: int | None) -> None:
         self.refresh_gram(self.apply(rows, cols, votes))
-        n, m = self.n_rows, self.n_cols
-        self.components = principal_components(self.gram[:m, :m], n, previous=self.components, rng=self.rng)
+        n, m, k = self.n_rows, self.n_cols, self.n_kept
+        self.components = principal_components(self.gram[:k, :k], n, previous=self.components, rng=self.rng,
+                                               columns=self.kept[:k], n_statements=m)
         n_voted = self.row_count_kept[:n] + int(self.moderated[:m].sum())
-        self.projection[:n] = sparsity_aware_projection(self.centred[:n, :m], n_voted, self.components)
+        self.projection[:n] = sparsity_aware_projection(self.centred[:n, :k], n_voted, self.components, n_statements=m)
         self._in_conversation(n, m)
         self._cluster(n, when)
         self.updates += 1
+
+    def full_components(self) -> np.ndarray:
+        """The components over all statements seen (0 for the moderated-out ones)."""
+        m, k = self.n_cols, self.n_kept
+        if self.components is None:
+            return np.zeros((0, m))
+        full = np.zeros((len(self.components), m))
+        full[:, self.kept[:k]] = self.components
+        return full
 
     def _in_conversation(self, n: int, m: int) -> None:
         counts = self.row_count[:n]
@@ -197,10 +233,12 @@ class _Worker:
         if not len(rows):
             return
         points = self.projection[rows]
-        self.base = kmeans(points, BASE_K, names=rows, last=self.base, max_iters=BASE_ITERS)
+        self.base = kmeans(points, BASE_K, names=rows, last=self.base, max_iters=BASE_ITERS,
+                           carried=self.base_of[rows])
         self.base_of[rows] = self.base.member
         centers, sizes = self.base.centers, self.base.sizes().astype(float)
-        distances = np.sqrt(((centers[:, None] - centers[None]) ** 2).sum(-1))
+        dx, dy = centers[:, None, 0] - centers[None, :, 0], centers[:, None, 1] - centers[None, :, 1]
+        distances = np.sqrt(dx * dx + dy * dy)
         clusterings: dict[int, Clustering] = {}
         silhouettes: dict[int, float] = {}
         for k in range(2, max_group_k(len(centers)) + 1):
@@ -226,26 +264,61 @@ def _numbered(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return codes, np.asarray(uniques, dtype=object)
 
 
-def _run(stream: pd.DataFrame, batches: np.ndarray, *, moderated_out: Iterable[str], known: Iterable[str],
-         seed: int, mode: str, progress: Progress | None) -> ConversationMath:
+def _numbered_stream(stream: pd.DataFrame, moderated_out: Iterable[str],
+                     known: Iterable[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Participant rows and statement columns numbered in order of first vote, their ids, and which
+    statements are moderated out and which participants are already in the conversation."""
     rows, participants = _numbered(stream["participant_id"].astype(str))
     cols, statements = _numbered(stream["statement_id"].astype(str))
     moderated = np.isin(statements, np.asarray(sorted({str(s) for s in moderated_out}), dtype=object))
     known_rows = np.isin(participants, np.asarray(sorted({str(p) for p in known}), dtype=object))
+    return rows, cols, participants, statements, moderated, known_rows
+
+
+def _batch_bounds(batches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end (exclusive) of each run of equal batch numbers in the stream."""
+    starts = np.flatnonzero(np.r_[True, batches[1:] != batches[:-1]]) if len(batches) else np.zeros(0, int)
+    return starts, np.r_[starts[1:], len(batches)]
+
+
+def _replayed(stream: pd.DataFrame, batches: np.ndarray, *, moderated_out: Iterable[str], known: Iterable[str],
+              seed: int, progress: Progress | None) -> tuple[_Worker, np.ndarray, np.ndarray]:
+    """Run one update per batch; the worker after the last, with the participant and statement ids."""
+    rows, cols, participants, statements, moderated, known_rows = _numbered_stream(stream, moderated_out, known)
     worker = _Worker(len(participants), len(statements), moderated, known_rows, seed)
     votes = stream["vote"].to_numpy(dtype=float)
     times = stream["time"].to_numpy() if "time" in stream else None
-    starts = np.flatnonzero(np.r_[True, batches[1:] != batches[:-1]]) if len(batches) else np.zeros(0, int)
-    ends = np.r_[starts[1:], len(batches)]
+    starts, ends = _batch_bounds(batches)
+    # within a batch the latest vote on a cell wins: mark, once, each vote a later one in its batch replaces
+    batch_of = np.repeat(np.arange(len(starts)), ends - starts)
+    cell = batch_of * (len(participants) * len(statements)) + rows * len(statements) + cols
+    counts = ~pd.Series(cell).duplicated(keep="last").to_numpy()
     for i, (s, e) in enumerate(zip(starts, ends, strict=True)):
-        r, c, v = rows[s:e], cols[s:e], votes[s:e]
-        if e - s > 1:  # within a batch the latest vote on a cell wins
-            last = ~pd.Series(r * len(statements) + c).duplicated(keep="last").to_numpy()
-            r, c, v = r[last], c[last], v[last]
-        worker.update(r, c, v, int(times[e - 1]) if times is not None else None)
+        keep = counts[s:e]
+        worker.update(rows[s:e][keep], cols[s:e][keep], votes[s:e][keep], int(times[e - 1]) if times is not None else None)
         if progress is not None:
             progress(i + 1, len(starts))
+    return worker, participants, statements
+
+
+def _run(stream: pd.DataFrame, batches: np.ndarray, *, moderated_out: Iterable[str], known: Iterable[str],
+         seed: int, mode: str, progress: Progress | None) -> ConversationMath:
+    with threadpool_limits(1, user_api="blas"):  # small products: a second BLAS thread only waits for a core
+        worker, participants, statements = _replayed(stream, batches, moderated_out=moderated_out, known=known,
+                                                     seed=seed, progress=progress)
     return _result(worker, participants, statements, mode=mode, seed=seed)
+
+
+def _shown_groups(smoother: KSmoother, clusterings: dict[int, Clustering],
+                 silhouettes: dict[int, float]) -> tuple[int, Clustering | None]:
+    """The k Polis shows and its group clustering: the smoothed k, or, when that k no longer fits the
+    base clusters, the best-silhouette one (None before any update clustered anyone)."""
+    k = int(smoother.smoothed_k) if smoother.smoothed_k is not None else 0
+    groups = clusterings.get(k)
+    if groups is None and clusterings:
+        k = best_k(silhouettes)
+        groups = clusterings[k]
+    return k, groups
 
 
 def _result(worker: _Worker, participants: np.ndarray, statements: np.ndarray, *, mode: str,
@@ -254,11 +327,7 @@ def _result(worker: _Worker, participants: np.ndarray, statements: np.ndarray, *
     raw = worker.raw[:n, :m].copy()
     rating = raw.copy()
     rating[:, worker.moderated[:m]] = 0.0
-    k = int(worker.smoother.smoothed_k) if worker.smoother.smoothed_k is not None else 0
-    groups = worker.group_clusterings.get(k)
-    if groups is None and worker.group_clusterings:  # the shown k no longer fits the base clusters
-        k = best_k(worker.silhouettes)
-        groups = worker.group_clusterings[k]
+    k, groups = _shown_groups(worker.smoother, worker.group_clusterings, worker.silhouettes)
     base = worker.base if worker.base is not None else _EMPTY
     group_of = np.full(n, -1)
     if groups is not None:
@@ -268,7 +337,7 @@ def _result(worker: _Worker, participants: np.ndarray, statements: np.ndarray, *
         groups = _EMPTY
     center = np.where(worker.col_count[:m] > 0, worker.col_sum[:m] / np.maximum(worker.col_count[:m], 1), 0.0)
     center[worker.moderated[:m]] = 0.0
-    comps = worker.components if worker.components is not None else np.zeros((0, m))
+    comps = worker.full_components()
     return ConversationMath(
         participants=tuple(str(p) for p in participants), statements=tuple(str(s) for s in statements),
         moderated=worker.moderated[:m].copy(), raw=raw, rating=rating, n_votes=worker.row_count[:n].copy(),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import duckdb
 import pandas as pd
 
 from ..errors import Conflict, InputError
@@ -43,7 +42,7 @@ class AccountStore(StoreCore):
                 " RETURNING id",
                 [username, role, password_hash, email, created_at or utcnow()],
             ).fetchall()[0][0])
-        except duckdb.ConstraintException:  # two processes adding the same name or email at once
+        except self._db.clashes:  # two processes adding the same name or email at once
             raise UsernameTaken(f"a user named {username!r} or with email {email!r} already exists") from None
 
     def user(self, username: str) -> dict | None:

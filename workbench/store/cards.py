@@ -51,17 +51,17 @@ class CardStore(StoreCore):
         if not include_hidden:
             where.append("c.status = 'active'")
         if card_ids is not None:
-            where.append("list_contains(?, c.id)")
+            where.append("c.id = ANY(?)")
             params.append([int(i) for i in card_ids])
         if until is not None:
             where.append("c.created_at < ?")
             params.append(until)
         return self._frame(
-            "WITH ctx AS (SELECT cc.card_id, list(x.name ORDER BY x.name) AS contexts FROM card_contexts cc"
+            "WITH ctx AS (SELECT cc.card_id, array_agg(x.name ORDER BY x.name) AS contexts FROM card_contexts cc"
             " JOIN contexts x ON x.id = cc.context_id GROUP BY cc.card_id)"
             " SELECT c.id, c.deliberation_id, c.question_id, c.author_id, p.source_id AS author_source_id,"
             " c.interview_id, c.source_id, c.kind, c.title, c.description, c.policies, c.status, c.hidden_reason,"
-            " c.overrides, c.created_at, coalesce(ctx.contexts, []) AS contexts, link.canonical_id"
+            " c.overrides, c.created_at, coalesce(ctx.contexts, CAST(ARRAY[] AS VARCHAR[])) AS contexts, link.canonical_id"
             " FROM values_cards c LEFT JOIN card_value link ON link.card_id = c.id"
             " LEFT JOIN ctx ON ctx.card_id = c.id LEFT JOIN participants p ON p.id = c.author_id"
             f" WHERE {' AND '.join(where)} ORDER BY c.id",
@@ -87,13 +87,14 @@ class CardStore(StoreCore):
         if not include_retired:
             where.append("v.retired_at IS NULL")
         return self._frame(
-            "WITH members AS (SELECT l.canonical_id, count(DISTINCT c.id) AS members, list(DISTINCT x.name) AS contexts"
+            "WITH members AS (SELECT l.canonical_id, count(DISTINCT c.id) AS members,"
+            " array_agg(DISTINCT x.name ORDER BY x.name) FILTER (WHERE x.name IS NOT NULL) AS contexts"
             " FROM card_value l JOIN values_cards c ON c.id = l.card_id AND c.status = 'active'"
             " LEFT JOIN card_contexts cc ON cc.card_id = c.id LEFT JOIN contexts x ON x.id = cc.context_id"
             " GROUP BY l.canonical_id)"
             " SELECT v.id, v.question_id, v.source_id, v.title, v.description, v.policies, v.origin,"
-            " coalesce(m.members, 0) AS members, list_filter(coalesce(m.contexts, []), lambda s: s IS NOT NULL)"
-            " AS contexts, v.retired_at IS NOT NULL AS retired, v.created_at"
+            " coalesce(m.members, 0) AS members, coalesce(m.contexts, CAST(ARRAY[] AS VARCHAR[])) AS contexts"
+            ", v.retired_at IS NOT NULL AS retired, v.created_at"
             f" FROM canonical_values v LEFT JOIN members m ON m.canonical_id = v.id WHERE {' AND '.join(where)}"
             " ORDER BY v.id",
             params,
@@ -164,7 +165,7 @@ class CardStore(StoreCore):
             kept = set(ids.values())
             cur.execute(
                 "UPDATE canonical_values SET retired_at = ? WHERE deliberation_id = ? AND origin = 'dedup'"
-                " AND retired_at IS NULL AND NOT list_contains(?, id)",
+                " AND retired_at IS NULL AND NOT (id = ANY(?))",
                 [now, deliberation_id, sorted(kept)])
             self._audit(cur, deliberation_id, actor_id, "dedup", None if run_id is None else f"run {run_id}",
                         {"values": len(ids), **(details or {})}, now)
@@ -179,7 +180,7 @@ class CardStore(StoreCore):
         return self._frame(
             "SELECT x.id, x.name, x.proposed_by, x.created_at, count(cc.card_id) AS cards FROM contexts x"
             " LEFT JOIN card_contexts cc ON cc.context_id = x.id WHERE x.deliberation_id = ? AND x.status = 'proposed'"
-            " GROUP BY ALL ORDER BY x.created_at, x.id",
+            " GROUP BY x.id, x.name, x.proposed_by, x.created_at ORDER BY x.created_at, x.id",
             [deliberation_id],
         )
 
@@ -248,9 +249,9 @@ class CardStore(StoreCore):
             deliberation_id, target = self._value_row(cur, into)
             merged = [self._value_row(cur, v)[1] for v in others]
             members = cur.execute(
-                "SELECT card_id FROM card_value WHERE list_contains(?, canonical_id)", [others]).fetchall()
+                "SELECT card_id FROM card_value WHERE canonical_id = ANY(?)", [others]).fetchall()
             self._link(cur, [(c, int(into)) for (c,) in members], "merge", None, now)
-            cur.execute("UPDATE canonical_values SET retired_at = ? WHERE list_contains(?, id)", [now, others])
+            cur.execute("UPDATE canonical_values SET retired_at = ? WHERE id = ANY(?)", [now, others])
             self._audit(cur, deliberation_id, actor_id, "merge_values", f"value {target}",
                         {"merged": merged, "cards": len(members)}, now)
             return len(members)
@@ -301,14 +302,11 @@ class CardStore(StoreCore):
     def get_embeddings(self, keys: list[tuple[int, str, str]]) -> dict[tuple[int, str, str], np.ndarray]:
         if not keys:
             return {}
-        wanted = pd.DataFrame(keys, columns=["card_id", "model", "text_hash"])
-        with self._cursor() as cur:
-            cur.register("wanted", wanted)
-            rows = cur.execute(
-                "SELECT e.card_id, e.model, e.text_hash, e.vector FROM embeddings e"
-                " JOIN wanted w USING (card_id, model, text_hash)"
-            ).fetchall()
-        return {(int(c), m, h): np.asarray(v, dtype=np.float32) for c, m, h, v in rows}
+        wanted = {(int(c), m, h) for c, m, h in keys}
+        rows = self._rows(
+            "SELECT card_id, model, text_hash, vector FROM embeddings WHERE card_id = ANY(?) AND model = ANY(?)",
+            [sorted({c for c, _, _ in wanted}), sorted({m for _, m, _ in wanted})])
+        return {(int(c), m, h): np.asarray(v, dtype=np.float32) for c, m, h, v in rows if (int(c), m, h) in wanted}
 
     def put_embeddings(self, rows: list[tuple[int, str, str, np.ndarray]]) -> None:
         if not rows:

@@ -1,8 +1,9 @@
-"""The store's foundation: one DuckDB connection per process, migrations, units of work.
+"""The store's foundation: the database (a DuckDB file or a PostgreSQL server), migrations, units of work.
 
 Every other store module builds on `StoreCore`: a read takes its own cursor and fetches what it
-executes; a write runs in its own transaction on its own cursor and is retried when DuckDB reports
-a conflict between concurrent transactions. Nothing outside `workbench.store` may hold a cursor.
+executes; a write runs in its own transaction on its own cursor and is retried when the database
+reports a conflict between concurrent transactions. `backends` runs the same SQL on either engine.
+Nothing outside `workbench.store` may hold a cursor.
 """
 
 from __future__ import annotations
@@ -26,9 +27,11 @@ import pandas as pd
 from .. import config
 from ..errors import InputError, Unavailable, WorkbenchError
 from ..errors import NotFound as NotFound  # the store modules raise it from here
-from . import durability
+from . import backends, durability
 
 SCHEMAS = config.SCHEMAS
+#: PostgreSQL's own spelling of each migration, numbered and named as the DuckDB ones.
+POSTGRES_SCHEMAS = SCHEMAS / "postgresql"
 
 
 class DatabaseLocked(Unavailable):
@@ -72,15 +75,34 @@ def as_timestamp(value: datetime | str | None, *, field: str = "until") -> datet
     return ts.to_pydatetime()
 
 
-def migrations() -> list[tuple[int, str, str]]:
-    """The numbered migrations in schemas/: (version, name, sql), in order."""
+def migrations(kind: str = "duckdb") -> list[tuple[int, str, str]]:
+    """The numbered migrations in schemas/: (version, name, sql), in order, for a kind of database.
+
+    PostgreSQL runs the same migrations, with DuckDB's type names spelt its way (`postgres_ddl`), or
+    schemas/postgresql/NNN_name.sql where DuckDB's SQL has no PostgreSQL spelling (QUALIFY in a view).
+    """
     found = []
     for path in sorted(SCHEMAS.glob("[0-9][0-9][0-9]_*.sql")):
-        found.append((int(path.name[:3]), path.stem, path.read_text()))
+        sql = path.read_text()
+        if kind == "postgresql":
+            own = POSTGRES_SCHEMAS / path.name
+            sql = own.read_text() if own.is_file() else postgres_ddl(sql)
+        found.append((int(path.name[:3]), path.stem, sql))
     versions = [v for v, _, _ in found]
     if versions != list(range(1, len(versions) + 1)):
         raise WorkbenchError(f"migrations in {SCHEMAS} must be numbered 001, 002, ... without gaps: {versions}")
+    strays = {p.name for p in POSTGRES_SCHEMAS.glob("*.sql")} - {p.name for p in SCHEMAS.glob("*.sql")}
+    if strays:
+        raise WorkbenchError(f"{POSTGRES_SCHEMAS} has migrations that {SCHEMAS} lacks: {sorted(strays)}")
     return found
+
+
+def postgres_ddl(sql: str) -> str:
+    """A DuckDB migration in PostgreSQL's spelling: FLOAT[] is REAL[], DOUBLE is DOUBLE PRECISION, an empty
+    list literal is '{}'."""
+    sql = re.sub(r"\bFLOAT\[\]", "REAL[]", sql)
+    sql = re.sub(r"\bDOUBLE\b(?!\s+PRECISION)", "DOUBLE PRECISION", sql)
+    return re.sub(r"DEFAULT \[\]", "DEFAULT '{}'", sql)
 
 
 class StoreCore:
@@ -95,6 +117,13 @@ class StoreCore:
 
     def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
         self.path = str(path)
+        self._read_only, self._closed = read_only, False
+        self._lock = threading.Lock()  # guards migrations only; units of work run concurrently
+        if backends.is_url(self.path):
+            self._db = backends.PostgreSQL(self.path)
+            if not read_only:
+                self.migrate()
+            return
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             durability.refuse_damaged_log(self.path)  # DuckDB would open it short of acknowledged writes
@@ -107,10 +136,19 @@ class StoreCore:
                                      "DuckDB admits one process per file") from None
             raise durability.opening_error(self.path, exc) or Unavailable(
                 f"cannot open the database {self.path}: {exc}") from exc
-        self._read_only, self._closed = read_only, False
-        self._lock = threading.Lock()  # guards migrations only; units of work run concurrently
+        self._db = backends.DuckDB(self._con)
         if not read_only:
             self.migrate()
+
+    @property
+    def kind(self) -> str:
+        """'duckdb' or 'postgresql'."""
+        return self._db.kind
+
+    @property
+    def name(self) -> str:
+        """The database as it may be shown: the file, or the server's URL without its password."""
+        return backends.masked(self.path)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -119,6 +157,9 @@ class StoreCore:
         if self._closed:
             return
         self._closed = True
+        if self.kind == "postgresql":
+            self._db.close()
+            return
         if not self._read_only:
             try:
                 self.checkpoint()
@@ -127,12 +168,17 @@ class StoreCore:
         self._con.close()
 
     def checkpoint(self) -> None:
+        if self.kind == "postgresql":
+            return  # the server keeps its own log
         with self._cursor() as cur:
             cur.execute("CHECKPOINT").fetchall()
 
     def backup(self, target: str | Path | None = None) -> durability.Backup:
         """A copy of the database at `target` (a file, or a folder; default `backups/` beside it),
         made after a CHECKPOINT and verified by reopening it. Only while no other process has the file."""
+        if self.kind == "postgresql":
+            raise InputError(f"--db: {self.name} is a PostgreSQL server; back it up with pg_dump, or write a"
+                             " snapshot for analysis with `workbench snapshot`")
         name = durability.default_backup_path(self.path)
         target = name if target is None else Path(target)
         if target.is_dir():
@@ -147,7 +193,9 @@ class StoreCore:
         self.close()
 
     def migrate(self) -> list[int]:
-        """Apply the migrations this file lacks; running it twice changes nothing."""
+        """Apply the migrations this database lacks; running it twice changes nothing."""
+        if self.kind == "postgresql":
+            return self._migrate_postgres()
         applied: list[int] = []
         with self._lock:
             cur = self._con.cursor()
@@ -173,6 +221,31 @@ class StoreCore:
                     applied.append(version)
             finally:
                 cur.close()
+        return applied
+
+    def _migrate_postgres(self) -> list[int]:
+        """All missing migrations in one transaction, under an advisory lock, so that app workers
+        starting together apply each once (PostgreSQL's DDL is transactional)."""
+        applied: list[int] = []
+        with self._db.pool.connection() as connection, connection.cursor() as cur:
+            cur.execute("BEGIN")
+            try:
+                cur.execute("SELECT pg_advisory_xact_lock(hashtext('workbench-migrations'))")
+                cur.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_version ("
+                    " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)")
+                cur.execute("SELECT version FROM schema_version")
+                have = {row[0] for row in cur.fetchall()}
+                for version, name, sql in migrations("postgresql"):
+                    if version in have:
+                        continue
+                    cur.execute(sql.encode())  # no parameters: several statements in one go
+                    cur.execute("INSERT INTO schema_version VALUES (%s, %s, %s)", [version, name, utcnow()])
+                    applied.append(version)
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
         return applied
 
     def write_snapshot(self, directory: str | Path) -> Path:
@@ -205,11 +278,8 @@ class StoreCore:
 
     @contextmanager
     def _cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        cur = self._con.cursor()
-        try:
+        with self._db.cursor() as cur:
             yield cur
-        finally:
-            cur.close()
 
     def _frame(self, sql: str, params: list | dict | None = None) -> pd.DataFrame:
         with self._cursor() as cur:
@@ -233,14 +303,8 @@ class StoreCore:
     @contextmanager
     def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """One write: a cursor of its own, BEGIN ... COMMIT, rolled back on any error."""
-        with self._cursor() as cur:
-            cur.begin()
-            try:
-                yield cur
-            except BaseException:
-                cur.rollback()
-                raise
-            cur.commit()
+        with self._db.transaction() as cur:
+            yield cur
 
     @staticmethod
     def _audit(cur, deliberation_id: str | None, actor_id: int | None, action: str, target: str | None,
@@ -260,8 +324,8 @@ class StoreCore:
             try:
                 with self._transaction() as cur:
                     return work(cur)
-            except (duckdb.TransactionException, duckdb.ConstraintException) as exc:
-                clash = isinstance(exc, duckdb.ConstraintException)
+            except self._db.conflicts + self._db.clashes as exc:
+                clash = isinstance(exc, self._db.clashes)
                 if attempt == self.WRITE_RETRIES - 1 or (clash and attempt >= self.CONSTRAINT_RETRIES):
                     raise
                 time.sleep(delay)

@@ -227,10 +227,10 @@ class DeliberationStore(StoreCore):
         """One row per participant, one column per attribute key (latest value wins)."""
         until = as_timestamp(until)
         long = self._frame(
-            "SELECT a.participant_id, a.key, a.value"
+            "SELECT DISTINCT ON (a.participant_id, a.key) a.participant_id, a.key, a.value"
             " FROM participant_attributes a JOIN participants p ON p.id = a.participant_id"
             " WHERE p.deliberation_id = ? AND (CAST(? AS TIMESTAMP) IS NULL OR a.created_at < ?)"
-            " QUALIFY row_number() OVER (PARTITION BY a.participant_id, a.key ORDER BY a.id DESC) = 1",
+            " ORDER BY a.participant_id, a.key, a.id DESC",
             [deliberation_id, until, until],
         )
         if long.empty:

@@ -19,6 +19,11 @@ MERGE_ANSWERS = ("same", "different", "not_sure")
 _UNTIL = "(CAST(? AS TIMESTAMP) IS NULL OR {t}.created_at < ?)"
 
 
+def _latest(sql: str, per: str) -> str:
+    """Only the latest row (by created_at, then id) of `sql`'s rows per `per` (DISTINCT ON: both engines)."""
+    return f"SELECT DISTINCT ON ({per}) * FROM ({sql}) AS latest ORDER BY {per}, created_at DESC, id DESC"
+
+
 def _until(alias: str, until) -> tuple[str, list]:
     ts = as_timestamp(until)
     return _UNTIL.format(t=alias), [ts, ts]
@@ -48,10 +53,9 @@ class JudgementStore(StoreCore):
             sql += " AND w.context_id IN (SELECT context_id FROM question_contexts WHERE question_id = ?)"
             params.append(question_id)
         if latest:
-            sql = (f"SELECT * FROM ({sql}) QUALIFY row_number() OVER (PARTITION BY participant_id, from_id, to_id,"
-                   " context ORDER BY created_at DESC, id DESC) = 1")
+            sql = _latest(sql, "participant_id, from_id, to_id, context")
         # A canonical value leaves the graph and the rounds when it has members and all are hidden.
-        return self._frame(sql + " ORDER BY created_at, id", params)
+        return self._frame(f"SELECT * FROM ({sql}) AS w ORDER BY created_at, id", params)
 
     def wiser_answers_by(self, participant_id: int) -> pd.DataFrame:
         return self._frame(
@@ -91,9 +95,8 @@ class JudgementStore(StoreCore):
             sql += " AND e.question_id = ?"
             params.append(question_id)
         if latest:
-            sql = (f"SELECT * FROM ({sql}) QUALIFY row_number() OVER (PARTITION BY participant_id, canonical_id,"
-                   " card_id ORDER BY created_at DESC, id DESC) = 1")
-        frame = self._frame(sql + " ORDER BY created_at, id", params)
+            sql = _latest(sql, "participant_id, canonical_id, card_id")
+        frame = self._frame(f"SELECT * FROM ({sql}) AS e ORDER BY created_at, id", params)
         return frame.astype({"canonical_id": "Int64", "card_id": "Int64"})
 
     def endorsement_counts(self, deliberation_id: str) -> dict[int, int]:
@@ -142,7 +145,7 @@ class JudgementStore(StoreCore):
     def comparison_pair_counts(self, deliberation_id: str) -> pd.DataFrame:
         return self._frame(
             "SELECT least(item_a, item_b) AS a, greatest(item_a, item_b) AS b, count(*) AS answers"
-            " FROM comparisons WHERE deliberation_id = ? GROUP BY ALL",
+            " FROM comparisons WHERE deliberation_id = ? GROUP BY least(item_a, item_b), greatest(item_a, item_b)",
             [deliberation_id],
         )
 
@@ -187,7 +190,7 @@ class JudgementStore(StoreCore):
         if a == b:
             raise errors.InputError(f"card_b: a card cannot be compared with itself (card {a})")
         found = {row[0] for row in cur.execute(
-            "SELECT id FROM values_cards WHERE deliberation_id = ? AND list_contains(?, id)",
+            "SELECT id FROM values_cards WHERE deliberation_id = ? AND id = ANY(?)",
             [deliberation_id, [a, b]]).fetchall()}
         for card in (a, b):
             if card not in found:
@@ -227,9 +230,8 @@ class JudgementStore(StoreCore):
         sql = ("SELECT id, card_a, card_b, source, participant_id, answer, model, reason, run_id, created_at"
                " FROM merge_judgements WHERE deliberation_id = ?")
         if latest:
-            sql = (f"SELECT * FROM ({sql}) QUALIFY row_number() OVER (PARTITION BY card_a, card_b, source,"
-                   " coalesce(CAST(participant_id AS VARCHAR), model) ORDER BY created_at DESC, id DESC) = 1")
-        return self._frame(sql + " ORDER BY created_at, id", [deliberation_id])
+            sql = _latest(sql, "card_a, card_b, source, coalesce(CAST(participant_id AS VARCHAR), model)")
+        return self._frame(f"SELECT * FROM ({sql}) AS m ORDER BY created_at, id", [deliberation_id])
 
     # -- analysis runs ----------------------------------------------------------------------
 

@@ -519,8 +519,8 @@ class ParticipationStore(StoreCore):
             "SELECT i.id, i.participant_id, i.question_id, i.mode, s.stage, s.payload AS answers,"
             " (SELECT min(c.id) FROM values_cards c WHERE c.interview_id = i.id) AS card_id, i.created_at"
             " FROM interviews i JOIN participants p ON p.id = i.participant_id"
-            " LEFT JOIN (SELECT interview_id, stage, payload FROM interview_steps"
-            "   QUALIFY row_number() OVER (PARTITION BY interview_id ORDER BY stage = 'draft', id DESC) = 1) s"
+            " LEFT JOIN (SELECT DISTINCT ON (interview_id) interview_id, stage, payload FROM interview_steps"
+            "   ORDER BY interview_id, stage = 'draft', id DESC) s"
             "   ON s.interview_id = i.id"
             " WHERE p.deliberation_id = ? AND (CAST(? AS TIMESTAMP) IS NULL OR i.created_at < ?) ORDER BY i.id",
             [deliberation_id, until, until])

@@ -184,7 +184,12 @@ def start_serving(*, host: str, port: int) -> None:
     Raises workbench.errors.Unavailable naming the other process (`workbench serve` checks first;
     this closes the gap between its check and Streamlit's start).
     """
-    db = config.db_path().resolve()
+    db = config.db_path()
+    if config.is_database_url(db):  # a PostgreSQL server admits many processes: nothing to refuse or say
+        open_store(db)
+        SERVED.set()
+        return
+    db = db.resolve()
     serving.refuse_if_served(db)
     open_store(db)
     SnapshotKey.value = serving.write_record(db, host=host, port=port).snapshot_key
@@ -197,7 +202,8 @@ def stop_serving() -> None:
     process ended by SIGTERM runs no exit handlers."""
     SERVED.clear()
     SnapshotKey.value = None
-    serving.remove_record(config.db_path().resolve())
+    if not config.is_database_url(config.db_path()):
+        serving.remove_record(config.db_path().resolve())
     close_stores()
 
 

@@ -1,0 +1,125 @@
+"""DuckDB and PostgreSQL hold the same deliberation the same way: the same demo gives identical exports
+from both, a snapshot of a PostgreSQL database analyses exactly like the live database, the command
+line works on a PostgreSQL database another process is serving from, and a URL's password is never shown.
+
+These run against a real PostgreSQL server (tests/conftest.py: $WORKBENCH_TEST_POSTGRES, or a throwaway
+one started for the session).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from workbench.cli import app
+from workbench.store import Store, open_store
+from workbench.store.snapshots import LEFT_OUT, read_manifest
+
+runner = CliRunner()
+
+
+def run(*args) -> str:
+    result = runner.invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def demo(db) -> None:
+    run("demo", "--db", db, "--participants", 40, "--seed", 0, "--invites", 0)
+
+
+def assert_same_folder(a: Path, b: Path) -> None:
+    """Every file of two export folders: Parquet compared as DataFrames (values and types), the rest as text."""
+    files = sorted(str(p.relative_to(a)) for p in a.rglob("*") if p.is_file())
+    assert files == sorted(str(p.relative_to(b)) for p in b.rglob("*") if p.is_file())
+    assert len([f for f in files if f.endswith(".parquet")]) >= 10
+    for name in files:
+        if name.endswith(".parquet"):
+            left, right = pd.read_parquet(a / name), pd.read_parquet(b / name)
+            assert len(left) > 0 or name.startswith(("interview", "statements")), name
+            pd.testing.assert_frame_equal(left, right, obj=name)
+        else:
+            assert (a / name).read_text() == (b / name).read_text(), name
+
+
+def test_the_same_demo_exports_identically_from_duckdb_and_postgresql(tmp_path, postgres_url):
+    duck = tmp_path / "demo.duckdb"
+    for db in (duck, postgres_url):
+        demo(db)
+    run("export", "--db", duck, "--what", "all", "--out", tmp_path / "from-duckdb")
+    run("export", "--db", postgres_url, "--what", "all", "--out", tmp_path / "from-postgresql")
+    assert_same_folder(tmp_path / "from-duckdb", tmp_path / "from-postgresql")
+    cards = pd.read_parquet(tmp_path / "from-postgresql" / "cards.parquet")
+    assert len(cards) == 40 and cards["contexts"].map(len).gt(0).all()
+
+
+def test_a_snapshot_of_postgresql_analyses_exactly_like_the_live_database(tmp_path, postgres_url):
+    demo(postgres_url)
+    with Store(postgres_url) as store:
+        store.add_user("alice", "facilitator", "$argon2id$not-a-real-hash")
+    snap = tmp_path / "snap"
+    run("snapshot", "--db", postgres_url, "--to", snap)
+    manifest = read_manifest(snap)
+    assert manifest.backend == "postgresql" and manifest.tables["wiser_answers"] == 120
+    assert not set(LEFT_OUT) & set(manifest.tables), "no credentials in a snapshot"
+    assert pd.read_parquet(snap / "participants.parquet")["token_hash"].isna().all()
+    for source, name in ((postgres_url, "live"), (snap, "snap")):  # exports first: live analyses are recorded
+        run("export", "--db", source, "--what", "all", "--out", tmp_path / f"{name}-export")
+    for source, name in ((postgres_url, "live"), (snap, "snap")):
+        run("graph", "--db", source, "--out", tmp_path / f"{name}-graph.json")
+        run("groups", "--db", source, "--out", tmp_path / f"{name}-groups.csv")
+        run("fit", "--db", source, "--question", "homework", "--max-k", 2, "--out", tmp_path / f"{name}-fit.json")
+    live_graph = json.loads((tmp_path / "live-graph.json").read_text())
+    assert live_graph["values"] and live_graph == json.loads((tmp_path / "snap-graph.json").read_text())
+    assert (tmp_path / "live-groups.csv").read_text() == (tmp_path / "snap-groups.csv").read_text()
+    live_fit, snap_fit = (json.loads((tmp_path / f"{n}-fit.json").read_text()) for n in ("live", "snap"))
+    assert live_fit == snap_fit
+    assert_same_folder(tmp_path / "live-export", tmp_path / "snap-export")
+    # Nothing an analysis of the snapshot did went back to the database, and a snapshot cannot be written to.
+    runs = open_store(postgres_url).runs()
+    assert set(runs["kind"]) >= {"graph", "groups", "fit"} and len(runs) == 3, "only the live runs are recorded"
+    result = runner.invoke(app, ["invite", "demo", "--db", str(snap)])
+    assert result.exit_code == 2 and "is a snapshot, for analysis only" in result.output
+
+
+def test_the_command_line_writes_and_reads_while_another_process_serves_postgresql(postgres_url):
+    served = open_store(postgres_url)  # as `workbench serve` holds it: an open pool, sessions writing
+    demo(postgres_url)
+    (pid, _), = served.create_invites("demo", 1)
+    served.give_consent(pid)
+    out = run("invite", "demo", "-n", 2, "--db", postgres_url)
+    assert out.count("?invite=") == 2
+    assert len(served.participants("demo")) == 43
+    assert served.steps(pid)[0]["step"] == "consent"
+
+
+def test_a_url_password_is_never_shown():
+    result = runner.invoke(app, ["init", "--db", "postgresql://bob:s3cret-pw@/nowhere?host=/nonexistent&port=1"])
+    assert result.exit_code == 2
+    assert "s3cret-pw" not in result.output and "bob:***@" in result.output
+    assert "cannot connect to the database" in result.output
+
+
+@pytest.mark.parametrize("url,shown", [
+    ("postgresql://u:pw@db.example:5432/wb", "postgresql://u:***@db.example:5432/wb"),
+    ("postgresql://u@/wb?host=/run/pg&password=pw", "postgresql://u@/wb?host=/run/pg&password=***"),
+    ("data/workbench.duckdb", "data/workbench.duckdb"),
+])
+def test_masked_hides_passwords_in_either_place(url, shown):
+    from workbench.store import masked
+
+    assert masked(url) == shown
+
+
+def test_the_stores_sql_is_rewritten_for_psycopg_outside_string_literals_only():
+    from workbench.store.backends import postgres_sql
+
+    text, names = postgres_sql("SELECT $d, ? FROM t WHERE a = $d AND s LIKE 'plan:%?$x' AND w < 5 % 2"
+                               " AND CAST(x AS DOUBLE) > 0")
+    assert text == ("SELECT %s, %s FROM t WHERE a = %s AND s LIKE 'plan:%%?$x' AND w < 5 %% 2"
+                    " AND CAST(x AS DOUBLE PRECISION) > 0")
+    assert names == ("d", "d")  # each use of a name is a parameter of its own (its type deduced there)
