@@ -43,6 +43,7 @@ import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -252,6 +253,20 @@ def server_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
+def processes() -> Iterator[tuple[int, int, str, float]]:
+    """Every process on the machine now: (pid, parent pid, command line, CPU seconds used so far), from /proc."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        yield int(entry.name), int(fields[1]), cmd, (int(fields[11]) + int(fields[12])) / TICK
+
+
 class CpuSampler:
     """CPU seconds used by this process's descendants, by role (app server, browser, Playwright driver).
 
@@ -265,7 +280,6 @@ class CpuSampler:
         self.highest_load = os.getloadavg()[0]  # the machine is shared: how busy it got meanwhile
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
-        self._tick = os.sysconf("SC_CLK_TCK")
 
     def __enter__(self) -> CpuSampler:
         self._thread.start()
@@ -282,17 +296,9 @@ class CpuSampler:
 
     def sample(self) -> None:
         parents, info = {}, {}
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-                cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            fields = stat.rsplit(")", 1)[1].split()
-            parents[int(entry.name)] = int(fields[1])
-            info[int(entry.name)] = (cmd, (int(fields[11]) + int(fields[12])) / self._tick)
+        for pid, parent, cmd, seconds in processes():
+            parents[pid] = parent
+            info[pid] = (cmd, seconds)
         me = os.getpid()
         for pid, (cmd, seconds) in info.items():
             p, depth = parents.get(pid), 0

@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import pgserver  # noqa: E402
-from bench_app_load import Walk, check, drive, verify  # noqa: E402
+from bench_app_load import Walk, check, drive, processes, verify  # noqa: E402
 from browser import WORKBENCH, chromium_missing_reason, free_port, healthy, port_is_free  # noqa: E402
 
 from workbench import config  # noqa: E402
@@ -43,22 +43,12 @@ from workbench.demo import load_world, simulate  # noqa: E402
 from workbench.store import Store, close_stores  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "workers.md"
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 def machine_cpu() -> dict[str, float]:
     """CPU seconds used so far by every process on the machine, by role (from /proc)."""
     out: dict[str, float] = defaultdict(float)
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        seconds = (int(fields[11]) + int(fields[12])) / TICK
+    for _, _, cmd, seconds in processes():
         role = ("app workers" if "streamlit" in cmd else "browsers (chromium)" if "chrom" in cmd
                 else "nginx" if "nginx" in cmd else "postgresql" if "postgres" in cmd
                 else "playwright driver" if "playwright" in cmd or "node" in cmd else "everything else")

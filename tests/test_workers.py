@@ -30,15 +30,24 @@ from browser import (
     processes_under,
     require_chromium,
 )
+from walk import demo_with_invite
 
 from workbench import config, workers
-from workbench.demo import load_world, simulate
 from workbench.store import Store
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 DEPLOY = config.ROOT / "deploy" / "nginx.conf"
 #: deploy/nginx.conf is the template filled in with these (two workers on ports 8601 and 8602).
 EXAMPLE = {"listen": "0.0.0.0:8501", "worker_ports": (8601, 8602), "run_dir": "/run/workbench"}
+
+
+def require_nginx() -> None:
+    """Skip without Debian's nginx; fail instead in CI (.ci/run installs it and sets WORKBENCH_REQUIRE_NGINX)."""
+    if not workers.NGINX.is_file():
+        message = f"{workers.NGINX} not found (apt-get install nginx)"
+        if os.environ.get("CI") or os.environ.get("WORKBENCH_REQUIRE_NGINX"):
+            pytest.fail(message + "; $CI or $WORKBENCH_REQUIRE_NGINX requires it")
+        pytest.skip(message)
 
 
 def test_several_workers_refuse_a_duckdb_file_saying_why_and_what_to_do(tmp_path):
@@ -57,8 +66,7 @@ def test_the_shipped_nginx_config_is_the_template_filled_in():
 
 
 def test_nginx_accepts_the_generated_config(tmp_path):
-    if not workers.NGINX.is_file():
-        pytest.skip(f"{workers.NGINX} not found (apt-get install nginx)")
+    require_nginx()
     (tmp_path / "nginx.conf").write_text(workers.nginx_config(listen=f"127.0.0.1:{free_port()}",
                                                               worker_ports=(free_port(), free_port()),
                                                               run_dir=tmp_path, user=None))
@@ -97,14 +105,8 @@ def _worker_pid(serve_pid: int, port: int) -> int | None:
 def test_two_workers_behind_nginx_serve_and_a_participant_resumes_after_their_worker_is_killed(
         postgres_url, demo_spec, tmp_path):
     require_chromium()
-    if not workers.NGINX.is_file():
-        pytest.skip(f"{workers.NGINX} not found (apt-get install nginx)")
-    store = Store(postgres_url)
-    try:
-        store.import_bundle(simulate(demo_spec, load_world(config.DATA / "demo_values.yaml"), 12, seed=1))
-        (pid, token), = store.create_invites("demo", 1)
-    finally:
-        store.close()
+    require_nginx()
+    pid, token = demo_with_invite(postgres_url, demo_spec)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if k != "WORKBENCH_LLM_BASE_URL"}  # offline interview
