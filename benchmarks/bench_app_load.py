@@ -165,7 +165,7 @@ async def participate(browser, base: str, walk: Walk, delay: float) -> None:
         await step(walk, page, "choose question", question, lambda: heading(page, "Your answer"))
 
         async def text_stage(text: str):
-            area = page.get_by_role("textbox", name=re.compile("^(Your words|One thing you pay attention to)"))
+            area = page.get_by_role("textbox", name=re.compile("^(Your words|Your own lines)"))
             await area.fill(text)
             await area.press("Control+Enter")
             await settled(page)

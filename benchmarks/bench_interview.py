@@ -51,6 +51,7 @@ from workbench.drafting import (  # noqa: E402
     suggest_policies,
 )
 from workbench.embed import load_model  # noqa: E402
+from workbench.interview import question_text  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "interview_answers.yaml"
 RESULTS = ROOT / "benchmarks" / "results" / "interview.md"
@@ -62,7 +63,8 @@ TARGET_MS = 300
 def load_fixtures() -> list[dict]:
     data = yaml.safe_load(FIXTURES.read_text())
     spec = load_deliberation(config.DEMO_DELIBERATION)
-    prompts = {f"{spec.id}/{q.slug}": q.prompt for q in spec.questions}
+    # The question as the page and `workbench interview draft` pass it: title and prompt.
+    prompts = {f"{spec.id}/{q.slug}": question_text(q.title, q.prompt) for q in spec.questions}
     out = []
     for q in data["questions"]:
         qid = q["question"] if q["question"] in prompts else None
@@ -93,9 +95,9 @@ def old_drafter():
     return drafter, checks
 
 
-def line_verdict(line: str, words: str) -> tuple[bool, bool]:
+def line_verdict(line: str, words: str, question: str = "") -> tuple[bool, bool]:
     """(passes every policy check, is a fragment of the story) under today's checks."""
-    codes = {i.code for i in check_policy(line, story=words)}
+    codes = {i.code for i in check_policy(line, story=words, question=question)}
     return not codes, bool(codes & FRAGMENT_CODES)
 
 
@@ -170,8 +172,8 @@ def main() -> None:
     for fx in fixtures:
         words = f"{fx['response']}\n{fx['story']}"
         draft = draft_card(fx["question"], fx["response"], fx["story"], embedder=embedder, library=library)
-        verdicts = [line_verdict(s.text, words) for s in draft.suggestions]
-        card_warnings = check_card(draft.values_card(), story=words).warnings
+        verdicts = [line_verdict(s.text, words, fx["question"]) for s in draft.suggestions]
+        card_warnings = check_card(draft.values_card(), story=words, question=fx["question"]).warnings
         rows.append({**fx, "draft": draft, "verdicts": verdicts, "card_warnings": card_warnings})
 
     bare, ours, ratios = time_suggestions(fixtures, args.repeats)
@@ -195,7 +197,7 @@ def main() -> None:
             old_rows.append({
                 "lines": lines,
                 "title": old.draft_title(lines, fx["response"]),
-                "verdicts": [line_verdict(line, words) for line in lines],
+                "verdicts": [line_verdict(line, words, fx["question"]) for line in lines],
                 "own_checks": [not old_checks.check_policy(line) for line in lines],
             })
 
@@ -208,7 +210,7 @@ def main() -> None:
             sug = suggest_policies(fx["question"], fx["response"], fx["story"], others=others[fx["question_id"]],
                                    embedder=embedder, library=library)
             with_others.append({"sources": Counter(s.source for s in sug),
-                                "verdicts": [line_verdict(s.text, words) for s in sug]})
+                                "verdicts": [line_verdict(s.text, words, fx["question"]) for s in sug]})
 
     report = render(rows, bare, ours, ratios, baseline, old_rows, with_others, library, library_seconds,
                     embedder, torch.get_num_threads(), args.repeats, others)
@@ -240,7 +242,7 @@ def render(rows, bare, ours, ratios, baseline, old_rows, with_others, library, l
     out.append("| split | interviews | suggestions / interview (min–max) | lines passing every policy check "
                "| story fragments | drafted cards with a warning | themes / interview |")
     out.append("|---|---:|---:|---:|---:|---:|---:|")
-    for split in ("tune", "read", "held_out", None):
+    for split in ("tune", "read", "held_out", "held_out_2", None):
         sel = [r for r in rows if split is None or r["split"] == split]
         if not sel:
             continue
@@ -344,7 +346,7 @@ def render(rows, bare, ours, ratios, baseline, old_rows, with_others, library, l
         chosen = {s.text for s in d.policies}
         for s, (ok, _) in zip(d.suggestions, r["verdicts"], strict=True):
             codes = "" if ok else " ⚠ " + ", ".join(
-                i.code for i in check_policy(s.text, story=f"{r['response']}\n{r['story']}"))
+                i.code for i in check_policy(s.text, story=f"{r['response']}\n{r['story']}", question=r["question"]))
             mark = "✓" if s.text in chosen else "·"
             out.append(f"- {mark} `{s.source[:3].replace('own', 'own')}` {s.text}{codes}")
         if r["card_warnings"]:

@@ -221,6 +221,19 @@ def chromium() -> Iterator[object]:
 # -- a participant's clicks in the real page ----------------------------------------------------
 
 
+@contextlib.contextmanager
+def snapshot_on_failure(page, folder: Path, name: str = "failure") -> Iterator[None]:
+    """When the block fails, save what the browser showed (PNG and HTML) in `folder` and say where."""
+    try:
+        yield
+    except Exception:
+        with contextlib.suppress(Exception):  # the page may be gone; the original failure matters
+            page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+            (folder / f"{name}.html").write_text(page.content())
+            print(f"browser state at the failure: {folder / name}.png / .html", file=sys.stderr)
+        raise
+
+
 def settled(page) -> None:
     """Wait until Streamlit has finished the rerun the last action started."""
     page.wait_for_timeout(300)  # the rerun request reaches the server before the frontend says "running"
@@ -289,6 +302,30 @@ def words(page, text: str) -> None:
     continue_button(page).click()
 
 
+def suggestion_boxes(page, *, checked: bool | None = None):
+    """The suggested lines' checkboxes on the "What you noticed" stage (not the review's "Keep it")."""
+    return page.locator("[data-testid='stCheckbox']").filter(
+        has_not_text="Keep it as it is").get_by_role("checkbox", checked=checked)
+
+
+def own_lines(page, text: str) -> None:
+    """The "What you noticed" stage: untick every suggestion, then type `text` as the participant's own
+    lines (committed), waiting on the page's state after each click."""
+    from playwright.sync_api import expect
+
+    ticked = suggestion_boxes(page, checked=True)
+    while (n := ticked.count()) > 0:
+        ticked.first.uncheck(force=True)  # Streamlit draws its own box over the input
+        expect(ticked).to_have_count(n - 1, timeout=WAIT_MS)
+        settled(page)
+    type_into(own_lines_box(page), text, replace=True)
+    settled(page)
+
+
+def own_lines_box(page):
+    return page.get_by_role("textbox", name=re.compile("^Your own lines"))
+
+
 def name_and_place(page) -> None:
     """The "Name it" and "Where it matters" stages: TITLE, DESCRIPTION and CONTEXT, up to the review."""
     expect_stage(page, "Name it")
@@ -317,8 +354,7 @@ def walk_to_review(page, base: str, token: str) -> None:
     expect_stage(page, "A moment from your life")
     words(page, STORY)
     expect_stage(page, "What you noticed")
-    type_into(page.get_by_role("textbox", name=re.compile("^One thing you pay attention to")), POLICIES, replace=True)
-    settled(page)
+    own_lines(page, POLICIES)
     continue_button(page).click()
     name_and_place(page)
     accept_warnings(page)

@@ -452,3 +452,21 @@ def test_study_cards_pass_the_hard_checks_and_plural_leads_are_recognised(shared
     # The study's singular mass-noun leads ("UNDERSTANDING of ...") are what the rule asks to change.
     singular = [p for r in cards for p in r["evaluationCriteria"] if p.split()[0] == "UNDERSTANDING"]
     assert singular and not any(begins_with_plural_noun(p) for p in singular)
+
+
+@pytest.mark.parametrize(("line", "question", "flagged"), [
+    # The role a question names is the situation's, not someone from the participant's story.
+    ("FRUSTRATIONS the child cannot yet put into words",
+     "A child who refuses homework. My 10-year-old refuses to do his homework.", False),
+    ("WORRIES the father has about leaving his own home", "My father is 84 and can't live alone.", False),
+    ("REASONS the kids give for staying up late", "How much screen time should my kids get?", False),
+    # Without the question, or for a person the question does not name, the check stays.
+    ("FRUSTRATIONS the child cannot yet put into words", "", True),
+    ("SIGNS the girl is scared of her parents", "I'm 19 and pregnant. My parents are very religious.", True),
+    ("MOMENTS when my son asks his own questions", "A child who refuses homework.", True),
+])
+def test_the_person_check_knows_the_roles_a_question_names(line, question, flagged):
+    codes = {i.code for i in check_policy(line, question=question)}
+    assert ("policy_names_person" in codes) == flagged
+    card = {"title": "A Name For It", "description": "What it is.", "policies": [line, "MOMENTS of calm after school"]}
+    assert ("policy_names_person" in check_card(card, question=question).warning_codes) == flagged

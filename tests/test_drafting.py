@@ -353,3 +353,15 @@ def test_workbench_interview_draft_names_an_unknown_question_id() -> None:
     assert "no question 'demo/nope'" in result.output and "demo/homework" in result.output
     result = runner.invoke(app, ["interview", "draft", "--question", "x", "--response", "r", "--db", "/nope/x.duckdb"])
     assert result.exit_code == 2 and "no database at /nope/x.duckdb" in result.output
+
+
+@pytest.mark.model
+def test_the_model_warms_up_once_per_process_in_the_background() -> None:
+    from workbench import drafting
+    from workbench.embed import _MODELS
+
+    thread = drafting.warm_up(wait=True)
+    assert drafting.warmed_up() and drafting.warm_up() is thread, "once per process"
+    assert drafting.default_embedder().model_path in _MODELS, "the model is loaded"
+    text, response, story = fixture_answer("demo/homework", 0)
+    assert len(suggest_policies(text, response, story)) >= 4

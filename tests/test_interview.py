@@ -6,6 +6,7 @@ import pytest
 
 from workbench import interview
 from workbench.cardcheck import ValuesCard, check_policy
+from workbench.errors import InputError
 from workbench.interview import (
     STAGE_KEYS,
     STAGES,
@@ -53,8 +54,18 @@ def test_guided_answers_round_trip_and_know_where_to_continue() -> None:
     assert done.first_unanswered() == "review"
     assert done.card() == ValuesCard("A b c", "D.", ("MOMENTS when x",))
     assert GuidedAnswers().first_unanswered() == "response"
-    with pytest.raises(ValueError, match="unknown fields"):
+    with pytest.raises(InputError, match="unknown fields"):
         GuidedAnswers.from_dict({"respnse": "typo"})
+    with pytest.raises(InputError, match="policies must be a list of texts"):
+        GuidedAnswers.from_dict({"policies": "MOMENTS when x"})
+    with pytest.raises(InputError, match="title must be text"):
+        GuidedAnswers.from_dict({"title": 3})
+    assert answers.merged({"title": "A b c"}).title == "A b c"
+
+
+def test_an_unknown_stage_is_an_input_error_naming_it() -> None:
+    with pytest.raises(InputError, match="'storytime'"):
+        next_stage("storytime")
 
 
 def test_an_llm_transcript_seeds_the_guided_flow_with_everything_the_participant_wrote() -> None:

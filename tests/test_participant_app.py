@@ -9,6 +9,7 @@ from streamlit.testing.v1 import AppTest
 from walk import to_question
 
 from workbench import config
+from workbench.cardcheck import check_policy
 from workbench.participation import INVALID_LINK
 
 APP = str(config.APP)
@@ -82,11 +83,22 @@ def test_the_whole_guided_flow_resumes_after_every_refresh(demo_db):
 
     at = refresh("Step 4 of 8")
     assert at.subheader[0].value == "What you noticed"
-    proposed = [line for line in at.text_area[0].value.splitlines() if line.strip()]
-    assert proposed, "the form proposes candidate policies from the participant's own words"
-    at.text_area[0].input("MOMENTS when the child asks their own questions\nSIGNS of exhaustion after school\n"
-                          "FRUSTRATIONS the child cannot yet put into words")
+    # Suggestions to tick, each saying where it comes from; the drafted card's lines come ticked.
+    suggested = {box.label.replace("\\", ""): box for box in at.checkbox}
+    reasons = [c.value for c in at.caption]
+    assert len(suggested) >= 4 and any(box.value for box in suggested.values())
+    assert "From your own words." in reasons
+    assert any(r.startswith("From the workbench's library") for r in reasons)
+    question = "A child who refuses homework. " + demo_db.questions("demo").set_index("id").loc["demo/homework", "prompt"]
+    assert [line for line in suggested if check_policy(line, question=question)] == []
+    for box in at.checkbox:
+        box.uncheck()
+    keep = next(line for line in suggested if line.startswith("MOMENTS when a child asks"))
+    next(box for line, box in suggested.items() if line == keep).check()
+    at.text_area[0].input("SIGNS of exhaustion after school\nFRUSTRATIONS the child cannot yet put into words")
     button(at, "Continue").click().run()
+    assert demo_db.interview_state(demo_db.current_interview(pid)["id"])["attention"]["policies"] == [
+        keep, "SIGNS of exhaustion after school", "FRUSTRATIONS the child cannot yet put into words"]
 
     at = refresh("Step 4 of 8")
     assert at.subheader[0].value == "Name it"
@@ -110,7 +122,7 @@ def test_the_whole_guided_flow_resumes_after_every_refresh(demo_db):
     button(at, "Confirm my card").click().run()
     cards = demo_db.cards_by(pid)
     assert list(cards["title"]) == ["Listening Before Pushing"]
-    assert list(cards.iloc[0]["policies"])[0] == "MOMENTS when the child asks their own questions"
+    assert list(cards.iloc[0]["policies"])[0] == "MOMENTS when a child asks their own questions"
     proposed_ctx = demo_db.contexts("demo", include_proposed=True)
     assert "When a parent feels at the end of their rope" in set(proposed_ctx[proposed_ctx.status == "proposed"]["name"])
 

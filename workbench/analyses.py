@@ -712,15 +712,16 @@ def interview_question(store: Store | None, question: str) -> tuple[str | None, 
     from . import config
     from .deliberation import load_deliberation
     from .errors import NotFound as Missing
+    from .interview import question_text
 
     wanted = question.strip()
-    rows: list[tuple[str, str, str]] = []  # (id, slug, prompt)
+    rows: list[tuple[str, str, str]] = []  # (id, slug, title and prompt)
     if store is not None:
         for did in store.deliberations()["id"]:
-            rows += [(r.id, r.slug, r.prompt) for r in store.questions(did).itertuples()]
+            rows += [(r.id, r.slug, question_text(r.title, r.prompt)) for r in store.questions(did).itertuples()]
     else:
         spec = load_deliberation(config.DEMO_DELIBERATION)
-        rows += [(f"{spec.id}/{q.slug}", q.slug, q.prompt) for q in spec.questions]
+        rows += [(f"{spec.id}/{q.slug}", q.slug, question_text(q.title, q.prompt)) for q in spec.questions]
     by_id = [r for r in rows if r[0] == wanted]
     by_slug = [r for r in rows if r[1] == wanted]
     if by_id or len(by_slug) == 1:

@@ -512,11 +512,13 @@ def title_not_name(title: str) -> str | None:
 # --- checks ---------------------------------------------------------------------------------------
 
 
-def check_policy(policy: str, field_name: str = "policy", *, story: str = "") -> tuple[CardIssue, ...]:
+def check_policy(policy: str, field_name: str = "policy", *, story: str = "",
+                 question: str = "") -> tuple[CardIssue, ...]:
     """Hard and soft issues of one attentional-policy line on its own (no set-level checks).
 
     `story` is what the participant wrote (their answer and story); when given, a line that copies a
-    long stretch of it is flagged.
+    long stretch of it is flagged. `question` is the question's title and text: a role it names ("a
+    child who refuses homework") is the situation's, so "the child" is no person from the story.
     """
     text = _norm(policy).strip()
     if not text:
@@ -563,7 +565,7 @@ def check_policy(policy: str, field_name: str = "policy", *, story: str = "") ->
                 copied,
             )
         )
-    person = _names_person(text)
+    person = _names_person(text, question)
     if person:
         issues.append(
             CardIssue(
@@ -668,10 +670,22 @@ def _shape_issue(text: str, field_name: str) -> CardIssue | None:
     return None
 
 
-def _names_person(text: str) -> str | None:
-    for pattern in _PERSON_PATTERNS:
-        m = pattern.search(text)
-        if m:
+def _question_roles(question: str) -> frozenset[str]:
+    """The relations a question names ("child" in "A child who refuses homework", "father" in "My father
+    is 84"), singular and lower case: "the child" then names the question's role, not someone's child."""
+    found = re.findall(rf"\b({_RELATIONS}|children|kids)\b", question, re.IGNORECASE)
+    roles = {w.lower() for w in found}
+    roles |= {w[:-1] for w in roles if w.endswith("s")} | {"child" for w in roles if w == "children"}
+    return frozenset(roles)
+
+
+def _names_person(text: str, question: str = "") -> str | None:
+    roles = _question_roles(question) if question else frozenset()
+    for i, pattern in enumerate(_PERSON_PATTERNS):
+        for m in pattern.finditer(text):
+            # "the child" in a question about a child is the question's role; "my son" never is.
+            if i == 2 and m.group(0).split()[-1].lower() in roles:
+                continue
             return m.group(0)
     # A Title-case word inside the line is likely a name ("when John felt heard"); the first word and
     # words starting a new sentence are capitalised for other reasons.
@@ -683,11 +697,12 @@ def _names_person(text: str) -> str | None:
     return None
 
 
-def check_card(card: Any, *, story: str = "") -> CardCheck:
+def check_card(card: Any, *, story: str = "", question: str = "") -> CardCheck:
     """Check a card (ValuesCard, mapping or object with title/description/policies).
 
     `story` is what the participant wrote in the interview (answer and story): lines copying long
-    stretches of it are flagged.
+    stretches of it are flagged. `question` (its title and text) names the situation's roles, which a
+    line may name ("the child" for a question about a child).
 
     Raises CardShapeError when the object is not card-shaped at all (missing field, wrong type);
     everything a participant can fix comes back as CardIssue entries instead.
@@ -802,7 +817,7 @@ def check_card(card: Any, *, story: str = "") -> CardCheck:
     seen: dict[str, int] = {}
     for i, policy in enumerate(c.policies):
         name = f"policies[{i}]"
-        for issue in check_policy(policy, name, story=story):
+        for issue in check_policy(policy, name, story=story, question=question):
             (errors if issue.severity == "error" else warnings).append(issue)
         key = _normalised_line(policy)
         if key and key in seen:

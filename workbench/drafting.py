@@ -70,12 +70,18 @@ WHOLE_WEIGHT = 0.35
 SENTENCE_WEIGHT = 0.50
 QUESTION_WEIGHT = 0.15
 # Maximal marginal relevance: how much relevance counts against similarity to lines already picked.
-MMR_LAMBDA = 0.75
+# Second round (issue 12, read on the tune and read splits only): 0.75 let diversity pull in lines far
+# from what was written ("SOUNDS of laughter that return to a household" for a question about a father's
+# care), since the lines least like the ones picked are often the least relevant too.
+MMR_LAMBDA = 0.85
 # Only lines at least this fraction as relevant as the most relevant one take part (always at least
 # POOL_MIN of them): the participant's words set the scale, since MiniLM's similarities run higher
-# for some texts than others. Lines from the participant's own words always take part.
-POOL_FRACTION = 0.7
-POOL_MIN = 12
+# for some texts than others. Lines from the participant's own words always take part. When the strict
+# pool yields fewer than MIN_SUGGESTIONS lines (a narrow text, lines removed as near duplicates or by
+# the theme cap), the loose pool of the first round is used instead.
+POOL_FRACTION, POOL_MIN = 0.8, 8
+LOOSE_POOL_FRACTION, LOOSE_POOL_MIN = 0.7, 12
+MIN_SUGGESTIONS = 4
 # Two lines closer than this say the same thing; the second is never suggested.
 NEAR_DUPLICATE = 0.86
 # Lines from the participant's own words and from others who answered the same question are worth
@@ -330,6 +336,41 @@ def default_embedder() -> Embedder:
     return _DEFAULT_EMBEDDER
 
 
+_WARM_LOCK = threading.Lock()
+_WARMING: threading.Thread | None = None
+
+
+def warm_up(*, wait: bool = False) -> threading.Thread:
+    """Load the embedding model and the library's vectors in a background thread, once per process.
+
+    The app calls it when a participant arrives, so that by the time they have written their answer
+    and story the first suggestion costs one `encode` and not a model load (seconds, more on a busy
+    machine). Later calls return the same thread; `wait` joins it. A failure (no model on disk) is
+    logged and raised again where suggestions are asked for, which has its own fallback.
+    """
+    global _WARMING
+    with _WARM_LOCK:
+        if _WARMING is None:
+            def work() -> None:
+                try:
+                    embedder = default_embedder()
+                    library_vectors(load_library(), embedder)
+                    embedder.encode(["warm up"])  # the first call also pays for torch's lazy setup
+                except Exception as exc:  # noqa: BLE001 - a background thread must not die silently
+                    log.warning("could not warm up the suggestion model: %s", exc)
+
+            _WARMING = threading.Thread(target=work, name="workbench-warm-up", daemon=True)
+            _WARMING.start()
+    if wait:
+        _WARMING.join()
+    return _WARMING
+
+
+def warmed_up() -> bool:
+    """Whether warm_up has finished (or failed): suggestions no longer wait on a model load."""
+    return _WARMING is not None and not _WARMING.is_alive()
+
+
 # --- suggestions -----------------------------------------------------------------------------------
 
 
@@ -357,8 +398,9 @@ class _Candidate:
     card_id: int | None = None
 
 
-def _others_lines(others: Iterable[Any], exclude: set[str]) -> list[tuple[str, int | None]]:
-    """Distinct policy lines of others' cards that pass every card check, with the card they came from."""
+def _others_lines(others: Iterable[Any], exclude: set[str], question: str = "") -> list[tuple[str, int | None]]:
+    """Distinct policy lines of others' cards that pass every card check (a role the question names,
+    "the child", is no particular person), with the card they came from."""
     out: list[tuple[str, int | None]] = []
     seen = set(exclude)
     for card in others:
@@ -371,7 +413,7 @@ def _others_lines(others: Iterable[Any], exclude: set[str]) -> list[tuple[str, i
         for line in values.policies:
             line = " ".join(str(line).split())
             key = line.casefold()
-            if not line or key in seen or check_policy(line):
+            if not line or key in seen or check_policy(line, question=question):
                 continue
             seen.add(key)
             out.append((line, card_id))
@@ -415,7 +457,7 @@ def suggest_policies(
     own = own_words_lines(response, story)
     library_texts = {p.text.casefold() for p in library.policies}
     own = tuple(o for o in own if o.text.casefold() not in library_texts)
-    others_lines = _others_lines(others, {o.text.casefold() for o in own} | library_texts)
+    others_lines = _others_lines(others, {o.text.casefold() for o in own} | library_texts, question)
     missing_others = [t for t, _ in others_lines if _TEXT_VECTORS.get(model, t) is None]
     ask_question = bool(question.strip()) and _TEXT_VECTORS.get(model, question.strip()) is None
 
@@ -452,7 +494,9 @@ def suggest_policies(
     ]
     relevance = _relevance(matrix, whole, part_vectors, question_vector)
     relevance[-n_library:] -= HUB_WEIGHT * _library_hubness(lib_vectors)
-    picked = _pick(candidates, matrix, relevance, n)
+    picked = _pick(candidates, matrix, relevance, n, POOL_FRACTION, POOL_MIN)
+    if len(picked) < min(n, MIN_SUGGESTIONS):
+        picked = _pick(candidates, matrix, relevance, n, LOOSE_POOL_FRACTION, LOOSE_POOL_MIN)
     themes = {t.key: t for t in library.themes}
     return tuple(
         Suggestion(
@@ -482,10 +526,12 @@ def _relevance(
     return score / weight
 
 
-def _pick(candidates: Sequence[_Candidate], matrix: np.ndarray, relevance: np.ndarray, n: int) -> list[int]:
-    """Maximal marginal relevance over the candidates, with source bonuses and a cap per theme."""
+def _pick(candidates: Sequence[_Candidate], matrix: np.ndarray, relevance: np.ndarray, n: int,
+          fraction: float, pool_min: int) -> list[int]:
+    """Maximal marginal relevance over the candidates at least `fraction` as relevant as the best (at
+    least `pool_min` of them), with source bonuses and a cap per theme."""
     bonus = np.array([SOURCE_BONUS[c.source] for c in candidates])
-    floor = min(POOL_FRACTION * float(relevance.max()), float(np.sort(relevance)[-min(POOL_MIN, len(relevance))]))
+    floor = min(fraction * float(relevance.max()), float(np.sort(relevance)[-min(pool_min, len(relevance))]))
     eligible = np.array([c.source == "own_words" or relevance[i] >= floor for i, c in enumerate(candidates)])
     gain = relevance + bonus
     picked: list[int] = []

@@ -12,13 +12,15 @@ never import Streamlit or touch the store.
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from workbench.cardcheck import ValuesCard
 from workbench.drafting import (
+    REASONS,
     DraftCard,
     Suggestion,
     draft_card,
@@ -26,12 +28,16 @@ from workbench.drafting import (
     draft_title,
     suggest_policies,
 )
-from workbench.errors import InputError
+from workbench.errors import InputError, WorkbenchError
 from workbench.ownwords import own_words_lines
 from workbench.stories import WiserStory, card_difference, transition_story, wiser_story
 
+log = logging.getLogger(__name__)
+
 __all__ = [
+    "ANSWER_FIELDS",
     "STAGES",
+    "AttentionChoices",
     "STAGE_KEYS",
     "DraftCard",
     "GuidedAnswers",
@@ -39,6 +45,7 @@ __all__ = [
     "Suggestion",
     "WiserStory",
     "answers_from_transcript",
+    "attention_choices",
     "candidate_policies",
     "card_difference",
     "draft_card",
@@ -47,6 +54,7 @@ __all__ = [
     "next_stage",
     "policies_from_text",
     "previous_stage",
+    "question_text",
     "stage",
     "suggest_policies",
     "transition_story",
@@ -91,8 +99,8 @@ STAGES: tuple[InterviewStage, ...] = (
         title="What you noticed",
         prompt="Thinking back to that moment, when you were choosing well, what were you paying "
         "attention to?",
-        hint="Put each thing on its own line. We have suggested a few lines from your own words — keep, "
-        "change or remove them.",
+        hint="Tick the suggestions that are true for you. Rewrite any of them in your own words, or add "
+        "your own lines below, one thing per line.",
         placeholder="MOMENTS when…\nFEELINGS of…\nCHANCES to…",
     ),
     InterviewStage(
@@ -120,6 +128,9 @@ STAGES: tuple[InterviewStage, ...] = (
     ),
 )
 STAGE_KEYS: tuple[str, ...] = tuple(s.key for s in STAGES)
+#: The fields of GuidedAnswers (what an interview stage or draft stores), and those that are lists.
+ANSWER_FIELDS = ("response", "story", "policies", "title", "description", "contexts")
+LIST_FIELDS = ("policies", "contexts")
 
 
 def stage(key: str) -> InterviewStage:
@@ -170,10 +181,28 @@ class GuidedAnswers:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> GuidedAnswers:
-        unknown = set(data) - {"response", "story", "policies", "title", "description", "contexts"}
+        """Answers from their stored form; InputError naming the field for anything else."""
+        if not isinstance(data, Mapping):
+            raise InputError(f"guided answers: expected a mapping, got {type(data).__name__}")
+        unknown = set(data) - set(ANSWER_FIELDS)
         if unknown:
-            raise ValueError(f"guided answers have unknown fields {sorted(unknown)}")
-        return cls(**{k: (tuple(v) if k in ("policies", "contexts") else v) for k, v in data.items()})
+            raise InputError(f"guided answers have unknown fields {sorted(unknown)}")
+        values: dict[str, Any] = {}
+        for key, value in data.items():
+            if key in LIST_FIELDS:
+                if isinstance(value, str) or not isinstance(value, Sequence) or \
+                        not all(isinstance(v, str) for v in value):
+                    raise InputError(f"guided answers: {key} must be a list of texts")
+                values[key] = tuple(value)
+            elif isinstance(value, str):
+                values[key] = value
+            else:
+                raise InputError(f"guided answers: {key} must be text, got {type(value).__name__}")
+        return cls(**values)
+
+    def merged(self, changes: Mapping[str, Any]) -> GuidedAnswers:
+        """These answers with some fields replaced (a draft of one stage), checked like from_dict."""
+        return GuidedAnswers.from_dict({**self.to_dict(), **changes})
 
     def with_changes(self, **changes: Any) -> GuidedAnswers:
         return replace(self, **changes)
@@ -207,6 +236,13 @@ def answers_from_transcript(transcript: Sequence[Mapping[str, str]], response: s
     return GuidedAnswers(response=response, story="\n\n".join(said))
 
 
+def question_text(title: str, prompt: str) -> str:
+    """The question as drafting and the card checks read it: its title and its prompt. The title often
+    names the situation's roles ("A child who refuses homework") that the prompt leaves implicit."""
+    title, prompt = " ".join(str(title or "").split()), " ".join(str(prompt or "").split())
+    return f"{title.rstrip('.')}. {prompt}" if title else prompt
+
+
 def policies_from_text(text: str) -> list[str]:
     """One policy per non-empty line of a text area, with list bullets and numbering removed."""
     lines = []
@@ -215,6 +251,52 @@ def policies_from_text(text: str) -> list[str]:
         if line:
             lines.append(line)
     return lines
+
+
+@dataclass(frozen=True)
+class AttentionChoices:
+    """What the "what you noticed" stage offers: suggestions (each saying where it comes from and why),
+    the ones ticked, and the participant's own lines (typed, or suggestions they rewrote)."""
+
+    suggestions: tuple[Suggestion, ...]
+    ticked: frozenset[str]
+    own_lines: tuple[str, ...]
+    unavailable: str | None = None  # why only lines from their own words are suggested
+
+    def policies(self, ticked: Iterable[str], own_text: str) -> tuple[str, ...]:
+        """The card's lines: ticked suggestions in the order shown, then own lines, each once."""
+        chosen = set(ticked)
+        lines = [s.text for s in self.suggestions if s.text in chosen] + policies_from_text(own_text)
+        seen: set[str] = set()
+        return tuple(line for line in lines if not (line.casefold() in seen or seen.add(line.casefold())))
+
+
+def attention_choices(question: str, answers: GuidedAnswers, *, others: Any = (), embedder: Any = None,
+                      library: Any = None) -> AttentionChoices:
+    """Suggestions for the participant's answer and story (workbench.drafting.draft_card: the library,
+    `others`' confirmed cards of the same question, their own words) and what is ticked: their lines
+    so far when they have any, else the drafted card's lines.
+
+    Without the embedding model (not installed, folder missing) only their own words are suggested,
+    and `unavailable` says so; the interview goes on.
+    """
+    try:
+        draft = draft_card(question, answers.response, answers.story, others=others, embedder=embedder,
+                           library=library)
+        suggestions, proposed, unavailable = draft.suggestions, [s.text for s in draft.policies], None
+    except (WorkbenchError, ImportError, OSError) as exc:
+        log.warning("suggestions from the library are unavailable: %s", exc)
+        own = own_words_lines(answers.response, answers.story)
+        suggestions = tuple(Suggestion(o.text, "own_words", REASONS["own_words"], 0.0) for o in own)
+        proposed = [s.text for s in suggestions]
+        unavailable = "Suggestions from other people's values are not available just now; write your own lines."
+    texts = {s.text for s in suggestions}
+    if answers.policies:
+        ticked = frozenset(p for p in answers.policies if p in texts)
+        own_lines = tuple(p for p in answers.policies if p not in texts)
+    else:
+        ticked, own_lines = frozenset(proposed), ()
+    return AttentionChoices(tuple(suggestions), ticked, own_lines, unavailable)
 
 
 def candidate_policies(response: str, story: str, max_n: int = 3) -> list[str]:

@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 
 from ..errors import InputError, NotFound
-from ..interview import STAGE_KEYS
+from ..interview import ANSWER_FIELDS, STAGE_KEYS, GuidedAnswers
 from ..models import AttributeIn, ComparisonIn, EndorsementIn, ValuesCardIn, WiserAnswerIn, validated
 from .core import StoreCore, from_json, to_json, utcnow
 
@@ -174,25 +174,34 @@ class ParticipationStore(StoreCore):
         return dict(zip(("question_id", "mode", "deliberation_id", "card_id"), rows[0], strict=True))
 
     def save_interview_stage(self, participant_id: int, interview_id: int, stage: str, answers: dict) -> None:
-        """One stage of the guided interview submitted (or a `draft` typed but not yet submitted).
+        """One stage of the guided interview submitted, or a `draft` typed but not yet submitted.
 
-        Nothing is written when the stage already holds exactly these answers, or when the interview's
-        card is already confirmed (a late draft from another tab changes nothing).
+        `answers` holds the fields this stage sets (all of them is fine too); they are merged into the
+        interview's latest answers inside the transaction, so a draft of one field can never undo a
+        field saved a moment earlier by another callback or tab (a page's own copy may be stale).
+        Nothing is written when it would change nothing (the same stage again with the same answers,
+        or a draft equal to the latest answers), or when the interview's card is already confirmed.
         """
         if stage not in INTERVIEW_STAGES:
             raise InputError(f"stage: must be one of {', '.join(INTERVIEW_STAGES)}, got {stage!r}")
-        payload = to_json(answers)
+        GuidedAnswers().merged(answers)  # InputError naming a field that is not an answer, before any write
+        payload: list[str] = []
 
         def stored(cur):
+            payload.clear()
             if self._interview(cur, participant_id, interview_id)["card_id"] is not None:
                 return True
-            rows = cur.execute("SELECT payload FROM interview_stage WHERE interview_id = ? AND stage = ?",
-                               [interview_id, stage]).fetchall()
-            return True if rows and to_json(from_json(rows[0][0])) == payload else None
+            rows = cur.execute("SELECT stage, payload FROM interview_steps WHERE interview_id = ?"
+                               " ORDER BY id DESC LIMIT 1", [interview_id]).fetchall()
+            latest_stage, latest = rows[0] if rows else (None, None)
+            latest = {k: v for k, v in (from_json(latest) or {}).items() if k in ANSWER_FIELDS}
+            payload.append(to_json(GuidedAnswers.from_dict(latest).merged(answers).to_dict()))
+            unchanged = rows and to_json(GuidedAnswers.from_dict(latest).to_dict()) == payload[0]
+            return True if unchanged and stage in ("draft", latest_stage) else None
 
         self._submission(participant_id, stored, lambda cur, now: cur.execute(
             "INSERT INTO interview_steps (interview_id, stage, payload, created_at) VALUES (?, ?, ?, ?)",
-            [interview_id, stage, payload, now]))
+            [interview_id, stage, payload[0], now]))
 
     def confirm_card(self, participant_id: int, interview_id: int, card: ValuesCardIn, review: dict) -> int:
         """The participant confirms their card: the review stage, the card, its contexts (new ones as

@@ -1,7 +1,7 @@
 """What `workbench serve` runs: the web app (main.py) and its own HTTP endpoints, as one ASGI app.
 
 `streamlit run` finds `app` below and serves it with uvicorn, which stops cleanly on SIGTERM and
-SIGINT. On start the server opens the database for its whole life (refusing, with who holds it, when
+SIGINT. On start the server loads the interview's suggestion model in the background, opens the database for its whole life (refusing, with who holds it, when
 another process does) and writes its serving record; on stop it removes the record.
 Nothing else belongs here: the endpoints are webapp/endpoints.py, the pages main.py and views/.
 """
@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 import streamlit as st
 from streamlit import config as streamlit_config
 
+from workbench import drafting
 from workbench.errors import Unavailable
 from workbench.webapp import endpoints
 
@@ -37,6 +38,8 @@ async def serving(_app):
     except Unavailable as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         raise SystemExit(2) from None
+    # The interview's suggestion model, loaded in the background before the first participant arrives.
+    drafting.warm_up()
     try:
         yield
     finally:

@@ -4,29 +4,31 @@ Thin: `workbench.participation` says where the participant is and what to ask; t
 that step and calls exactly one store method per submission, which saves the answer and the step
 it completes in one transaction (and changes nothing when repeated). So a refresh resumes exactly
 here, and a double click or a crash mid-submission leaves no duplicate.
-
-A submission is a button's callback (`submit`), which Streamlit runs before the page's next run: one
-run per click, showing the next step, rather than a run that writes and a second one (`st.rerun`)
-that shows what follows. Each run reads only what it shows (the participant's state in one unit of
-work; in a judging round the item's values, not the value table).
 """
 
 from __future__ import annotations
 
+import zlib
+from functools import partial
+
 import streamlit as st
 
+from workbench import drafting, web
 from workbench import participation as P
-from workbench import web
 from workbench.cardcheck import check_card, check_policy
+from workbench.components import draft_keeper
 from workbench.interview import (
     STAGE_KEYS,
     STAGES,
+    AttentionChoices,
     GuidedAnswers,
     answers_from_transcript,
-    candidate_policies,
+    attention_choices,
     draft_description,
     draft_title,
-    transition_story,
+    policies_from_text,
+    question_text,
+    wiser_story,
 )
 from workbench.llm import LlmConfig, LlmConfigError, LlmInterviewer, LlmUnavailable
 from workbench.models import (
@@ -54,9 +56,10 @@ def rerun() -> None:
     st.rerun()
 
 
-def submit(write, *args, **kwargs) -> dict:
+def submit_on_click(write, *args, **kwargs) -> dict:
     """A button's `on_click` and arguments that make the click one submission: `write(*args)` runs before
-    the next page run (an `InputError` it raises is shown on that run, nothing written)."""
+    the next page run, which shows the next step (one run per click, not a writing run and a showing
+    run); an `InputError` it raises is shown on that run, nothing written."""
     return {"on_click": web.guarded("saving your answer", write), "args": args, "kwargs": kwargs}
 
 
@@ -90,25 +93,26 @@ def _plain(text: str) -> str:
 def consent_step() -> None:
     st.text(delib["consent_text"])
     agreed = st.checkbox("I have read this and agree to take part", key="consent_box")
-    st.button("Continue", type="primary", disabled=not agreed, **submit(store.give_consent, pid))
+    st.button("Continue", type="primary", disabled=not agreed, **submit_on_click(store.give_consent, pid))
 
 
 def demographics_step() -> None:
     questions = delib["settings"].get("demographics", [])
     st.write("A few questions about you. They help us see where different groups agree and differ.")
     with st.form("demographics"):
+        answers = {}
         for q in questions:
             label = q["label"] + ("" if q["required"] else " (optional)")
-            st.selectbox(label, q["options"], index=None, placeholder="Choose…", key=f"demo_{q['key']}")
-        st.form_submit_button("Continue", type="primary", **submit(save_about_you, questions))
-
-
-def save_about_you(questions: list[dict]) -> None:
-    answers = {q["key"]: st.session_state.get(f"demo_{q['key']}") for q in questions}
-    missing = [q["label"] for q in questions if q["required"] and answers[q["key"]] is None]
-    if missing:
-        raise InputError("Please answer: " + ", ".join(missing) + " (\"Prefer not to say\" is fine).")
-    store.record_about_you(pid, {k: v for k, v in answers.items() if v is not None})
+            answers[q["key"]] = st.selectbox(label, q["options"], index=None, placeholder="Choose…",
+                                             key=f"demo_{q['key']}")
+        submitted = st.form_submit_button("Continue", type="primary")
+    if submitted:
+        missing = [q["label"] for q in questions if q["required"] and answers[q["key"]] is None]
+        if missing:
+            st.error("Please answer: " + ", ".join(missing) + " (\"Prefer not to say\" is fine).")
+            return
+        store.record_about_you(pid, {k: v for k, v in answers.items() if v is not None})
+        rerun()
 
 
 def question_step() -> None:
@@ -118,15 +122,16 @@ def question_step() -> None:
     choice = st.radio("Question", list(labels), format_func=labels.get, index=None, key="question_choice")
     if choice:
         st.info(questions.set_index("id").loc[choice, "prompt"])
-    st.button("Continue", type="primary", disabled=choice is None,
-              **submit(lambda: store.choose_question(pid, st.session_state["question_choice"],
-                                                     mode="llm" if llm_config() else "guided")))
+    if st.button("Continue", type="primary", disabled=choice is None):
+        store.choose_question(pid, choice, mode="llm" if llm_config() else "guided")
+        rerun()
 
 
 # -- the interview --------------------------------------------------------------------------------
 
 
 def interview_state(interview_id: int) -> tuple[GuidedAnswers, set[str]]:
+    """The latest answers (every submission and draft holds all of them) and the stages submitted."""
     answers, submitted = GuidedAnswers(), set()
     for stage, payload in store.interview_log(interview_id):
         answers = GuidedAnswers.from_dict(payload)
@@ -135,13 +140,88 @@ def interview_state(interview_id: int) -> tuple[GuidedAnswers, set[str]]:
     return answers, submitted
 
 
-def save_draft(interview_id: int, answers: GuidedAnswers, field: str, key: str) -> None:
-    """on_change: keep what was typed even before the stage is submitted (nothing lost on refresh)."""
-    value = st.session_state.get(key)
-    if field in ("policies", "contexts"):
-        value = tuple(line.strip() for line in (value or "").splitlines() if line.strip()) \
-            if isinstance(value, str) else tuple(value or ())
-    store.save_interview_stage(pid, interview_id, "draft", answers.with_changes(**{field: value}).to_dict())
+# Widget keys of the interview's text fields, per stage: what the draft keeper watches.
+TEXT_FIELDS = {
+    "response": ("response",), "story": ("story",), "attention": ("own_lines",), "title": ("title", "description"),
+    "contexts": ("extra",), "review": ("rev_title", "rev_description", "rev_policies"),
+}
+
+
+def widget_key(name: str, iid: int) -> str:
+    return f"{name}_{iid}"
+
+
+def typed_changes(iid: int, values: dict[str, str], choices: AttentionChoices | None,
+                  context_options: list[str]) -> dict:
+    """What the participant typed ({widget key: text}) as changes to their answers."""
+    changes: dict = {}
+    for key, text in values.items():
+        name = key.rsplit("_", 1)[0]
+        if name in ("response", "story", "title", "description"):
+            changes[name] = text.strip()
+        elif name in ("rev_title", "rev_description"):
+            changes[name[4:]] = text.strip()
+        elif name == "rev_policies":
+            changes["policies"] = tuple(policies_from_text(text))
+        elif name == "own_lines" and choices is not None:
+            ticked = [s.text for s in choices.suggestions if st.session_state.get(pick_key(iid, s.text), False)]
+            changes["policies"] = choices.policies(ticked, text)
+        elif name == "extra":
+            chosen = [c for c in st.session_state.get(widget_key("contexts", iid)) or [] if c in context_options]
+            changes["contexts"] = tuple(chosen + ([text.strip()] if text.strip() else []))
+    return changes
+
+
+def save_typed(iid: int, keys: tuple[str, ...], choices: AttentionChoices | None = None,
+               context_options: list[str] | None = None, values: dict[str, str] | None = None,
+               restore: bool = False) -> None:
+    """A widget callback: store what was typed (or ticked) as a draft, merged into the latest answers in
+    the store's transaction (so it never undoes another field saved a moment before). On a restore (the
+    draft keeper sending text a reload cut off), the widgets show it again."""
+    values = values if values is not None else {k: str(st.session_state.get(k) or "") for k in keys}
+    changes = typed_changes(iid, values, choices, context_options or [])
+    if changes:
+        store.save_interview_stage(pid, iid, "draft", changes)
+    if restore:
+        for key, text in values.items():
+            st.session_state[key] = text
+
+
+def keep_typed(iid: int, stage_key: str, stored: dict[str, str], choices: AttentionChoices | None = None,
+               context_options: list[str] | None = None) -> None:
+    """The draft keeper for this stage's text fields ({widget key: what the store holds})."""
+    draft_keeper.keep_typed(
+        f"interview-{iid}", stored,
+        web.guarded("saving what you typed", lambda values, restore: save_typed(
+            iid, tuple(values), choices, context_options, values=values, restore=restore)),
+        key=f"keeper_{iid}_{stage_key}")
+
+
+def pick_key(iid: int, text: str) -> str:
+    return f"pick_{iid}_{zlib.crc32(text.encode())}"
+
+
+@st.cache_resource(show_spinner=False, max_entries=256)
+def _suggestions(question: str, response: str, story: str, others_key: tuple) -> AttentionChoices:
+    """Suggestions per (question, answer, story, others' cards): a rerun or reload does not ask the model
+    again. Cached without the participant's lines; `attention_choices` is applied per participant."""
+    others = [{"id": cid, "title": title, "description": "", "policies": list(lines)}
+              for cid, title, lines in others_key]
+    return attention_choices(question, GuidedAnswers(response=response, story=story), others=others)
+
+
+def suggestions_for(question_id: str, question: str, answers: GuidedAnswers) -> AttentionChoices:
+    """The attention stage's suggestions: the library, the participant's own words, and the confirmed,
+    unhidden cards others wrote for the same question (never the participant's own)."""
+    cards = store.cards(did, question_id=question_id)
+    others = tuple((int(c.id), c.title, tuple(c.policies)) for c in cards.itertuples() if c.author_id != pid)
+    with st.spinner("Finding suggestions that fit what you wrote…"):
+        found = _suggestions(question, answers.response, answers.story, others)
+    texts = {s.text for s in found.suggestions}
+    if not answers.policies:
+        return found
+    return AttentionChoices(found.suggestions, frozenset(p for p in answers.policies if p in texts),
+                            tuple(p for p in answers.policies if p not in texts), found.unavailable)
 
 
 def interview_step() -> None:
@@ -156,95 +236,119 @@ def interview_step() -> None:
         return llm_interview(iid, question["prompt"])
     answers, submitted = interview_state(iid)
     current = st.session_state.get(f"stage_{iid}") or next((s for s in STAGE_KEYS if s not in submitted), "review")
+    if current in ("response", "story"):
+        # `workbench serve` loads the suggestion model at start; a server started otherwise loads it
+        # now, in the background, while the participant writes (once per process).
+        drafting.warm_up()
     index = STAGE_KEYS.index(current)
     st.caption(" → ".join(f"**{s.title}**" if s.key == current else s.title for s in STAGES))
     stage = STAGES[index]
     st.subheader(stage.title)
     st.write(stage.prompt)
     st.caption(stage.hint)
+    key = partial(widget_key, iid=iid)
 
-    def buttons(read) -> None:
-        """Back and Continue side by side; Continue saves the stage as `read()` gives it from its widgets."""
+    def submit(changes: dict) -> None:
+        store.save_interview_stage(pid, iid, current, changes)
+        st.session_state.pop(f"stage_{iid}", None)
+        rerun()
+
+    def buttons() -> bool:
+        """Back and Continue side by side; True when Continue was clicked."""
         back, forward, _ = st.columns([1, 1, 4])
-        if index > 0:
-            back.button("Back", key=f"back_{current}", width="stretch", on_click=go_to_stage,
-                        args=(iid, STAGE_KEYS[index - 1]))
-        forward.button("Continue", type="primary", key=f"next_{current}", width="stretch",
-                       **submit(save_stage, iid, current, read))
+        if index > 0 and back.button("Back", key=f"back_{current}", width="stretch"):
+            st.session_state[f"stage_{iid}"] = STAGE_KEYS[index - 1]
+            rerun()
+        return forward.button("Continue", type="primary", key=f"next_{current}", width="stretch")
 
+    saving = web.guarded("saving what you typed", save_typed)
     if current in ("response", "story"):
-        key = f"{current}_{iid}"
-        st.text_area(f"Your words (up to {FREE_TEXT_MAX} characters)", value=getattr(answers, current),
-                     max_chars=FREE_TEXT_MAX, key=key, placeholder=stage.placeholder, height=160,
-                     on_change=web.guarded("saving a draft", save_draft), args=(iid, answers, current, key))
-        buttons(lambda: {current: required(key, "Please write a few words before you continue.")})
+        text = st.text_area(f"Your words (up to {FREE_TEXT_MAX} characters)", value=getattr(answers, current),
+                            max_chars=FREE_TEXT_MAX, key=key(current), placeholder=stage.placeholder, height=160,
+                            on_change=saving, args=(iid, (key(current),)))
+        keep_typed(iid, current, {key(current): getattr(answers, current)})
+        if buttons():
+            if not text.strip():
+                st.error("Please write a few words before you continue.")
+            else:
+                submit({current: text.strip()})
     elif current == "attention":
-        proposed = answers.policies or tuple(candidate_policies(answers.response, answers.story))
-        key = f"policies_{iid}"
-        text = st.text_area(f"One thing you pay attention to per line (each up to {POLICY_MAX} characters)",
-                            value="\n".join(proposed), key=key, placeholder=stage.placeholder, height=200,
-                            on_change=web.guarded("saving a draft", save_draft), args=(iid, answers, "policies", key))
-        for i, line in enumerate(lines_of(text)):
-            for issue in check_policy(line, f"policies[{i}]"):
-                (st.error if issue.severity == "error" else st.warning)(f"Line {i + 1}: {issue.message}")
-
-        def policies() -> dict:
-            lines = lines_of(st.session_state.get(key) or "")
-            if len(lines) < 2:
-                raise InputError("Please write at least two lines: what you paid attention to.")
-            return {"policies": tuple(lines)}
-        buttons(policies)
+        attention_stage(iid, question, answers, buttons, submit)
     elif current == "title":
-        st.text_input(f"Name (up to {TITLE_MAX} characters)",
-                      value=answers.title or draft_title(answers.policies, answers.response),
-                      max_chars=TITLE_MAX, key=f"title_{iid}")
-        st.text_area(f"What it is about, in a sentence or two (up to {DESCRIPTION_MAX} characters)",
-                     value=answers.description or draft_description(answers.policies, answers.response),
-                     max_chars=DESCRIPTION_MAX, key=f"description_{iid}")
-        missing = "Please give both a name and a short description."
-        buttons(lambda: {"title": required(f"title_{iid}", missing),
-                         "description": required(f"description_{iid}", missing)})
+        # Drafted from the lines the participant chose (the library's names and gists for their themes).
+        title = st.text_input(f"Name (up to {TITLE_MAX} characters)",
+                              value=answers.title or draft_title(answers.policies, answers.response),
+                              max_chars=TITLE_MAX, key=key("title"), on_change=saving, args=(iid, (key("title"),)))
+        description = st.text_area(f"What it is about, in a sentence or two (up to {DESCRIPTION_MAX} characters)",
+                                   value=answers.description or draft_description(answers.policies, answers.response),
+                                   max_chars=DESCRIPTION_MAX, key=key("description"), on_change=saving,
+                                   args=(iid, (key("description"),)))
+        keep_typed(iid, current, {key("title"): answers.title, key("description"): answers.description})
+        if buttons():
+            if not title.strip() or not description.strip():
+                st.error("Please give both a name and a short description.")
+            else:
+                submit({"title": title.strip(), "description": description.strip()})
     elif current == "contexts":
         options = list(store.contexts(did, question_id=flow.question_id)["name"])
-        st.multiselect("Situations", options, default=[c for c in answers.contexts if c in options],
-                       key=f"contexts_{iid}")
-        st.text_input("Or suggest another situation (a facilitator will review it)", max_chars=120,
-                      value=next((c for c in answers.contexts if c not in options), ""), key=f"extra_{iid}")
-
-        def contexts() -> dict:
-            extra = (st.session_state.get(f"extra_{iid}") or "").strip()
-            picked = list(st.session_state.get(f"contexts_{iid}") or []) + ([extra] if extra else [])
+        chosen = st.multiselect("Situations", options, default=[c for c in answers.contexts if c in options],
+                                key=key("contexts"))
+        extra_now = next((c for c in answers.contexts if c not in options), "")
+        extra = st.text_input("Or suggest another situation (a facilitator will review it)", max_chars=120,
+                              value=extra_now, key=key("extra"), on_change=saving,
+                              args=(iid, (key("extra"),), None, options))
+        keep_typed(iid, current, {key("extra"): extra_now}, context_options=options)
+        if buttons():
+            picked = chosen + ([extra.strip()] if extra.strip() else [])
             if not picked:
-                raise InputError("Please pick at least one situation, or suggest one.")
-            return {"contexts": tuple(picked)}
-        buttons(contexts)
+                st.error("Please pick at least one situation, or suggest one.")
+            else:
+                submit({"contexts": tuple(picked)})
     else:
-        review(iid, answers)
+        review(iid, question, answers)
 
 
-def lines_of(text: str) -> list[str]:
-    return [line.strip() for line in text.splitlines() if line.strip()]
+def attention_stage(iid: int, question, answers: GuidedAnswers, buttons, submit) -> None:
+    """Suggested lines to tick (each saying where it comes from and why), and the participant's own."""
+    asked = question_text(question["title"], question["prompt"])
+    choices = suggestions_for(flow.question_id, asked, answers)
+    own_key = widget_key("own_lines", iid)
+    saving = web.guarded("saving your choice", save_typed)
+    if choices.unavailable:
+        st.info(choices.unavailable)
+    if choices.suggestions:
+        st.markdown("**Suggestions** — tick each line that is true for you.")
 
+    def rewrite(text: str) -> None:
+        """Untick a suggestion and put it among the participant's own lines, to edit in their words."""
+        st.session_state[pick_key(iid, text)] = False
+        own = st.session_state.get(own_key) or ""
+        st.session_state[own_key] = f"{own.rstrip()}\n{text}".strip()
+        save_typed(iid, (own_key,), choices)
 
-def required(key: str, message: str) -> str:
-    """The stripped text of the widget `key`; an InputError saying `message` when it is empty."""
-    text = (st.session_state.get(key) or "").strip()
-    if not text:
-        raise InputError(message)
-    return text
-
-
-def go_to_stage(iid: int, stage: str) -> None:
-    st.session_state[f"stage_{iid}"] = stage
-
-
-def save_stage(iid: int, stage: str, read) -> None:
-    """Continue in the guided interview: the stage's answer (`read()`, from its widgets) joins what is
-    stored so far (read now: a draft saved in this same run counts) and is saved with the stage."""
-    changes = read()
-    answers, _ = interview_state(iid)
-    store.save_interview_stage(pid, iid, stage, answers.with_changes(**changes).to_dict())
-    st.session_state.pop(f"stage_{iid}", None)
+    for i, suggestion in enumerate(choices.suggestions):
+        line, edit = st.columns([8, 1], vertical_alignment="center")
+        line.checkbox(_plain(suggestion.text), value=suggestion.text in choices.ticked,
+                      key=pick_key(iid, suggestion.text), on_change=saving, args=(iid, (own_key,), choices))
+        line.caption(suggestion.reason)
+        edit.button("Edit", key=f"edit_{iid}_{i}", help="Rewrite this line in your own words",
+                    on_click=web.guarded("moving a line to edit", rewrite), args=(suggestion.text,))
+    own_text = st.text_area(
+        f"Your own lines, one per line (each up to {POLICY_MAX} characters)", value="\n".join(choices.own_lines),
+        key=own_key, placeholder=STAGES[STAGE_KEYS.index("attention")].placeholder, height=140,
+        on_change=saving, args=(iid, (own_key,), choices))
+    keep_typed(iid, "attention", {own_key: "\n".join(choices.own_lines)}, choices)
+    ticked = [s.text for s in choices.suggestions if st.session_state.get(pick_key(iid, s.text))]
+    lines = list(choices.policies(ticked, own_text))
+    story = f"{answers.response}\n{answers.story}"
+    for i, line in enumerate(policies_from_text(own_text)):
+        for issue in check_policy(line, f"policies[{i}]", story=story, question=asked):
+            (st.error if issue.severity == "error" else st.warning)(f"Your line {i + 1}: {issue.message}")
+    if buttons():
+        if len(lines) < 2:
+            st.error("Please tick or write at least two lines: what you paid attention to.")
+        else:
+            submit({"policies": tuple(lines)})
 
 
 def field_label(field: str) -> str:
@@ -254,49 +358,46 @@ def field_label(field: str) -> str:
     return {"title": "Name", "description": "Description", "policies": "Lines"}.get(field, field)
 
 
-def review(iid: int, answers: GuidedAnswers) -> None:
+def review(iid: int, question, answers: GuidedAnswers) -> None:
+    key = partial(widget_key, iid=iid)
+    saving = web.guarded("saving what you typed", save_typed)
     title = st.text_input(f"Name (up to {TITLE_MAX} characters)", value=answers.title, max_chars=TITLE_MAX,
-                          key=f"rev_title_{iid}")
+                          key=key("rev_title"), on_change=saving, args=(iid, (key("rev_title"),)))
     description = st.text_area(f"Description (up to {DESCRIPTION_MAX} characters)", value=answers.description,
-                               max_chars=DESCRIPTION_MAX, key=f"rev_description_{iid}")
-    st.text_area(f"What you pay attention to, one per line (each up to {POLICY_MAX} characters)",
-                 value="\n".join(answers.policies), key=f"rev_policies_{iid}", height=200)
+                               max_chars=DESCRIPTION_MAX, key=key("rev_description"), on_change=saving,
+                               args=(iid, (key("rev_description"),)))
+    policies_text = st.text_area(f"What you pay attention to, one per line (each up to {POLICY_MAX} characters)",
+                                 value="\n".join(answers.policies), key=key("rev_policies"), height=200,
+                                 on_change=saving, args=(iid, (key("rev_policies"),)))
+    keep_typed(iid, "review", {key("rev_title"): answers.title, key("rev_description"): answers.description,
+                               key("rev_policies"): "\n".join(answers.policies)})
     st.caption("Where it applies: " + "; ".join(answers.contexts))
-    check = check_card(reviewed(iid, title, description))
+    policies = policies_from_text(policies_text)
+    # The story-aware checks too: a line that copies the participant's story word for word is flagged.
+    check = check_card({"title": title, "description": description, "policies": policies},
+                       story=f"{answers.response}\n{answers.story}",
+                       question=question_text(question["title"], question["prompt"]))
     for issue in check.errors:
         st.error(f"{field_label(issue.field)}: {issue.message}")
+    overridden = []
     for i, issue in enumerate(check.warnings):
         st.warning(f"{field_label(issue.field)}: {issue.message}")
-        st.checkbox("Keep it as it is", key=f"override_{iid}_{i}_{issue.code}")
-    st.button("Back", key="back_review", on_click=go_to_stage, args=(iid, "contexts"))
-    st.button("Confirm my card", type="primary", disabled=not check.ok(overrides(iid, check)),
-              **submit(confirm, iid, answers))
-
-
-def reviewed(iid: int, title: str | None = None, description: str | None = None) -> dict:
-    """The card as the review's widgets hold it."""
-    return {"title": st.session_state.get(f"rev_title_{iid}", "") if title is None else title,
-            "description": st.session_state.get(f"rev_description_{iid}", "") if description is None else description,
-            "policies": lines_of(st.session_state.get(f"rev_policies_{iid}") or "")}
-
-
-def overrides(iid: int, check) -> list[str]:
-    """The warnings the participant chose to keep ("Keep it as it is")."""
-    return [issue.code for i, issue in enumerate(check.warnings)
-            if st.session_state.get(f"override_{iid}_{i}_{issue.code}")]
-
-
-def confirm(iid: int, answers: GuidedAnswers) -> None:
-    card = reviewed(iid)
-    check = check_card(card)
-    overridden = overrides(iid, check)
-    if not check.ok(overridden):
-        raise InputError("Please fix the card first: " + "; ".join(
-            f"{field_label(i.field)}: {i.message}" for i in check.errors))
-    card = validated(ValuesCardIn, {**card, "question_id": flow.question_id, "contexts": list(answers.contexts),
-                                    "overrides": sorted(set(overridden))})
-    store.confirm_card(pid, iid, card, answers.with_changes(
-        title=card.title, description=card.description, policies=tuple(card.policies)).to_dict())
+        if st.checkbox("Keep it as it is", key=f"override_{iid}_{i}_{issue.code}"):
+            overridden.append(issue.code)
+    if st.button("Back", key="back_review"):
+        st.session_state[f"stage_{iid}"] = "contexts"
+        rerun()
+    if st.button("Confirm my card", type="primary", disabled=not check.ok(overridden)):
+        try:
+            card = validated(ValuesCardIn, {
+                "title": title, "description": description, "policies": policies, "question_id": flow.question_id,
+                "contexts": list(answers.contexts), "overrides": sorted(set(overridden))})
+        except InputError as exc:
+            st.error(str(exc))
+            return
+        store.confirm_card(pid, iid, card, answers.with_changes(
+            title=card.title, description=card.description, policies=tuple(card.policies)).to_dict())
+        rerun()
 
 
 def llm_config() -> LlmConfig | None:
@@ -354,18 +455,12 @@ def llm_interview(iid: int, question: str) -> None:
 
 
 def story_of(index: int, a: dict, b: dict, context: str) -> str:
-    """The transition story: written by the LLM when one is configured, else from the offline template.
-    Kept in the session so a rerun does not ask the model again."""
+    """The transition story, from what differs between the two cards (workbench.stories): the LLM's when
+    one is configured and answers, else one of the offline forms. Kept in the session so a rerun does
+    not ask the model again."""
     key = f"story_{pid}_{index}"
     if key not in st.session_state:
-        story = None
-        config = llm_config()
-        if config is not None:
-            try:
-                story = LlmInterviewer(config).transition_story(a, b, context)
-            except LlmUnavailable:
-                story = None  # the template below is a fine story too
-        st.session_state[key] = story or transition_story(a, b, context)
+        st.session_state[key] = wiser_story(a, b, context, llm=llm_config()).text
     return st.session_state[key]
 
 
@@ -384,7 +479,8 @@ def wiser_step() -> None:
     st.write(f"Question {item.number} of {item.total}")
     situation = entry["context"][:1].lower() + entry["context"][1:]
     st.markdown(f"**In this situation — {_plain(situation)} — someone moved from the first value to the second.**")
-    st.text(story_of(item.index, a, b, entry["context"]))
+    story = story_of(item.index, a, b, entry["context"])
+    st.text(story)
     left, right = st.columns(2)
     with left:
         show_value(a, heading="Before")
@@ -396,14 +492,15 @@ def wiser_step() -> None:
                  key=f"wiser_answer_{item.index}")
         st.text_area(f"Why? (optional, up to {COMMENT_MAX} characters)", max_chars=COMMENT_MAX,
                      key=f"wiser_comment_{item.index}")
-        st.form_submit_button("Submit", type="primary", **submit(answer_wiser, item.index))
+        st.form_submit_button("Submit", type="primary",
+                              **submit_on_click(answer_wiser, item.index, story[:FREE_TEXT_MAX]))
 
 
-def answer_wiser(index: int) -> None:
+def answer_wiser(index: int, story: str) -> None:
     answer = st.session_state.get(f"wiser_answer_{index}")
     if answer is None:
         raise InputError("Please choose Yes, No or Not sure.")
-    store.answer_wiser(pid, index, answer, st.session_state.get(f"wiser_comment_{index}") or None)
+    store.answer_wiser(pid, index, answer, st.session_state.get(f"wiser_comment_{index}") or None, story=story)
 
 
 def endorse_step() -> None:
@@ -417,7 +514,7 @@ def endorse_step() -> None:
     for col, (vote, label) in zip(cols, [("agree", "Agree"), ("disagree", "Disagree"), ("pass", "Pass / unsure")],
                                   strict=True):
         col.button(label, key=f"endorse_{item.index}_{vote}", width="stretch",
-                   **submit(store.endorse, pid, item.index, vote))
+                   **submit_on_click(store.endorse, pid, item.index, vote))
 
 
 def compare_step() -> None:
@@ -430,8 +527,8 @@ def compare_step() -> None:
         with column:
             show_value(value)
             st.button("This one", key=f"cmp_{item.index}_{winner}", width="stretch",
-                      **submit(store.compare, pid, item.index, winner))
-    st.button("I can't choose", key=f"cmp_{item.index}_tie", **submit(store.compare, pid, item.index, "tie"))
+                      **submit_on_click(store.compare, pid, item.index, winner))
+    st.button("I can't choose", key=f"cmp_{item.index}_tie", **submit_on_click(store.compare, pid, item.index, "tie"))
 
 
 def done_step() -> None:
