@@ -11,13 +11,21 @@ screen), p50/p95 per step, and every error (timeouts, exceptions shown on the pa
 server stops, the DuckDB file is checked: every participant has exactly one card, exactly the
 planned number of answers per round (the plan the app stored for them), and no duplicate answer,
 vote or comparison. Bounded: whatever happens, participants still running after `--minutes` are
-stopped and counted as unfinished. Then one more participant walks through alone, and the server's
-CPU time (from /proc) is read before and after each of their steps: server CPU seconds per
-participant step, p50 and per step (with `--profile`, py-spy samples the server meanwhile and the
-report lists where that time goes). Prints a Markdown section and writes it to
-`benchmarks/results/app_load.md`. Never touches the project's own database.
+stopped and counted as unfinished.
 
-Run: .venv/bin/python benchmarks/bench_app_load.py [--participants 20] [--ramp 10] [--minutes 15] [--profile]
+Then the server's work per click, before and after, in the same run: `--alone` more participants walk
+through one after another, each alone on the server, first on a server of the code at `--baseline`
+(a git commit: `git archive` of its `workbench/` package, put first on PYTHONPATH and started in
+that folder with the same `workbench serve` command, on a fresh copy of the same database), then on the server as it is
+now (fresh copy too). The server's CPU time (user + system, from /proc) is read before and after each
+step, and its resident memory (VmRSS) after each participant: server CPU seconds per participant
+step (p50, p95, per step) and whether memory stays bounded over the long walk. With `--profile`,
+py-spy samples the current server meanwhile and the report lists where its time goes. Prints a
+Markdown section and writes it to `benchmarks/results/app_load.md`. Never touches the project's own
+database.
+
+Run: .venv/bin/python benchmarks/bench_app_load.py [--participants 20] [--ramp 10] [--minutes 15]
+         [--alone 8] [--baseline 7effc81] [--profile]
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,8 +91,9 @@ class Walk:
     finished: bool = False
     error: str | None = None
     page_exceptions: list[str] = field(default_factory=list)
-    server_pid: int | None = None  # set for the participant walking alone: server CPU per step
+    server_pid: int | None = None  # set for the participants walking alone: server CPU per step
     cpu: list[tuple[str, float]] = field(default_factory=list)
+    rss_after: float | None = None  # the server's resident memory (MB) when this walk ended
 
 
 async def settled(page) -> None:
@@ -229,10 +239,32 @@ async def participate(browser, base: str, walk: Walk, delay: float) -> None:
             pass
 
 
+def server_rss(pid: int) -> float:
+    """The server's resident memory in MB (VmRSS)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def server_cpu(pid: int) -> float:
     """User + system CPU seconds the server process has used so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def processes() -> Iterator[tuple[int, int, str, float]]:
+    """Every process on the machine now: (pid, parent pid, command line, CPU seconds used so far), from /proc."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        yield int(entry.name), int(fields[1]), cmd, (int(fields[11]) + int(fields[12])) / TICK
 
 
 class CpuSampler:
@@ -248,7 +280,6 @@ class CpuSampler:
         self.highest_load = os.getloadavg()[0]  # the machine is shared: how busy it got meanwhile
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
-        self._tick = os.sysconf("SC_CLK_TCK")
 
     def __enter__(self) -> CpuSampler:
         self._thread.start()
@@ -265,17 +296,9 @@ class CpuSampler:
 
     def sample(self) -> None:
         parents, info = {}, {}
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-                cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            fields = stat.rsplit(")", 1)[1].split()
-            parents[int(entry.name)] = int(fields[1])
-            info[int(entry.name)] = (cmd, (int(fields[11]) + int(fields[12])) / self._tick)
+        for pid, parent, cmd, seconds in processes():
+            parents[pid] = parent
+            info[pid] = (cmd, seconds)
         me = os.getpid()
         for pid, (cmd, seconds) in info.items():
             p, depth = parents.get(pid), 0
@@ -430,10 +453,10 @@ def report(walks: list[Walk], rows: list[dict], elapsed: float, args) -> str:
     return "\n".join(lines) + "\n"
 
 
-def walk_alone(base: str, walk: Walk, server_pid: int, profile: Path | None) -> list[tuple[str, int]]:
-    """One participant alone, the server's CPU read around each step; with `profile`, py-spy samples
-    the server meanwhile. Returns py-spy's collapsed stacks ([] without a profile)."""
-    walk.server_pid = server_pid
+def walk_alone(base: str, walks: list[Walk], server_pid: int, profile: Path | None) -> list[tuple[str, int]]:
+    """Participants one after another, each alone on the server, its CPU read around each step and its
+    memory after each walk; with `profile`, py-spy samples the server meanwhile. Returns py-spy's
+    collapsed stacks ([] without a profile)."""
     spy = None
     if profile is not None:
         # Non-blocking sampling (100 Hz), so the profiler barely slows the server it measures; only the
@@ -442,7 +465,10 @@ def walk_alone(base: str, walk: Walk, server_pid: int, profile: Path | None) -> 
                                 "--full-filenames", "--format", "raw", "--output", str(profile)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        asyncio.run(drive(base, [walk], 0.0, 15 * 60))
+        for walk in walks:
+            walk.server_pid = server_pid
+            asyncio.run(drive(base, [walk], 0.0, 15 * 60))
+            walk.rss_after = server_rss(server_pid)
     finally:
         if spy is not None:
             spy.send_signal(signal.SIGINT)  # py-spy writes its file on Ctrl-C
@@ -489,7 +515,7 @@ def where_time_goes(stacks: list[tuple[str, int]], top: int = 12) -> list[str]:
             leaf[package] += n
             short = filename.split("site-packages/", 1)[-1].split("/workbench/", 1)[-1]
             self_time[f"{short}:{function}"] += n
-    lines = [f"Where the server's Python time went during the lone walk (py-spy, {total} samples at 100 Hz of"
+    lines = [f"Where the current server's Python time went during the lone walks (py-spy, {total} samples at 100 Hz of"
              " the thread holding the GIL):", "",
              "| workbench function (inclusive) | share of samples |", "|---|---:|"]
     for name, n in sorted(inclusive.items(), key=lambda x: -x[1])[:top]:
@@ -508,6 +534,9 @@ def main() -> int:
     parser.add_argument("--ramp", type=float, default=10.0, help="seconds over which the participants start")
     parser.add_argument("--minutes", type=float, default=15.0, help="stop everything after this long")
     parser.add_argument("--keep-db", type=Path, help="copy the DuckDB file here afterwards")
+    parser.add_argument("--alone", type=int, default=8, help="participants walking alone, one after another,"
+                        " on each of the baseline and the current server (CPU per step, memory)")
+    parser.add_argument("--baseline", default=BASELINE, help="the git commit whose server is the baseline")
     parser.add_argument("--profile", action="store_true", help="sample the server with py-spy during the lone walk"
                         " (pip install py-spy)")
     args = parser.parse_args()
@@ -520,49 +549,116 @@ def main() -> int:
         return 2
     args.load_at_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-app-load-") as tmp:
-        path = Path(tmp) / "app_load.duckdb"
-        store = Store(path)
+        path, prepared = Path(tmp) / "app_load.duckdb", Path(tmp) / "prepared.duckdb"
+        store = Store(prepared)
         try:
             store.import_bundle(simulate(load_deliberation(config.DEMO_DELIBERATION),
                                          load_world(config.DATA / "demo_values.yaml"), 12, seed=1))
-            invites = store.create_invites("demo", args.participants + 1)
+            invites = store.create_invites("demo", args.participants + args.alone)
         finally:
             store.close()  # the server must be the file's only writer
-        walks = [Walk(i, token, pid) for i, (pid, token) in enumerate(invites[:-1])]
-        alone = Walk(len(walks), invites[-1][1], invites[-1][0])
+        walks = [Walk(i, token, pid) for i, (pid, token) in enumerate(invites[:args.participants])]
+        alone = {name: [Walk(args.participants + i, token, pid)
+                        for i, (pid, token) in enumerate(invites[args.participants:])]
+                 for name in ("baseline", "current")}
         env = {"WORKBENCH_LLM_BASE_URL": None}
-        with CpuSampler() as cpu, workbench_server(path, env) as (base, server):
-            elapsed = asyncio.run(drive(base, walks, args.ramp, args.minutes * 60))
-            args.cpu, args.highest_load = cpu.by_role(), cpu.highest_load
-            args.stacks = walk_alone(base, alone, server.pid, Path(tmp) / "profile.txt" if args.profile else None)
-        rows = verify(path, [*walks, alone])
+        baseline_db = Path(tmp) / "baseline.duckdb"
+        shutil.copy(prepared, baseline_db)
+        baseline_code = checkout(args.baseline, Path(tmp) / "baseline-code")
+        # In the baseline's own folder: `python -m streamlit` puts the working directory first on sys.path.
+        with workbench_server(baseline_db, {**env, "PYTHONPATH": str(baseline_code)},
+                              cwd=baseline_code) as (base, server):
+            args.baseline_rss_start = server_rss(server.pid)
+            walk_alone(base, alone["baseline"], server.pid, None)
+        shutil.copy(prepared, path)
+        elapsed, args.cpu, args.highest_load = 0.0, {}, os.getloadavg()[0]
+        if walks:  # --participants 0: only the lone walks
+            with CpuSampler() as cpu, workbench_server(path, env) as (base, server):
+                elapsed = asyncio.run(drive(base, walks, args.ramp, args.minutes * 60))
+                args.cpu, args.highest_load = cpu.by_role(), cpu.highest_load
+        with workbench_server(path, env) as (base, server):  # a fresh server process: memory from its start
+            args.current_rss_start = server_rss(server.pid)
+            args.stacks = walk_alone(base, alone["current"], server.pid,
+                                     Path(tmp) / "profile.txt" if args.profile else None)
+        rows = verify(path, [*walks, *alone["current"]])
+        baseline_rows = verify(baseline_db, alone["baseline"])
         if args.keep_db:
             shutil.copy(path, args.keep_db)
-    text = report(walks, rows[:-1], elapsed, args) + solo_report(alone, rows[-1], args.stacks)
+    text = (report(walks, rows[:len(walks)], elapsed, args) if walks else "") + solo_report(
+        alone, {"baseline": baseline_rows, "current": rows[len(walks):]}, args)
     print(text)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(text)
-    ok = all(w.finished for w in [*walks, alone]) and not any(check(r) for r in rows)
+    ok = all(w.finished for w in [*walks, *alone["current"], *alone["baseline"]]) and not any(
+        check(r) for r in [*rows, *baseline_rows])
     return 0 if ok else 1
 
 
-def solo_report(walk: Walk, row: dict, stacks: list[tuple[str, int]]) -> str:
-    per_step: dict[str, list[float]] = defaultdict(list)
-    for name, seconds in walk.cpu:
-        per_step[name].append(seconds)
-    every = [seconds for _, seconds in walk.cpu]
-    lines = ["", "### Server CPU per participant step (one participant alone)", "",
-             f"After the others, one more participant walked the same way with nobody else on the server"
-             f" ({'finished, stored as planned' if walk.finished and not check(row) else 'NOT finished: ' + str(walk.error)});"
-             " the server's CPU time (user + system, /proc, 10 ms ticks) read before and after each step.", ""]
-    if every:
-        lines += [f"Server CPU per step: **p50 {np.percentile(every, 50):.3f} s**, p95 {np.percentile(every, 95):.3f} s,"
-                  f" mean {np.mean(every):.3f} s over {len(every)} steps (target for issue 15 item 2: p50 <= 0.05 s).",
-                  "", "| step | count | server CPU s (mean) |", "|---|---:|---:|"]
-        for name, values in per_step.items():
-            lines.append(f"| {name} | {len(values)} | {np.mean(values):.3f} |")
-    if stacks:
-        lines += [""] + where_time_goes(stacks)
+#: The code before issue 15's "less work per click": the baseline server of the lone walks.
+BASELINE = "7effc81"
+
+
+def checkout(ref: str, into: Path) -> Path:
+    """The `workbench/` package as commit `ref` has it, extracted under `into` (for PYTHONPATH)."""
+    into.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref, "workbench"], check=True,
+                             capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    found = subprocess.run([sys.executable, "-c", "import workbench; print(workbench.__file__)"], cwd=into,
+                           env={**os.environ, "PYTHONPATH": str(into)}, capture_output=True, text=True, check=True)
+    assert found.stdout.strip().startswith(str(into)), f"the baseline imports {found.stdout.strip()}, not its own code"
+    return into
+
+
+def solo_report(alone: dict[str, list[Walk]], rows: dict[str, list[dict]], args) -> str:
+    def cpu(name: str) -> list[float]:
+        return [seconds for walk in alone[name] for _, seconds in walk.cpu]
+
+    def state(name: str) -> str:
+        walks = alone[name]
+        good = sum(w.finished and not check(r) for w, r in zip(walks, rows[name], strict=True))
+        return f"{good} of {len(walks)} finished and stored as planned"
+
+    lines = ["", "### Server CPU per participant step, before and after (participants alone)", "",
+             f"{args.alone} more participants walked the same way one after another, each alone on the server:"
+             f" first on the baseline, the code at commit `{args.baseline}` ({state('baseline')}), then on the"
+             f" current code ({state('current')}); each server started with `workbench serve` on a fresh copy"
+             " of the same database. The server's CPU time (user + system, /proc, 10 ms ticks) read before and"
+             " after each step (the click to the next step on screen, its rerun finished; a step is one click,"
+             " or a few where the participant also types or ticks).", "",
+             "| server | steps | p50 CPU s | p95 CPU s | mean CPU s |", "|---|---:|---:|---:|---:|"]
+    for name in ("baseline", "current"):
+        every = cpu(name)
+        if every:
+            lines.append(f"| {name} | {len(every)} | {np.percentile(every, 50):.3f} | {np.percentile(every, 95):.3f}"
+                         f" | {np.mean(every):.3f} |")
+    before, after = cpu("baseline"), cpu("current")
+    if before and after:
+        lines += ["", f"Server CPU per step, current: **p50 {np.percentile(after, 50):.3f} s**"
+                  f" (baseline {np.percentile(before, 50):.3f} s, {np.percentile(before, 50) / max(np.percentile(after, 50), 1e-9):.1f}×"
+                  " less), target for issue 15 item 2: p50 <= 0.05 s."]
+    per_step: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for name in ("baseline", "current"):
+        for walk in alone[name]:
+            for step_name, seconds in walk.cpu:
+                per_step[step_name][name].append(seconds)
+    lines += ["", "| step | count | baseline CPU s (mean) | current CPU s (mean) |", "|---|---:|---:|---:|"]
+    for step_name, by in per_step.items():
+        lines.append(f"| {step_name} | {len(by['current'])} | {np.mean(by['baseline']) if by['baseline'] else float('nan'):.3f}"
+                     f" | {np.mean(by['current']) if by['current'] else float('nan'):.3f} |")
+    lines += ["", "Server memory (VmRSS, MB) at start and after each lone participant, i.e. every"
+              f" {len(alone['current'][0].cpu) if alone['current'] and alone['current'][0].cpu else '~22'} steps"
+              " (the current server runs without Streamlit's full garbage collection after every run,"
+              " `runner.postScriptGC = false`; the baseline with it):", ""]
+    for name in ("baseline", "current"):
+        trail = [getattr(args, f"{name}_rss_start")] + [w.rss_after for w in alone[name]]
+        lines.append(f"- {name}: " + " → ".join(f"{m:.0f}" for m in trail if m is not None))
+    for name in ("baseline", "current"):
+        for walk in alone[name]:
+            if walk.error or walk.page_exceptions:
+                lines.append(f"- {name}, participant {walk.pid}: {walk.error or ''} {' '.join(walk.page_exceptions)[:300]}")
+    if args.stacks:
+        lines += [""] + where_time_goes(args.stacks)
     return "\n".join(lines) + "\n"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["graph", "dedup", "polis_groups", "prefs", "store_load", "serve", "app_load", "interview"]
+ORDER = ["graph", "dedup", "polis_groups", "prefs", "store_load", "serve", "app_load", "workers", "interview"]
 
 INTRO = """# Benchmark results
 
@@ -29,8 +29,9 @@ each script rewrites its section in `benchmarks/results/`, and `make bench` rebu
 | serving: idle `workbench serve` (as `make run` starts it), 60 s | < 2% of a core | 0.60% (the old command, same run: 0.70%) |
 | serving: burst of 200 sessions opening `?join=demo` at once, health watched | every session gets its page, health answers throughout | 200 of 200; time to first page p95 34.4 s (p50 33.7 s); 32 of 32 health checks answered, slowest 4.9 s |
 | serving: SIGTERM with 20 sessions open | no process left, port free within 5 s | exited after 0.72 s, 0 processes left, port free |
-| app load: real participants in Chromium, card + all rounds | >= 20, zero lost or duplicated | 30 of 30 finished, 0 errors, 0 lost or duplicated; per step p50 16-98 s with the machine at load 5-42 |
-| app load: server CPU per participant step, one participant alone (p50) | <= 0.05 s (issue 15 item 2, not yet worked on) | 0.52 s; 82% of the server's Python time is Streamlit's full `gc.collect` after every run |
+| many app workers: 2 vs 1 behind nginx on PostgreSQL, 8 participants in Chromium, runs 1, 2, 2, 1 (`bench_workers.py --participants 8 --ramp 4 --minutes 8`) | >= 1.6x steps/s, 0 lost answers | 0.64x (0.75 vs 1.17 steps/s), 0 lost or duplicated: not met here. The app workers used 13-14% of the machine; the browsers 38-43% and other people's work ~45-50% (load 13-24 on 2 cores), so the app was never the bottleneck and a second worker had no free core to use |
+| app load: real participants in Chromium, card + all rounds | >= 20, zero lost or duplicated | 30 of 30 finished, 0 errors, 0 lost or duplicated; per step p50 16-98 s with the machine at load 5-42 (latest run: 10 of 10, 0 lost or duplicated, 0.11 app-server CPU s per step against 0.49 before) |
+| app load: server CPU per participant step, participants alone (p50), current vs the code at 7effc81 in the same run (`bench_app_load.py --participants 10 --ramp 5 --alone 6 --profile`) | <= 0.05 s | 0.080 s vs 0.525 s (6.6x less; p95 0.224 vs 0.994 s) at load average 22-33 on 2 cores; 0.055 s vs 0.340 s in an earlier, quieter run: target met only when the machine is quieter. Memory with `runner.postScriptGC` off stays bounded: 365 → 380 MB over 6 × 22 steps (baseline with it on: 363 → 381 MB) |
 
 Caveats worth reading before quoting a number: the dedup ARI is against a *proxy* (the study's
 mapping is withheld; the dedup section says how the proxy is built, which 12% of cards it cannot

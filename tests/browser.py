@@ -163,15 +163,16 @@ WORKBENCH = Path(sys.executable).parent / "workbench"
 @contextlib.contextmanager
 def workbench_server(db: str | os.PathLike, env: Mapping[str, str | None] | None = None,
                      port: int | None = None, *, timeout: float = SERVER_START_TIMEOUT,
-                     options: Sequence[str] = ()) -> Iterator[tuple[str, subprocess.Popen]]:
+                     options: Sequence[str] = (), cwd: Path | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
     """`workbench serve --db DB --port PORT`, exactly as `make run` starts it; yields (base URL, process).
 
-    `options` are more `workbench serve` options (e.g. --secrets FILE). Stopped with SIGTERM when the
-    block ends (then killed if it has not gone), so the caller may reopen the database afterwards.
+    `options` are more `workbench serve` options (e.g. --secrets FILE); `cwd` the folder it starts in
+    (Streamlit puts it first on sys.path). Stopped with SIGTERM when the block ends (then killed if it
+    has not gone), so the caller may reopen the database afterwards.
     """
     port = port or free_port()
     command = [str(WORKBENCH), "serve", "--db", str(db), "--port", str(port), *options]
-    with _running(command, env, f"http://127.0.0.1:{port}", timeout, "workbench serve") as running:
+    with _running(command, env, f"http://127.0.0.1:{port}", timeout, "workbench serve", cwd=cwd) as running:
         yield running
 
 
@@ -286,6 +287,14 @@ def join_and_choose(page, base: str, token: str) -> None:
     expect_step(page, "Step 4 of 8: Your values card")
 
 
+def filled(box, value: str | re.Pattern = re.compile(r"\S")) -> None:
+    """Wait until the text box holds `value` (by default: anything but blanks). A box drawn by a new run is
+    briefly empty in the browser before its value arrives, so a test waits for the value, never reads once."""
+    from playwright.sync_api import expect
+
+    expect(box).to_have_value(value, timeout=WAIT_MS)
+
+
 def words(page, text: str) -> None:
     """Type into the "Your words" box of the first two interview stages and continue."""
     type_into(page.get_by_role("textbox", name=re.compile("^Your words")), text)
@@ -321,7 +330,7 @@ def name_and_place(page) -> None:
     """The "Name it" and "Where it matters" stages: TITLE, DESCRIPTION and CONTEXT, up to the review."""
     expect_stage(page, "Name it")
     title = page.get_by_role("textbox", name=re.compile(r"^Name \(up to"))
-    assert title.input_value(), "a title is drafted"
+    filled(title)  # a title is drafted
     title.fill("")
     title.press_sequentially(TITLE)
     title.press("Enter")

@@ -165,3 +165,32 @@ def test_card_checks_block_hard_errors_on_review(demo_db):
     assert at.subheader[0].value == "Your card"
     assert at.error, "a duplicate line is a hard error"
     assert button(at, "Confirm my card").disabled
+
+
+def test_a_judging_click_is_one_page_run_that_reads_only_what_it_shows(demo_db, monkeypatch):
+    """A submission is its button's callback: the click runs the page once (not a writing run and then a
+    showing run), and once a round is planned a click never reads the whole value table."""
+    from walk import to_card
+
+    from workbench import analyses, participation
+
+    (pid, token), = demo_db.create_invites("demo", 1)
+    to_card(demo_db, pid)
+    at = visit(invite=token)  # plans the wiser-than round: the value table is read this once
+    assert "Step 5 of 8" in step_text(at) and "Question 1 of 3" in " ".join(m.value for m in at.markdown)
+
+    runs = []
+    real_flow = participation.flow
+    monkeypatch.setattr(participation, "flow", lambda store, p: runs.append(p) or real_flow(store, p))
+
+    def no_value_table(*args, **kwargs):
+        raise AssertionError("a judging click read the whole value table")
+    monkeypatch.setattr(analyses, "value_table", no_value_table)
+    for i, answer in enumerate(["upgrade", "no_upgrade"]):
+        runs.clear()
+        at.radio[0].set_value(answer)
+        at.button[0].click().run()
+        assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+        assert runs == [pid], f"click {i + 1}: {len(runs)} page runs"
+        assert f"Question {i + 2} of 3" in " ".join(m.value for m in at.markdown)
+    assert list(demo_db.wiser_answers_by(pid)["answer"]) == ["upgrade", "no_upgrade"]

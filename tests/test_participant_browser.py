@@ -40,9 +40,8 @@ from browser import (
     words,
     workbench_server,
 )
+from walk import demo_with_invite
 
-from workbench import config
-from workbench.demo import load_world, simulate
 from workbench.store import Store
 
 # A bound, not a measurement: a shared machine running other test suites can be ten times slower.
@@ -57,13 +56,7 @@ def invited(tmp_path, demo_spec) -> tuple[Path, int, str]:
     because the server process must be the file's only writer."""
     require_chromium()
     path = tmp_path / "browser.duckdb"
-    store = Store(path)
-    try:
-        store.import_bundle(simulate(demo_spec, load_world(config.DATA / "demo_values.yaml"), 12, seed=1))
-        (pid, token), = store.create_invites("demo", 1)
-    finally:
-        store.close()
-    return path, pid, token
+    return (path, *demo_with_invite(path, demo_spec))
 
 
 def save_screenshot(page, name: str) -> None:

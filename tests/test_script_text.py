@@ -208,7 +208,7 @@ def test_exports_page_renders_a_datasheet_without_card_text(staff):
 @pytest.mark.browser
 @pytest.mark.timeout(240)
 def test_browser_shows_the_literal_markup_and_runs_none_of_it(tmp_path):
-    from browser import chromium, require_chromium, streamlit_server
+    from browser import WAIT_MS, chromium, require_chromium, streamlit_server
 
     require_chromium()
     path = tmp_path / "xss-browser.duckdb"
@@ -220,7 +220,7 @@ def test_browser_shows_the_literal_markup_and_runs_none_of_it(tmp_path):
     env = {"WORKBENCH_DB": str(path), "WORKBENCH_LLM_BASE_URL": None}
     with streamlit_server(APP, env) as base, chromium() as browser:
         page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.set_default_timeout(30_000)
+        page.set_default_timeout(WAIT_MS)  # a bound, not a measurement: a cold first page on a busy machine
         dialogs: list[str] = []
         page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
         page.goto(f"{base}/?invite={w['token']}")

@@ -30,3 +30,19 @@ def to_card(store, pid: int, card: ValuesCardIn | None = None) -> tuple[int, int
                "contexts": list(card.contexts)}
     store.save_interview_stage(pid, interview, "contexts", answers)
     return interview, store.confirm_card(pid, interview, card, answers)
+
+
+def demo_with_invite(target, spec) -> tuple[int, str]:
+    """The demo deliberation with 12 simulated participants into `target` (a DuckDB file or a PostgreSQL
+    URL) and one invited participant: (participant id, token). Closed again: a server will open it."""
+    from workbench import config
+    from workbench.demo import load_world, simulate
+    from workbench.store import Store
+
+    store = Store(target)
+    try:
+        store.import_bundle(simulate(spec, load_world(config.DATA / "demo_values.yaml"), 12, seed=1))
+        (pid, token), = store.create_invites("demo", 1)
+    finally:
+        store.close()
+    return pid, token

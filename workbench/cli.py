@@ -184,14 +184,25 @@ def serve(db: DbOption = None,
           host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
           secrets: Annotated[Path | None, typer.Option(
               help="Streamlit secrets.toml (e.g. [auth] for single sign-on); default: .streamlit/secrets.toml"
-                   " in the working directory")] = None) -> None:
+                   " in the working directory")] = None,
+          workers: Annotated[int | None, typer.Option(
+              min=1, help="run this many app workers behind nginx (PostgreSQL only; README: Serving many"
+                          " participants)")] = None) -> None:
     """Start the web app. This process becomes the server: Ctrl-C or SIGTERM stops it and frees the port
-    and the database within seconds. Refuses to start on a database another process holds."""
+    and the database within seconds. Refuses to start on a database another process holds. With
+    --workers N, N app workers run behind nginx on a PostgreSQL database."""
     from .serving import refuse_if_served, streamlit_command
 
     target = config.db_path(db)
     if secrets is not None and not secrets.is_file():
         raise _fail(f"--secrets: {secrets} is not a file")
+    if workers is not None:
+        from . import workers as fleet
+
+        fleet.refuse_duckdb(target, workers)
+        _refuse_busy_port(host, port)
+        raise typer.Exit(fleet.serve(str(target), workers=workers, host=host, port=port,
+                                     secrets_file=secrets and secrets.resolve()))
     if isinstance(target, Path):
         target = target.resolve()
         refuse_if_served(target)  # held by another process, or damaged: a WorkbenchError naming it

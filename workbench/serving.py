@@ -41,6 +41,10 @@ STREAMLIT_OPTIONS: dict[str, str] = {
     # A bug shows no trace or server paths: the app shows its own message with an error id.
     "client.showErrorDetails": "none",
     "theme.primaryColor": "#2f6f9f",
+    # No full garbage collection after every script run: on this app's heap (pandas, DuckDB, Streamlit)
+    # it was 80% of the server's CPU per click. Python's own generational collector still runs
+    # (bench_app_load.py measures the server's memory over a long walk with this off).
+    "runner.postScriptGC": "false",
 }
 
 #: How long the command line waits for a running app to write a snapshot.

@@ -33,6 +33,8 @@ class Flow:
     interview_id: int | None = None
     card_id: int | None = None
     plans: dict = field(default_factory=dict)
+    question: dict | None = None  # the chosen question: id, title, prompt
+    interview: dict | None = None  # the latest interview: id, question_id, mode, created_at
 
     @property
     def rounds(self) -> dict[str, int]:
@@ -43,12 +45,11 @@ class Flow:
 
 
 def flow(store: Store, participant_id: int) -> Flow:
-    participant = store.participant(participant_id)
-    deliberation = store.deliberation(participant["deliberation_id"])
+    state = store.participant_state(participant_id)  # one unit of work: a page run is a click
     done: set[str] = set()
     question_id = card_id = None
     plans: dict[str, list] = {}
-    for event in store.steps(participant_id):
+    for event in state.steps:
         step, payload = event["step"], event["payload"] or {}
         if step.startswith("plan:"):
             plans[step.removeprefix("plan:")] = payload.get("items", [])
@@ -58,7 +59,7 @@ def flow(store: Store, participant_id: int) -> Flow:
             question_id = payload.get("question_id")
         if step == "interview":
             card_id = payload.get("card_id")
-    interview = store.current_interview(participant_id)
-    interview_id = int(interview["id"]) if interview is not None else None
+    interview_id = int(state.interview["id"]) if state.interview is not None else None
     step = next((s for s in STEPS if s not in done), "done")
-    return Flow(participant_id, deliberation, step, frozenset(done), question_id, interview_id, card_id, plans)
+    return Flow(participant_id, state.deliberation, step, frozenset(done), question_id, interview_id, card_id,
+                plans, state.question, state.interview)

@@ -5,7 +5,8 @@ A plan is made the first time a round is shown (workbench.participation.planning
 `store.plan_round`, whose first plan wins, so a refresh or a second tab asks the same questions. An
 item is asked until the participant answers it (`store.answer_wiser`, `endorse`, `compare` take its
 index); an item whose values have since left the round (merged away, hidden) is skipped. Renders
-nothing and writes only the plan.
+nothing and writes only the plan. A judging click reads only what it shows (`next_item`); the whole
+value table is read once per round, to plan it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from .. import analyses
+from .. import analyses, ids
 from ..store import Store
 from .flow import Flow
 from .planning import plan_compare, plan_endorse, plan_wiser
@@ -24,21 +25,25 @@ from .planning import plan_compare, plan_endorse, plan_wiser
 @dataclass(frozen=True)
 class RoundItem:
     """One question of a round: `index` in the stored plan (what the store's answer methods take),
-    `number` of `total` for the participant, and the plan's `entry` (wiser: from_id, to_id, context;
-    endorse: a value's store id; compare: item_a, item_b as public ids)."""
+    `number` of `total` for the participant, the plan's `entry` (wiser: from_id, to_id, context;
+    endorse: a value's store id; compare: item_a, item_b as public ids) and the `values` it shows
+    (wiser: before, after; endorse: the value; compare: a, b), each a dict with id, source_id, title,
+    description and policies."""
 
     round: str
     index: int
     number: int
     total: int
     entry: Any
+    values: tuple[dict, ...] = ()
 
 
 def round_values(store: Store, flow: Flow) -> pd.DataFrame:
-    """The values the rounds ask about: the participant's question's values that have member cards (or
-    came with imported data); `item` is how comparisons name them (their public id)."""
+    """The values the rounds ask about (`store.round_value_keys`), in full (what planning reads); `item` is
+    how comparisons name them (their public id)."""
     values = analyses.value_table(store, flow.deliberation["id"], question_id=flow.question_id)
-    values = values[(values["members"] > 0) | values["origin"].isin(["import", "demo"])].reset_index(drop=True)
+    asked = {i for i, _ in store.round_value_keys(flow.deliberation["id"], flow.question_id)}
+    values = values[values["id"].isin(asked)].reset_index(drop=True)
     return values.assign(item=values["public_id"])
 
 
@@ -55,22 +60,37 @@ def _make_plan(store: Store, flow: Flow, round_name: str, values: pd.DataFrame) 
     return plan_compare(values, store.comparison_pair_counts(did), n, seed=pid, strengths=strengths)
 
 
-def _askable(round_name: str, entry: Any, values: pd.DataFrame) -> bool:
+def _shown(round_name: str, entry: Any, by_public: dict[str, int], asked: set[int]) -> list[int] | None:
+    """The store ids of the values an item shows, in order; None when one has left the round."""
     if round_name == "wiser":
-        return {int(entry["from_id"]), int(entry["to_id"])} <= set(map(int, values["id"]))
-    if round_name == "endorse":
-        return int(entry) in set(map(int, values["id"]))
-    return {str(entry["item_a"]), str(entry["item_b"])} <= set(values["item"])
+        shown = [int(entry["from_id"]), int(entry["to_id"])]
+    elif round_name == "endorse":
+        shown = [int(entry)]
+    else:
+        shown = [by_public.get(str(entry["item_a"])), by_public.get(str(entry["item_b"]))]
+    return shown if all(v in asked for v in shown) else None
 
 
-def next_item(store: Store, flow: Flow, round_name: str, values: pd.DataFrame) -> RoundItem | None:
-    """The first unanswered, still askable item of the participant's plan for the round (making and
-    storing the plan the first time); None when there is nothing (more) to ask."""
+def next_item(store: Store, flow: Flow, round_name: str) -> RoundItem | None:
+    """The first unanswered, still askable item of the participant's plan for the round, with the values
+    it shows (making and storing the plan the first time); None when there is nothing (more) to ask.
+
+    After the plan exists this reads only what the page shows: the answered items, which values are
+    still in the round (ids only) and the item's one or two values, never the whole value table.
+    """
     plan = flow.plans.get(round_name)
     if plan is None:
-        plan = store.plan_round(flow.participant_id, round_name, _make_plan(store, flow, round_name, values))
+        plan = store.plan_round(flow.participant_id, round_name,
+                                _make_plan(store, flow, round_name, round_values(store, flow)))
     answered = store.answered_items(flow.participant_id, round_name)
+    if len(answered) >= len(plan):
+        return None
+    keys = store.round_value_keys(flow.deliberation["id"], flow.question_id)
+    by_public, asked = {ids.public_id("value", i, source): i for i, source in keys}, {i for i, _ in keys}
     for index, entry in enumerate(plan):
-        if index not in answered and _askable(round_name, entry, values):
-            return RoundItem(round_name, index, len(answered) + 1, len(plan), entry)
+        shown = None if index in answered else _shown(round_name, entry, by_public, asked)
+        if shown is not None:
+            found = store.values_to_show(shown)
+            return RoundItem(round_name, index, len(answered) + 1, len(plan), entry,
+                             tuple(found[v] for v in shown))
     return None

@@ -15,6 +15,7 @@ All SQL for these lives here; the flow they serve (what to ask next) is `workben
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +31,22 @@ ROUNDS = ("wiser", "endorse", "compare")
 INTERVIEW_STAGES = ("draft", *STAGE_KEYS)
 INTERVIEW_MODES = ("guided", "llm")
 _ROUND_TABLE = {"wiser": "wiser_answers", "endorse": "endorsements", "compare": "comparisons"}
+#: A deliberation's row as a participant's page reads it (`ParticipantState.deliberation`).
+_DELIBERATION_COLUMNS = ("id", "title", "description", "consent_text", "licence", "open_signup", "settings",
+                         "source", "created_at")
+
+
+@dataclass(frozen=True)
+class ParticipantState:
+    """What a participant's page needs on every run: their row (id, deliberation_id, revoked_at), their
+    deliberation (settings parsed), their steps in order, their latest interview and the question they
+    chose (id, title, prompt; None before they choose)."""
+
+    participant: dict
+    deliberation: dict
+    steps: list[dict]
+    interview: dict | None
+    question: dict | None
 
 
 def _key(participant_id: int, round_name: str, item: int) -> str:
@@ -420,16 +437,73 @@ class ParticipationStore(StoreCore):
     # -- what a participant has done (reads) ---------------------------------------------------------
 
     def steps(self, participant_id: int) -> list[dict]:
-        rows = self._rows(
-            "SELECT step, payload, created_at FROM participant_steps WHERE participant_id = ? ORDER BY id",
-            [participant_id])
-        return [{"step": s, "payload": from_json(p), "created_at": t} for s, p, t in rows]
+        with self._cursor() as cur:
+            return self._steps(cur, participant_id)
 
     def current_interview(self, participant_id: int) -> dict | None:
-        df = self._frame(
+        with self._cursor() as cur:
+            return self._current_interview(cur, participant_id)
+
+    @staticmethod
+    def _steps(cur, participant_id: int) -> list[dict]:
+        rows = cur.execute(
+            "SELECT step, payload, created_at FROM participant_steps WHERE participant_id = ? ORDER BY id",
+            [participant_id]).fetchall()
+        return [{"step": s, "payload": from_json(p), "created_at": t} for s, p, t in rows]
+
+    @staticmethod
+    def _current_interview(cur, participant_id: int) -> dict | None:
+        rows = cur.execute(
             "SELECT id, question_id, mode, created_at FROM interviews WHERE participant_id = ? ORDER BY id DESC LIMIT 1",
-            [participant_id])
-        return None if df.empty else df.iloc[0].to_dict()
+            [participant_id]).fetchall()
+        return dict(zip(("id", "question_id", "mode", "created_at"), rows[0], strict=True)) if rows else None
+
+    def participant_state(self, participant_id: int) -> ParticipantState:
+        """Everything the participant's page reads on every run, in one unit of work of four plain look-ups
+        (a page run is a click: no DataFrames, no aggregates). Raises NotFound for an unknown participant."""
+        with self._cursor() as cur:
+            rows = cur.execute(
+                f"SELECT p.id, p.deliberation_id, p.revoked_at, {', '.join('d.' + c for c in _DELIBERATION_COLUMNS)}"
+                " FROM participants p JOIN deliberations d ON d.id = p.deliberation_id WHERE p.id = ?",
+                [participant_id]).fetchall()
+            if not rows:
+                raise NotFound(f"no participant {participant_id}")
+            (pid, deliberation_id, revoked_at, *columns), = rows
+            deliberation = dict(zip(_DELIBERATION_COLUMNS, columns, strict=True))
+            deliberation["settings"] = from_json(deliberation["settings"])
+            steps = self._steps(cur, participant_id)
+            chosen = next((s["payload"].get("question_id") for s in reversed(steps)
+                           if s["step"] == "question" and s["payload"]), None)
+            question = None
+            if chosen is not None:
+                found = cur.execute("SELECT id, title, prompt FROM questions WHERE id = ?", [chosen]).fetchall()
+                question = dict(zip(("id", "title", "prompt"), found[0], strict=True)) if found else None
+            return ParticipantState(
+                participant={"id": pid, "deliberation_id": deliberation_id, "revoked_at": revoked_at},
+                deliberation=deliberation, steps=steps, interview=self._current_interview(cur, participant_id),
+                question=question)
+
+    def round_value_keys(self, deliberation_id: str, question_id: str | None) -> list[tuple[int, str | None]]:
+        """The values the judging rounds ask about, as (store id, source id): not retired, of the question
+        (or of every question), and with an active member card or imported with the data. Light on purpose:
+        every judging click checks its item against it."""
+        question = "" if question_id is None else " AND (v.question_id = ? OR v.question_id IS NULL)"
+        return [(int(i), s) for i, s in self._rows(
+            "SELECT v.id, v.source_id FROM canonical_values v WHERE v.deliberation_id = ? AND v.retired_at IS NULL"
+            f"{question} AND (v.origin IN ('import', 'demo') OR EXISTS (SELECT 1 FROM card_value l"
+            " JOIN values_cards c ON c.id = l.card_id AND c.status = 'active' WHERE l.canonical_id = v.id))"
+            " ORDER BY v.id",
+            [deliberation_id] + ([] if question_id is None else [question_id]))]
+
+    def values_to_show(self, value_ids: list[int]) -> dict[int, dict]:
+        """Canonical values by store id, as a judging round shows them: id, source_id, title, description,
+        policies (a list)."""
+        if not value_ids:
+            return {}
+        rows = self._rows("SELECT id, source_id, title, description, policies FROM canonical_values"
+                          " WHERE id = ANY(?)", [[int(v) for v in value_ids]])
+        return {int(r[0]): {"id": int(r[0]), "source_id": r[1], "title": r[2], "description": r[3],
+                            "policies": list(r[4] or [])} for r in rows}
 
     def interview_state(self, interview_id: int) -> dict[str, dict]:
         """The latest submitted payload of every stage of an interview."""

@@ -19,8 +19,19 @@ from workbench.errors import Unavailable
 from workbench.webapp import endpoints
 
 
+def warm_up() -> None:
+    """Import what the participant's pages use and read the word lists they parse once, now, before the
+    health check answers: otherwise the first visitor's clicks pay for it (most of a CPU second: the
+    analyses import scipy, the drafting reads its YAML). No model: nothing a participant's step needs."""
+    from workbench import cardcheck, drafting, english, interview, llm, models, participation  # noqa: F401
+
+    english.verb_forms()
+    drafting.load_library()
+
+
 @asynccontextmanager
 async def serving(_app):
+    warm_up()
     try:
         endpoints.start_serving(host=streamlit_config.get_option("server.address") or "0.0.0.0",
                                 port=int(streamlit_config.get_option("server.port")))

@@ -56,6 +56,13 @@ def rerun() -> None:
     st.rerun()
 
 
+def submit_on_click(write, *args, **kwargs) -> dict:
+    """A button's `on_click` and arguments that make the click one submission: `write(*args)` runs before
+    the next page run, which shows the next step (one run per click, not a writing run and a showing
+    run); an `InputError` it raises is shown on that run, nothing written."""
+    return {"on_click": web.guarded("saving your answer", write), "args": args, "kwargs": kwargs}
+
+
 def header() -> None:
     st.title(delib["title"])
     number, total = flow.step_number()
@@ -86,9 +93,7 @@ def _plain(text: str) -> str:
 def consent_step() -> None:
     st.text(delib["consent_text"])
     agreed = st.checkbox("I have read this and agree to take part", key="consent_box")
-    if st.button("Continue", type="primary", disabled=not agreed):
-        store.give_consent(pid)
-        rerun()
+    st.button("Continue", type="primary", disabled=not agreed, **submit_on_click(store.give_consent, pid))
 
 
 def demographics_step() -> None:
@@ -220,12 +225,12 @@ def suggestions_for(question_id: str, question: str, answers: GuidedAnswers) -> 
 
 
 def interview_step() -> None:
-    interview = store.current_interview(pid)
+    interview = flow.interview
     if interview is None:  # a question chosen before choosing started its interview in the same step
         store.choose_question(pid, flow.question_id, mode="llm" if llm_config() else "guided")
         return rerun()
     iid = int(interview["id"])
-    question = store.questions(did).set_index("id").loc[flow.question_id]
+    question = flow.question
     st.info(question["prompt"])
     if interview["mode"] == "llm":
         return llm_interview(iid, question["prompt"])
@@ -466,80 +471,64 @@ def finish(round_name: str) -> None:
 
 
 def wiser_step() -> None:
-    values = P.round_values(store, flow)
-    item = P.next_item(store, flow, "wiser", values)
+    item = P.next_item(store, flow, "wiser")
     if item is None:
         return finish("wiser")
     entry = item.entry
-    by_id = values.set_index("id")
-    a, b = by_id.loc[entry["from_id"]], by_id.loc[entry["to_id"]]
+    a, b = item.values
     st.write(f"Question {item.number} of {item.total}")
     situation = entry["context"][:1].lower() + entry["context"][1:]
     st.markdown(f"**In this situation — {_plain(situation)} — someone moved from the first value to the second.**")
-    st.text(story_of(item.index, a.to_dict(), b.to_dict(), entry["context"]))
+    story = story_of(item.index, a, b, entry["context"])
+    st.text(story)
     left, right = st.columns(2)
     with left:
         show_value(a, heading="Before")
     with right:
         show_value(b, heading="After")
     with st.form(f"wiser_{item.index}"):
-        answer = st.radio("Did they become wiser?", ["upgrade", "no_upgrade", "not_sure"], index=None,
-                          format_func={"upgrade": "Yes, wiser", "no_upgrade": "No", "not_sure": "Not sure"}.get)
-        comment = st.text_area(f"Why? (optional, up to {COMMENT_MAX} characters)", max_chars=COMMENT_MAX)
-        if st.form_submit_button("Submit", type="primary"):
-            if answer is None:
-                st.error("Please choose Yes, No or Not sure.")
-                return
-            try:
-                store.answer_wiser(pid, item.index, answer, comment or None,
-                                   story=story_of(item.index, a.to_dict(), b.to_dict(), entry["context"])[:FREE_TEXT_MAX])
-            except InputError as exc:
-                st.error(str(exc))
-                return
-            rerun()
+        st.radio("Did they become wiser?", ["upgrade", "no_upgrade", "not_sure"], index=None,
+                 format_func={"upgrade": "Yes, wiser", "no_upgrade": "No", "not_sure": "Not sure"}.get,
+                 key=f"wiser_answer_{item.index}")
+        st.text_area(f"Why? (optional, up to {COMMENT_MAX} characters)", max_chars=COMMENT_MAX,
+                     key=f"wiser_comment_{item.index}")
+        st.form_submit_button("Submit", type="primary",
+                              **submit_on_click(answer_wiser, item.index, story[:FREE_TEXT_MAX]))
+
+
+def answer_wiser(index: int, story: str) -> None:
+    answer = st.session_state.get(f"wiser_answer_{index}")
+    if answer is None:
+        raise InputError("Please choose Yes, No or Not sure.")
+    store.answer_wiser(pid, index, answer, st.session_state.get(f"wiser_comment_{index}") or None, story=story)
 
 
 def endorse_step() -> None:
-    values = P.round_values(store, flow)
-    item = P.next_item(store, flow, "endorse", values)
+    item = P.next_item(store, flow, "endorse")
     if item is None:
         return finish("endorse")
-    value = values.set_index("id").loc[int(item.entry)]
+    value, = item.values
     st.write(f"Value {item.number} of {item.total}: should this guide how an assistant answers?")
     show_value(value)
     cols = st.columns(3)
     for col, (vote, label) in zip(cols, [("agree", "Agree"), ("disagree", "Disagree"), ("pass", "Pass / unsure")],
                                   strict=True):
-        if col.button(label, key=f"endorse_{item.index}_{vote}", width="stretch"):
-            store.endorse(pid, item.index, vote)
-            rerun()
+        col.button(label, key=f"endorse_{item.index}_{vote}", width="stretch",
+                   **submit_on_click(store.endorse, pid, item.index, vote))
 
 
 def compare_step() -> None:
-    values = P.round_values(store, flow)
-    item = P.next_item(store, flow, "compare", values)
+    item = P.next_item(store, flow, "compare")
     if item is None:
         return finish("compare")
-    by_item = values.set_index("item")
-    question = store.questions(did).set_index("id").loc[flow.question_id]
     st.write(f"Pair {item.number} of {item.total}: which of these two should guide the answer to this question?")
-    st.info(question["prompt"])
-
-    def choose(winner: str) -> None:
-        store.compare(pid, item.index, winner)
-        rerun()
-
-    left, right = st.columns(2)
-    with left:
-        show_value(by_item.loc[item.entry["item_a"]])
-        if st.button("This one", key=f"cmp_{item.index}_a", width="stretch"):
-            choose("a")
-    with right:
-        show_value(by_item.loc[item.entry["item_b"]])
-        if st.button("This one", key=f"cmp_{item.index}_b", width="stretch"):
-            choose("b")
-    if st.button("I can't choose", key=f"cmp_{item.index}_tie"):
-        choose("tie")
+    st.info(flow.question["prompt"])
+    for column, value, winner in zip(st.columns(2), item.values, ("a", "b"), strict=True):
+        with column:
+            show_value(value)
+            st.button("This one", key=f"cmp_{item.index}_{winner}", width="stretch",
+                      **submit_on_click(store.compare, pid, item.index, winner))
+    st.button("I can't choose", key=f"cmp_{item.index}_tie", **submit_on_click(store.compare, pid, item.index, "tie"))
 
 
 def done_step() -> None:
