@@ -334,7 +334,8 @@ def deliberation_report(store: Store, deliberation_id: str, *, until=None, seed:
         deliberation_id=deliberation_id, title=delib["title"], description=delib["description"] or "",
         source=delib["source"], licence=delib["licence"] or "", generated_at=utcnow(), until=until, seed=seed,
         participation=participation, graph=graph, groups=groups, survey=survey, divergences=divergences,
-        divergence_error=disagreement.fit_error, methods=_methods(graph, groups, divergences, bootstrap),
+        divergence_error=disagreement.fit_error,
+        methods=_methods(participation, graph, groups, divergences, survey, bootstrap),
         attribution=POLIS_ATTRIBUTION if delib["source"] == "polis" else None,
         disagreement_run=disagreement.run_id)
     run = store.start_run("report", {"until": str(until) if until else None, "seed": seed, "by": by,
@@ -520,8 +521,9 @@ def _survey(store: Store, deliberation_id: str, delib: dict, disagreement: analy
     return survey_summary(answers, questions, groupings)
 
 
-def _methods(graph: GraphSection, groups: GroupsSection, divergences: tuple[Divergence, ...],
-             bootstrap: int) -> tuple[Method, ...]:
+def _methods(participation: Participation, graph: GraphSection, groups: GroupsSection,
+             divergences: tuple[Divergence, ...], survey: SurveySummary, bootstrap: int) -> tuple[Method, ...]:
+    """A paragraph for each method whose results the report shows."""
     methods = [
         Method("Values cards and canonical values",
                "Each participant described what they pay attention to when choosing well, in a short interview, and"
@@ -554,7 +556,8 @@ def _methods(graph: GraphSection, groups: GroupsSection, divergences: tuple[Dive
                " then answered a few statements with yes, not sure or no. Percentages are yes among everyone who"
                " answered the statement; the counts are printed beside them."),
     ]
-    return tuple(methods)
+    shown = (participation.cards > 0, bool(graph.overall), not groups.error, bool(divergences), survey.respondents > 0)
+    return tuple(m for m, on in zip(methods, shown, strict=True) if on)
 
 
 # -- rendering ------------------------------------------------------------------------------------------
