@@ -98,7 +98,7 @@ def test_every_role_has_its_own_existing_pages_and_each_checks_the_role_itself()
     researcher = {p.path for p in auth.pages_for("researcher")}
     # Both review the graph and the disagreement views; only facilitators set up and moderate,
     # only researchers export.
-    assert facilitator & researcher == {"views/moral_graph.py", "views/disagreement.py"}
+    assert facilitator & researcher == {"views/moral_graph.py", "views/disagreement.py", "views/report.py"}
     assert {"views/facilitator_setup.py", "views/facilitator_moderation.py"} <= facilitator - researcher
     assert researcher - facilitator == {"views/researcher_exports.py"}
     assert auth.pages_for("participant") == ()

@@ -690,6 +690,35 @@ def _json_safe(value):
     return value
 
 
+#: Stored disagreement reports searched for a participant's opinion group, newest first.
+GROUP_RUNS_SEARCHED = 5
+
+
+def participant_position(store: Store, participant_id: int, card_id: int | None, question_id: str | None):
+    """Where a participant sits (workbench.position): their card's value in the moral graph of their
+    question, and their opinion group in the latest stored disagreement report that placed them.
+    None when they have no card, or it is not (yet) part of a canonical value."""
+    from . import position
+
+    canonical = store.card(int(card_id))["canonical_id"] if card_id else None
+    if canonical is None or pd.isna(canonical):
+        return None
+    participant = store.participant(participant_id)
+    did = participant["deliberation_id"]
+    value_id = store.id_map(did, "value").public(int(canonical))
+    graph = moral_graph(store, did, question_id=question_id).graph
+    titles = dict(zip(*[value_table(store, did)[c] for c in ("public_id", "title")], strict=True))
+    me = ids.public_id("participant", participant_id, participant["source_id"])
+    group = None
+    runs = store.runs(deliberation_id=did, kind="disagreement")
+    for run_id in runs.loc[runs["status"] == "done", "id"].head(GROUP_RUNS_SEARCHED):
+        stored = stored_disagreement(store, int(run_id))
+        group = position.group_place(stored.polis_report, stored.opinion_map, me)
+        if group is not None:
+            break
+    return position.where_you_sit(graph, value_id, titles, group=group)
+
+
 def pooled_strengths(store: Store, deliberation_id: str, *, question_id: str | None = None) -> dict[str, float]:
     """The current pooled Bradley–Terry strength of each value (empty before any comparison), so the
     Compare round can ask about the pairs whose order is least certain."""

@@ -295,10 +295,10 @@ class ComparisonIn(_Model):
 
 
 class SurveyAnswersIn(_Model):
-    """A participant's closing-survey answers: question key -> yes | not_sure | no (questions may be
-    left out; at least one answered)."""
+    """A participant's closing-survey answers: question key -> yes | not_sure | no (any question may be
+    left out; none answered is a participant who skipped the survey)."""
 
-    answers: dict[Slug, SurveyAnswer] = Field(min_length=1, max_length=SURVEY_QUESTIONS_MAX)
+    answers: dict[Slug, SurveyAnswer] = Field(default_factory=dict, max_length=SURVEY_QUESTIONS_MAX)
 
 
 class AttributeIn(_Model):

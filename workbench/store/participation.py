@@ -450,11 +450,12 @@ class ParticipationStore(StoreCore):
             if unknown:
                 raise InputError(f"survey.{unknown[0]}: not a question of the closing survey of {deliberation_id!r}"
                                  f" (its questions: {', '.join(asked) or 'none'})")
-            cur.executemany(
-                "INSERT INTO survey_answers (deliberation_id, participant_id, question, answer, canonical_id,"
-                " source_key, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(deliberation_id, participant_id, key, answer, value_id, _key_survey(participant_id, key), now)
-                 for key, answer in checked.items()])
+            if checked:  # nothing answered: the participant skipped the survey, and only the step is written
+                cur.executemany(
+                    "INSERT INTO survey_answers (deliberation_id, participant_id, question, answer, canonical_id,"
+                    " source_key, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [(deliberation_id, participant_id, key, answer, value_id, _key_survey(participant_id, key), now)
+                     for key, answer in checked.items()])
             self._add_step(cur, participant_id, "survey", now, {"answered": len(checked)})
             return dict(checked)
 
