@@ -121,7 +121,7 @@ def test_sign_in_starts_a_session_whose_token_only_the_browser_keeps(store):
     who = auth.session_user(store, session.token, now=T0 + timedelta(hours=7, minutes=59))
     assert who == auth.StaffUser(session.user.id, "alice", "facilitator")
     assert [p.url_path for p in who.pages] == ["facilitator-setup", "facilitator-progress", "facilitator-moderation",
-                                              "moral-graph", "disagreement"]
+                                              "moral-graph", "disagreement", "report"]
     assert auth.session_user(store, session.token, now=T0 + timedelta(hours=8)) is None  # expired
     assert auth.session_user(store, "made-up-token", now=T0) is None
     assert auth.session_user(store, None) is None

@@ -191,12 +191,13 @@ class Closing(_Model):
     survey: list[SurveyQuestion] = Field(default_factory=lambda: list(DEFAULT_SURVEY),
                                          max_length=SURVEY_QUESTIONS_MAX)
 
-    @model_validator(mode="after")
-    def _distinct_keys(self) -> Closing:
-        keys = [q.key for q in self.survey]
+    @field_validator("survey")
+    @classmethod
+    def _distinct_keys(cls, survey: list[SurveyQuestion]) -> list[SurveyQuestion]:
+        keys = [q.key for q in survey]
         if len(set(keys)) != len(keys):
-            raise ValueError("survey question keys must be distinct")
-        return self
+            raise ValueError("question keys must be distinct")
+        return survey
 
 
 class DeliberationSpec(_Model):

@@ -58,6 +58,7 @@ class AttributeCounts:
     attribute: str
     counts: tuple[Count, ...]
     not_given: int  # took part but did not answer this question
+    label: str = ""  # the question as participants saw it ("Your age"), when the deliberation asked it
 
 
 @dataclass(frozen=True)
@@ -318,7 +319,8 @@ def deliberation_report(store: Store, deliberation_id: str, *, until=None, seed:
     until = as_timestamp(until)
     delib = store.deliberation(deliberation_id)
     tick(0, total)
-    participation = _participation(store, deliberation_id, until)
+    labels = {d["key"]: d["label"] for d in (delib["settings"] or {}).get("demographics", [])}
+    participation = _participation(store, deliberation_id, until, labels)
     tick(50, total)
     graph = _graph(store, deliberation_id, until)
     tick(150, total)
@@ -346,7 +348,7 @@ def deliberation_report(store: Store, deliberation_id: str, *, until=None, seed:
     return dataclasses.replace(report, run_id=run)
 
 
-def _participation(store: Store, deliberation_id: str, until) -> Participation:
+def _participation(store: Store, deliberation_id: str, until, labels: dict[str, str]) -> Participation:
     took_part = store.contributions(deliberation_id, until=until)
     attrs = store.attributes(deliberation_id, until=until)
     attrs = attrs[attrs["participant_id"].isin(took_part["participant_id"])]
@@ -357,7 +359,7 @@ def _participation(store: Store, deliberation_id: str, until) -> Participation:
         shown = [Count(str(k), int(v)) for k, v in counts.head(ATTRIBUTE_ROWS).items()]
         if len(counts) > ATTRIBUTE_ROWS:
             shown.append(Count(f"{len(counts) - ATTRIBUTE_ROWS} other answers", int(counts.iloc[ATTRIBUTE_ROWS:].sum())))
-        rows.append(AttributeCounts(attribute, tuple(shown), len(took_part) - len(given)))
+        rows.append(AttributeCounts(attribute, tuple(shown), len(took_part) - len(given), labels.get(attribute, "")))
 
     def some(column: str) -> int:
         return int((took_part[column] > 0).sum())
@@ -397,10 +399,11 @@ def _graph(store: Store, deliberation_id: str, until) -> GraphSection:
     def ranked(value_id, score) -> RankedValue:
         row = meta.loc[value_id] if value_id in meta.index else None
         members = cards.get(value_id, [])
+        distinct = list({c.title.casefold(): c for c in reversed(members)}.values())[::-1]  # first card per title
         return RankedValue(
             id=str(value_id), title=titles.get(value_id, str(value_id)),
             description="" if row is None else str(row["description"] or ""), score=float(score),
-            policies=() if row is None else tuple(row["policies"]), cards=tuple(members[:CARDS_PER_VALUE]),
+            policies=() if row is None else tuple(row["policies"]), cards=tuple(distinct[:CARDS_PER_VALUE]),
             n_cards=len(members))
 
     def edges_among(chosen: set[str], context: str | None = None) -> tuple[GraphEdge, ...]:
