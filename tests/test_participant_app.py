@@ -137,7 +137,11 @@ def test_the_whole_guided_flow_resumes_after_every_refresh(demo_db):
         at = refresh("Step")
     made = demo_db.comparisons_by(pid)
     assert list(made["winner"]) == ["a", "b", "a", "tie"]
-    assert "Step 8 of 9: Thank you" in step_text(at)
+    assert "Step 8 of 9: Where you sit" in step_text(at)
+    next(r for r in at.radio if r.label == "Where my value sits in the graph is fair.").set_value("yes")
+    button(at, "Send my answers").click().run()
+    at = refresh("Step 9 of 9: Thank you")
+    assert list(demo_db.survey_answers("demo").query("participant_id == @pid")["answer"]) == ["yes"]
     assert any("Listening Before Pushing" in m.value for m in at.markdown)
 
 
