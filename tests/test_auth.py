@@ -101,7 +101,7 @@ def test_every_role_has_its_own_existing_pages_and_each_checks_the_role_itself()
     researcher = {p.path for p in auth.pages_for("researcher")}
     # Both review the graph and the disagreement views; only facilitators set up and moderate,
     # only researchers export.
-    assert facilitator & researcher == {"views/moral_graph.py", "views/disagreement.py"}
+    assert facilitator & researcher == {"views/moral_graph.py", "views/disagreement.py", "views/report.py"}
     assert {"views/facilitator_setup.py", "views/facilitator_moderation.py"} <= facilitator - researcher
     assert researcher - facilitator == {"views/researcher_exports.py"}
     assert auth.pages_for("participant") == ()
@@ -124,7 +124,7 @@ def test_sign_in_starts_a_session_whose_token_only_the_browser_keeps(store):
     who = auth.session_user(store, session.token, now=T0 + timedelta(hours=7, minutes=59))
     assert who == auth.StaffUser(session.user.id, "alice", "facilitator")
     assert [p.url_path for p in who.pages] == ["facilitator-setup", "facilitator-progress", "facilitator-moderation",
-                                              "moral-graph", "disagreement"]
+                                              "moral-graph", "disagreement", "report"]
     assert auth.session_user(store, session.token, now=T0 + timedelta(hours=8)) is None  # expired
     assert auth.session_user(store, "made-up-token", now=T0) is None
     assert auth.session_user(store, None) is None

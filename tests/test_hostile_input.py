@@ -895,7 +895,7 @@ def test_no_token_in_the_logs_of_a_whole_participant_walk_nor_in_any_export(demo
             if "Thank you" in steps:
                 break
             if at.radio:
-                at.radio[0].set_value("upgrade")
+                at.radio[0].set_value("yes" if "Where you sit" in steps else "upgrade")
                 at.button[0].click().run()
             else:
                 at.button[0].click().run()

@@ -28,7 +28,7 @@ from workbench.store.core import StoreCore
 
 TABLES = ("participants", "participant_steps", "participant_attributes", "participant_activity", "interviews",
           "interview_steps", "interview_messages", "values_cards", "card_contexts", "contexts", "wiser_answers",
-          "endorsements", "comparisons")
+          "endorsements", "comparisons", "survey_answers")
 WRITE = re.compile(r"^\s*(INSERT|UPDATE|DELETE)\b", re.IGNORECASE)
 
 
@@ -126,6 +126,8 @@ USE_CASES: dict[str, tuple[Callable, Callable]] = {
     "endorse": (lambda s, p: _planned(s, p, "endorse"), lambda s, p: s.endorse(p, 0, "agree")),
     "compare": (lambda s, p: _planned(s, p, "compare"), lambda s, p: s.compare(p, 0, "b")),
     "finish_round": (lambda s, p: _planned(s, p, "wiser"), lambda s, p: s.finish_round(p, "wiser")),
+    "answer_survey": (lambda s, p: to_card(s, p),
+                      lambda s, p: s.answer_survey(p, {"position_fair": "yes", "clarified": "not_sure"})),
 }
 
 
@@ -189,7 +191,7 @@ def test_a_question_step_without_its_interview_resumes_without_a_crash(demo_db):
         "INSERT INTO participant_steps (participant_id, step, payload, created_at) VALUES (?, 'question', ?, now())",
         [pid, '{"question_id": "demo/homework"}']))
     at = visit(token)
-    assert "Step 4 of 8: Your values card" in step_text(at)
+    assert "Step 4 of 9: Your values card" in step_text(at)
     assert at.subheader[0].value == "Your answer"
     assert demo_db.current_interview(pid)["question_id"] == "demo/homework"
     assert [s["step"] for s in demo_db.steps(pid)].count("question") == 1
@@ -268,7 +270,9 @@ def test_the_page_survives_a_lost_connection_in_every_step_and_duplicates_nothin
     step(accept_warnings, click("Confirm my card"))
     while "Thank you" not in step_text(visit(token)):  # the rounds: every question of every plan
         def judge(at):
-            if at.radio:  # the wiser-than question is a form too
+            if "Where you sit" in step_text(at):  # the closing survey: one answer is enough
+                at.radio[0].set_value("yes")
+            elif at.radio:  # the wiser-than question is a form too
                 at.radio[0].set_value("upgrade")
             at.button[0].click().run()
 
@@ -276,8 +280,9 @@ def test_the_page_survives_a_lost_connection_in_every_step_and_duplicates_nothin
 
     plans = {s["step"].removeprefix("plan:"): s["payload"]["items"] for s in demo_db.steps(pid)
              if s["step"].startswith("plan:")}
-    assert len(submissions) == 3 + 5 + 1 + sum(len(items) for items in plans.values())
+    assert len(submissions) == 3 + 5 + 1 + sum(len(items) for items in plans.values()) + 1  # + the closing survey
     assert len(demo_db.cards_by(pid)) == 1
+    assert list(demo_db.survey_answers("demo").query("participant_id == @pid")["answer"]) == ["yes"]
     steps = [s["step"] for s in demo_db.steps(pid)]
     assert len(steps) == len(set(steps)), steps
     for round_name, answers in (("wiser", demo_db.wiser_answers_by(pid)), ("endorse", demo_db.endorsements_by(pid)),

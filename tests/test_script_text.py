@@ -167,6 +167,11 @@ def test_participant_rounds_show_markup_escaped(world):
     at.button[0].click().run()
 
     at = participant_page(w["token"])
+    assert "Where you sit" in step_text(at)
+    assert_markup_is_text(at)  # where the value sits names titles: escaped too
+    at.button[0].click().run()  # the survey, left unanswered
+
+    at = participant_page(w["token"])
     assert "Thank you" in step_text(at)
     assert assert_markup_is_text(at) >= 2  # the participant's own card, escaped too
     assert len(store.wiser_answers_by(w["pid"])) == 1 and len(store.comparisons_by(w["pid"])) == 1

@@ -485,7 +485,7 @@ def preference_data(store: Store, deliberation_id: str, *, context: str | None =
 def fit_preferences(store: Store, deliberation_id: str, *, context: str | None = None, by: str | None = None,
                     latent: str | int = "auto", max_k: int = 6, seed: int = 0, include_wiser: bool = True,
                     question_id: str | None = None, bootstrap: int = 0, progress: Progress | None = None,
-                    record: bool = True) -> FitRun:
+                    record: bool = True, until=None) -> FitRun:
     """Pooled, per-group and latent-class Bradley–Terry fits (workbench.prefs) of one deliberation.
 
     With `bootstrap` ≥ 2 the pooled and per-group strengths also get percentile intervals from that many
@@ -495,7 +495,7 @@ def fit_preferences(store: Store, deliberation_id: str, *, context: str | None =
     from . import prefs
 
     data = preference_data(store, deliberation_id, context=context, question_id=question_id,
-                           include_wiser=include_wiser)
+                           include_wiser=include_wiser, until=until)
     if data.comparisons.empty:
         raise NotFound(f"deliberation {deliberation_id!r} has no comparisons or wiser-than answers to fit"
                        + (f" in context {context!r}" if context else ""))
@@ -506,7 +506,8 @@ def fit_preferences(store: Store, deliberation_id: str, *, context: str | None =
     if record:
         run = store.start_run("fit", {"context": context, "question_id": question_id, "by": by, "latent": str(latent),
                                       "max_k": max_k, "seed": seed, "include_wiser": include_wiser,
-                                      "bootstrap": bootstrap}, deliberation_id=deliberation_id)
+                                      "bootstrap": bootstrap, "until": str(until) if until else None},
+                             deliberation_id=deliberation_id)
         store.finish_run(run, result=document)
     return FitRun(fit, document, data, run)
 
@@ -605,14 +606,14 @@ def stored_disagreement(store: Store, run_id: int) -> DisagreementReport:
 
 def disagreement_report(store: Store, deliberation_id: str, *, question_id: str | None = None,
                         by: str | None = None, seed: int = 0, max_k: int = 6, bootstrap: int = 200,
-                        progress: Progress | None = None) -> DisagreementReport:
+                        progress: Progress | None = None, until=None) -> DisagreementReport:
     """Everything the Disagreement view shows, stored as an analysis run (reopen it: `stored_disagreement`).
 
     Opinion groups from the endorsements (Polis's pipeline), the group × value agreement heat map,
     strengths per known group (`by`) and per latent class with intervals (bootstrap over participants
     for the pooled fit and the known groups when `bootstrap` ≥ 2), the latent classes' composition,
-    and the divisive and bridging values. Progress runs over 4 steps of 100 ticks each:
-    `progress(done, 400)`.
+    and the divisive and bridging values, all from what was collected before `until` (None: everything).
+    Progress runs over 4 steps of 100 ticks each: `progress(done, 400)`.
     """
     from . import disagreement
 
@@ -622,12 +623,12 @@ def disagreement_report(store: Store, deliberation_id: str, *, question_id: str 
     titles = statement_titles(store, deliberation_id)
     tick(0, steps)
     try:
-        grouped = opinion_groups(store, deliberation_id, question_id=question_id, seed=seed,
+        grouped = opinion_groups(store, deliberation_id, question_id=question_id, seed=seed, until=until,
                                  progress=lambda done, total: tick(100 * done // max(total, 1), steps))
         groups, table = grouped.groups, grouped.table
         if groups.k == 0:
             threshold = groups.params["threshold"]
-            most = int(store.endorsements(deliberation_id, question_id=question_id)
+            most = int(store.endorsements(deliberation_id, question_id=question_id, until=until)
                        .groupby("participant_id").size().max())
             raise NotFound(f"No participant has voted on enough values to be placed in an opinion group: Polis's"
                            f" participation threshold here is {threshold} votes and the most anyone cast is {most}."
@@ -637,12 +638,13 @@ def disagreement_report(store: Store, deliberation_id: str, *, question_id: str 
         parts["opinion_map"] = placed.loc[placed["group"] >= 0, ["participant_id", "group", "x", "y"]].reset_index(
             drop=True)
         parts["k"] = int(groups.k)
-        votes = endorsement_table(store, deliberation_id, question_id=question_id)
+        votes = endorsement_table(store, deliberation_id, question_id=question_id, until=until)
         member = dict(zip(table["participant_id"], table["group"], strict=True))
         votes = votes.assign(group=votes["participant_id"].map(member))
         votes = votes[votes["group"].notna() & (votes["group"] >= 0)]
         heat = votes.groupby(["group", "statement_id"])["vote"].agg(
-            agree=lambda v: float((v == 1).mean()), votes="size").reset_index()
+            agree=lambda v: float((v == 1).mean()), disagree=lambda v: float((v == -1).mean()),
+            votes="size").reset_index()
         parts["heat"] = heat.assign(group=heat["group"].astype(int))
         parts["polis_report"] = polis_report_json(store, deliberation_id, groups)
     except WorkbenchError as exc:
@@ -650,7 +652,7 @@ def disagreement_report(store: Store, deliberation_id: str, *, question_id: str 
     tick(100, steps)
     try:
         fitted = fit_preferences(store, deliberation_id, question_id=question_id, by=by, max_k=max_k, seed=seed,
-                                 bootstrap=bootstrap, record=False,
+                                 bootstrap=bootstrap, record=False, until=until,
                                  progress=lambda done, total: tick(100 + 100 * done // total, steps))
         parts["fit"] = fitted.json
         tick(200, steps)
@@ -669,7 +671,8 @@ def disagreement_report(store: Store, deliberation_id: str, *, question_id: str 
     report = DisagreementReport(question_id=question_id, by=by, seed=seed, bootstrap=bootstrap, titles=titles,
                                 **parts)
     run = store.start_run("disagreement", {"question_id": question_id, "by": by, "seed": seed,
-                                           "bootstrap": bootstrap}, deliberation_id=deliberation_id)
+                                           "bootstrap": bootstrap, "until": str(until) if until else None},
+                          deliberation_id=deliberation_id)
     store.finish_run(run, result=report.to_json())
     tick(400, steps)
     return replace(report, run_id=run)
@@ -685,6 +688,35 @@ def _json_safe(value):
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+#: Stored disagreement reports searched for a participant's opinion group, newest first.
+GROUP_RUNS_SEARCHED = 5
+
+
+def participant_position(store: Store, participant_id: int, card_id: int | None, question_id: str | None):
+    """Where a participant sits (workbench.position): their card's value in the moral graph of their
+    question, and their opinion group in the latest stored disagreement report that placed them.
+    None when they have no card, or it is not (yet) part of a canonical value."""
+    from . import position
+
+    canonical = store.card(int(card_id))["canonical_id"] if card_id else None
+    if canonical is None or pd.isna(canonical):
+        return None
+    participant = store.participant(participant_id)
+    did = participant["deliberation_id"]
+    value_id = store.id_map(did, "value").public(int(canonical))
+    graph = moral_graph(store, did, question_id=question_id).graph
+    titles = dict(zip(*[value_table(store, did)[c] for c in ("public_id", "title")], strict=True))
+    me = ids.public_id("participant", participant_id, participant["source_id"])
+    group = None
+    runs = store.runs(deliberation_id=did, kind="disagreement")
+    for run_id in runs.loc[runs["status"] == "done", "id"].head(GROUP_RUNS_SEARCHED):
+        stored = stored_disagreement(store, int(run_id))
+        group = position.group_place(stored.polis_report, stored.opinion_map, me)
+        if group is not None:
+            break
+    return position.where_you_sit(graph, value_id, titles, group=group)
 
 
 def pooled_strengths(store: Store, deliberation_id: str, *, question_id: str | None = None) -> dict[str, float]:

@@ -153,11 +153,13 @@ PAGES_BY_ROLE: dict[str, tuple[StaffPage, ...]] = {
         StaffPage("views/facilitator_moderation.py", "Moderation", "🧹", "facilitator-moderation"),
         StaffPage("views/moral_graph.py", "Moral graph", "🕸️", "moral-graph"),
         StaffPage("views/disagreement.py", "Disagreement", "⚖️", "disagreement"),
+        StaffPage("views/report.py", "Report", "📄", "report"),
     ),
     "researcher": (
         StaffPage("views/researcher_exports.py", "Exports", "📦", "researcher-exports"),
         StaffPage("views/moral_graph.py", "Moral graph", "🕸️", "moral-graph"),
         StaffPage("views/disagreement.py", "Disagreement", "⚖️", "disagreement"),
+        StaffPage("views/report.py", "Report", "📄", "report"),
     ),
 }
 

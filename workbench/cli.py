@@ -481,6 +481,45 @@ def export(what: Annotated[str, typer.Option("--what", help="questions, particip
         typer.echo(f"  {f.path}" + (f"  ({f.rows} rows)" if f.table != "datasheet" else "  (datasheet)"))
 
 
+@app.command()
+def report(out: Annotated[Path, typer.Option("--out", help="where to write the report (one self-contained .html file)")],
+           db: DbOption = None, deliberation: DeliberationOption = None,
+           until: Annotated[str | None, typer.Option(help="the report as of this time: only data collected before it"
+                                                    " (e.g. 2023-10-18 or 2023-10-18T12:00:00Z)")] = None,
+           by: Annotated[str | None, typer.Option(help="also compare the groups of this participant attribute"
+                                                 " (e.g. political_leaning) besides the latent classes")] = None,
+           seed: Annotated[int, typer.Option(help="random seed (same data and seed, same numbers)")] = 0,
+           bootstrap: Annotated[int, typer.Option(min=0, max=2000, help="replicates for the strengths' intervals"
+                                                  " (0 = Laplace intervals only)")] = 100,
+           run: Annotated[int | None, typer.Option("--run", help="render a report stored earlier (its analysis run"
+                                                   " id) instead of running the analyses again")] = None) -> None:
+    """Write the deliberation report: participation, the moral graph, opinion groups, where groups disagree,
+    the closing survey and methods, in one HTML file that opens offline (send it as it is)."""
+    from tqdm import tqdm
+
+    from . import analyses
+    from . import report as reports
+
+    if bootstrap == 1:
+        raise _fail("--bootstrap: must be 0 (off) or at least 2 replicates, got 1")
+    with _reading(db, note="the report's analysis runs are not kept") as (store, live):
+        if run is not None:
+            made = reports.stored_report(store, run)
+        else:
+            did = analyses.resolve_deliberation(store, deliberation)
+            with tqdm(total=1000, desc="report", unit="‰", disable=None,
+                      bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}") as bar:
+                made = reports.deliberation_report(store, did, until=until, by=by, seed=seed, bootstrap=bootstrap,
+                                                   progress=lambda done, total: bar.update(done - bar.n))
+    html = reports.render_html(made)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(html, encoding="utf-8")
+    kept = f"analysis run {made.run_id}" if live or run is not None else "not kept (read from a snapshot)"
+    typer.echo(f"report on {made.deliberation_id!r} ({made.participation.participants} participants, "
+               f"{made.graph.n_values} values in the graph, {made.groups.k} opinion groups, "
+               f"{made.survey.respondents} survey respondents; {kept}) -> {out} ({len(html.encode()):,} bytes)")
+
+
 def _question_id(deliberation_id: str, question: str | None) -> str | None:
     if question is None or "/" in question:
         return question

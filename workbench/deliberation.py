@@ -3,7 +3,8 @@
 A definition is refused before it is parsed when it is larger than `DEFINITION_MAX_BYTES`, and
 before any value is built when it nests deeper than `DEFINITION_MAX_NESTING` or holds more than
 `DEFINITION_MAX_VALUES` values once YAML aliases are expanded (a few lines of aliases can stand for
-billions); the model then checks the counts (questions, contexts, demographics, options). Never writes anything;
+billions); the model then checks the counts (questions, contexts, demographics, options, closing-survey
+questions). Never writes anything;
 `store.save_deliberation(spec)` does that.
 """
 
@@ -17,6 +18,7 @@ from .models import (
     DEFINITION_MAX_BYTES,
     DEFINITION_MAX_NESTING,
     DEFINITION_MAX_VALUES,
+    Closing,
     DeliberationSpec,
     InputError,
     validated,
@@ -96,6 +98,7 @@ def deliberation_document(deliberation: dict, questions, contexts_by_question: d
         "licence": deliberation["licence"], "open_signup": bool(deliberation["open_signup"]),
         "consent": deliberation["consent_text"], "rounds": settings.get("rounds", {}),
         "demographics": settings.get("demographics", []),
+        "closing": settings.get("closing", Closing().model_dump()),
         "questions": [{"slug": q.slug, "title": q.title, "prompt": q.prompt,
                        "contexts": contexts_by_question.get(q.id, [])} for q in questions.itertuples()],
     }

@@ -76,7 +76,9 @@ def simulate(spec: DeliberationSpec, world: DemoWorld, n: int, seed: int = 0) ->
     questions = {q.slug: q for q in spec.questions}
     demographics = {d.key: d for d in spec.demographics}
     rows: dict[str, list[dict]] = {k: [] for k in ("participants", "attributes", "cards", "links", "wiser",
-                                                   "endorsements", "comparisons", "steps")}
+                                                   "endorsements", "comparisons", "steps", "survey")}
+    # The closing survey draws from its own stream, so adding it left every other simulated answer as it was.
+    survey_rng = np.random.default_rng([seed, 1])
     canonical = [
         {"source_id": f"demo-{v.question}-{v.key}", "question": v.question, "title": v.titles[0],
          "description": v.description, "policies": list(v.policies[:4]), "origin": "demo", "created_at": BASE_TIME}
@@ -151,7 +153,15 @@ def simulate(spec: DeliberationSpec, world: DemoWorld, n: int, seed: int = 0) ->
                 "item_a": f"demo-{slug}-{values[a].key}", "item_b": f"demo-{slug}-{values[b].key}",
                 "winner": "a" if rng.random() < p_a else "b", "context": None, "prompt": question.prompt,
                 "question": slug, "weight": 1.0, "created_at": t + timedelta(seconds=20 * j)})
-        for step in ("consent", "demographics", "question", "card", "wiser", "endorse", "compare", "done"):
+        t += timedelta(minutes=2)
+        # Participants whose own value their community favours more find its place fairer, so groups differ.
+        leaning = _sigmoid(1.2 + own.appeal[community])
+        for j, q in enumerate(spec.closing.survey):
+            u = survey_rng.random()
+            answer = "not_sure" if u < 0.08 else ("yes" if survey_rng.random() < leaning else "no")
+            rows["survey"].append({"source_key": f"{pid}-s{j}", "participant": pid, "question": q.key, "answer": answer,
+                                   "canonical": f"demo-{slug}-{own.key}", "created_at": t + timedelta(seconds=10 * j)})
+        for step in ("consent", "demographics", "question", "card", "wiser", "endorse", "compare", "survey", "done"):
             rows["steps"].append({"participant": pid, "step": step, "created_at": t0})
 
     frames = {k: pd.DataFrame(v) for k, v in rows.items()}

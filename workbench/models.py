@@ -6,7 +6,7 @@ This module must never touch the database or Streamlit: it only says what is val
 
 Text limits (characters, after trimming surrounding whitespace):
 title 80, description 600, each attentional policy 200, 2-10 policies, comment 1000,
-attribute key 64 / value 200, context name 120, question prompt 1000.
+attribute key 64 / value 200, context name 120, question prompt 1000, closing-survey question 300.
 
 Size limits, so that no definition or import can take minutes or gigabytes (a YAML definition with
 100,000 questions once took 181 s and 805 MB). Each is refused early, with an error naming the file
@@ -14,7 +14,8 @@ or field, before the bulk of the input is parsed where the limit allows:
 - a deliberation definition (YAML): at most 1 MB (`DEFINITION_MAX_BYTES`), nested at most 10 levels
   (the format needs 5), at most 200,000 values with YAML aliases expanded (the largest definition
   within the counts below has about 60,000); at most 100 questions, 200 contexts per question,
-  30 demographic questions and 250 options per demographic question (a country list fits);
+  30 demographic questions, 250 options per demographic question (a country list fits) and 20
+  closing-survey questions;
 - an imported file (an MGE dump's JSON file, a Polis CSV, a comparisons CSV or Parquet): at most
   256 MB (`IMPORT_FILE_MAX_BYTES`, over 100 times the largest real export we know) and 5,000,000 data
   rows (`IMPORT_ROWS_MAX`); an MGE JSON file nested at most 32 levels (the study's nest 3);
@@ -59,6 +60,8 @@ QUESTIONS_MAX = 100
 CONTEXTS_PER_QUESTION_MAX = 200
 DEMOGRAPHICS_MAX = 30
 OPTIONS_MAX = 250
+SURVEY_QUESTIONS_MAX = 20
+SURVEY_TEXT_MAX = 300
 DEFINITION_MAX_BYTES = 1_000_000
 DEFINITION_MAX_NESTING = 10
 DEFINITION_MAX_VALUES = 200_000
@@ -70,6 +73,9 @@ WiserAnswerKind = Literal["upgrade", "no_upgrade", "not_sure"]
 Vote = Literal["agree", "disagree", "pass"]
 Winner = Literal["a", "b", "tie"]
 Role = Literal["participant", "facilitator", "researcher"]
+#: A closing-survey answer, stored as this key; the page shows "Yes", "Not sure", "No".
+SurveyAnswer = Literal["yes", "not_sure", "no"]
+SURVEY_ANSWERS: tuple[str, ...] = ("yes", "not_sure", "no")
 
 # C0 controls except tab and newline, DEL, and the C1 controls (U+0080-U+009F).
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -154,6 +160,46 @@ class Rounds(_Model):
     compare: int = Field(default=4, ge=0, le=100)
 
 
+class SurveyQuestion(_Model):
+    """One statement of the closing survey; participants answer yes, not sure or no."""
+
+    key: Slug
+    text: _text(SURVEY_TEXT_MAX)
+
+
+#: The closing survey when a definition names none: what the 2023 MGE study asked its participants
+#: (REFERENCE.md §1, "Legitimacy measures"), in our own words. `position_fair` is the question the
+#: MGE import's graphPositionVerification.json answers.
+DEFAULT_SURVEY: tuple[SurveyQuestion, ...] = (
+    SurveyQuestion(key="expresses_me", text="The value I wrote down expresses what I care about."),
+    SurveyQuestion(key="clarified", text="Taking part helped me get clearer about what matters to me."),
+    SurveyQuestion(key="learned_others", text="I learned something about what other people value."),
+    SurveyQuestion(key="respect_others", text="I came away with more respect for the other participants."),
+    SurveyQuestion(key="position_fair", text="Where my value sits in the graph is fair."),
+)
+POSITION_FAIR = "position_fair"
+
+
+class Closing(_Model):
+    """What a participant sees after the rounds: where their value sits, then the closing survey.
+
+    `open: false` holds both back until the facilitator sets it to true (the graph may need more
+    answers first); participants who finished the rounds are told to come back with their link.
+    """
+
+    open: bool = True
+    survey: list[SurveyQuestion] = Field(default_factory=lambda: list(DEFAULT_SURVEY),
+                                         max_length=SURVEY_QUESTIONS_MAX)
+
+    @field_validator("survey")
+    @classmethod
+    def _distinct_keys(cls, survey: list[SurveyQuestion]) -> list[SurveyQuestion]:
+        keys = [q.key for q in survey]
+        if len(set(keys)) != len(keys):
+            raise ValueError("question keys must be distinct")
+        return survey
+
+
 class DeliberationSpec(_Model):
     id: Slug
     title: _text(200)
@@ -163,6 +209,7 @@ class DeliberationSpec(_Model):
     open_signup: bool = False
     rounds: Rounds = Rounds()
     demographics: list[DemographicQuestion] = Field(default_factory=list, max_length=DEMOGRAPHICS_MAX)
+    closing: Closing = Closing()
     questions: list[QuestionSpec] = Field(min_length=1, max_length=QUESTIONS_MAX)
 
     @model_validator(mode="after")
@@ -246,6 +293,13 @@ class ComparisonIn(_Model):
         if item_b == info.data.get("item_a"):
             raise ValueError("must differ from item_a")
         return item_b
+
+
+class SurveyAnswersIn(_Model):
+    """A participant's closing-survey answers: question key -> yes | not_sure | no (any question may be
+    left out; none answered is a participant who skipped the survey)."""
+
+    answers: dict[Slug, SurveyAnswer] = Field(default_factory=dict, max_length=SURVEY_QUESTIONS_MAX)
 
 
 class AttributeIn(_Model):

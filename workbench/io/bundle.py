@@ -33,6 +33,7 @@ COLUMNS: dict[str, list[str]] = {
     "comparisons": ["source_key", "participant", "item_a", "item_b", "winner", "context", "prompt", "question",
                     "weight", "created_at"],
     "steps": ["participant", "step", "created_at"],
+    "survey": ["source_key", "participant", "question", "answer", "canonical", "created_at"],
 }
 
 
@@ -54,6 +55,7 @@ class ImportBundle:
     endorsements: pd.DataFrame = field(default_factory=lambda: empty("endorsements"))
     comparisons: pd.DataFrame = field(default_factory=lambda: empty("comparisons"))
     steps: pd.DataFrame = field(default_factory=lambda: empty("steps"))
+    survey: pd.DataFrame = field(default_factory=lambda: empty("survey"))
 
     def __post_init__(self) -> None:
         for name, columns in COLUMNS.items():

@@ -153,7 +153,20 @@ _TABLES: dict[str, tuple[str, tuple[_Field, ...]]] = {
         "participants",
         (_Field("id", "int"), _Field("signupType", "str"), _Field("createdAt", "timestamp")),
     ),
+    # After the study: each participant saw their value's place in the graph and said whether it was fair.
+    "graphPositionVerification.json": (
+        "position_checks",
+        (
+            _Field("userId", "int"),
+            _Field("deduplicatedCardId", "int"),
+            _Field("isSatisfiedWithPosition", "bool"),
+            _Field("createdAt", "timestamp"),
+            _opt("updatedAt", "timestamp"),
+        ),
+    ),
 }
+#: Files a dump may lack (older or partial dumps): read as empty tables.
+_OPTIONAL_FILES = frozenset({"graphPositionVerification.json"})
 
 
 @dataclass(frozen=True)
@@ -171,6 +184,9 @@ class MgeDump:
     impressions: pd.DataFrame  # impression.json: same columns as votes
     demographics: pd.DataFrame  # demographic.json: id, participant_id, us_political_affiliation, age, ...
     participants: pd.DataFrame  # participant.json: id, signup_type, created_at
+    # graphPositionVerification.json: participant_id, deduplicated_card_id (a canonical value id, not
+    # always among the dump's), is_satisfied_with_position, created_at; empty when the file is absent
+    position_checks: pd.DataFrame
 
 
 def read_mge_dump(folder: Path | str) -> MgeDump:
@@ -181,7 +197,9 @@ def read_mge_dump(folder: Path | str) -> MgeDump:
     duplicate id, or a reference to an unknown canonical value, context or question.
     """
     folder = Path(folder)
-    tables = {attr: _read_table(folder / file, fields) for file, (attr, fields) in _TABLES.items()}
+    tables = {attr: _read_table(folder / file, fields) if file not in _OPTIONAL_FILES or (folder / file).exists()
+              else pd.DataFrame({f.column: pd.Series(dtype=object) for f in fields})
+              for file, (attr, fields) in _TABLES.items()}
 
     for file, attr in (("case.json", "questions"), ("context.json", "contexts"),
                        ("valuesCard.json", "cards"), ("canonicalValuesCard.json", "canonical_values"),
@@ -267,6 +285,10 @@ def _checked_value(value: Any, f: _Field, where: str) -> Any:
         return [_unicode(v, f"{where}[{i}]") for i, v in enumerate(value)]
     if f.kind == "timestamp":
         return _utc_naive(value, where)
+    if f.kind == "bool":
+        if not isinstance(value, bool):
+            raise MgeFormatError(f"{where}: expected true or false, got {shown(value)}")
+        return value
     raise AssertionError(f"unknown field kind {f.kind}")  # a bug in _TABLES, not in the data
 
 
@@ -352,10 +374,12 @@ def mge_bundle(dump: MgeDump, *, deliberation_id: str = MGE_DELIBERATION):
     - votes → endorsements `agree` on the canonical value; impressions of a value the participant
       was shown in a draw but did not select → `pass` (seen, no stated opinion), never `disagree`:
       not choosing a value among several says too little to count against it;
-    - demographics → participant attributes (lists joined with ", "); signup type → `signup_type`.
+    - demographics → participant attributes (lists joined with ", "); signup type → `signup_type`;
+    - graph position checks → closing-survey answers to `position_fair` (yes / no), about the value
+      the participant was shown (its canonical id, where the dump has that value).
     """
     from ..io.bundle import ImportBundle
-    from ..models import QUESTIONS_MAX, DeliberationSpec, InputError, QuestionSpec, validated
+    from ..models import POSITION_FAIR, QUESTIONS_MAX, DeliberationSpec, InputError, QuestionSpec, validated
 
     if len(dump.questions) > QUESTIONS_MAX:
         raise MgeFormatError(f"case.json: {len(dump.questions)} cases; a deliberation takes at most {QUESTIONS_MAX}"
@@ -386,7 +410,8 @@ def mge_bundle(dump: MgeDump, *, deliberation_id: str = MGE_DELIBERATION):
                              "status": "approved"})
 
     people = sorted(set(dump.participants["id"]) | set(dump.edges["participant_id"]) | set(dump.votes["participant_id"])
-                    | set(dump.impressions["participant_id"]) | set(dump.demographics["participant_id"]))
+                    | set(dump.impressions["participant_id"]) | set(dump.demographics["participant_id"])
+                    | set(dump.position_checks["participant_id"]))
     signup = dict(zip(dump.participants["id"], dump.participants["signup_type"], strict=True))
     created = dict(zip(dump.participants["id"], dump.participants["created_at"], strict=True))
     participants = pd.DataFrame({"source_id": [str(p) for p in people], "signup": "import",
@@ -437,8 +462,15 @@ def mge_bundle(dump: MgeDump, *, deliberation_id: str = MGE_DELIBERATION):
             "canonical": table["value_id"].astype(str), "card": None, "card_kind": None,
             "question": table["question_id"], "vote": vote, "created_at": table["created_at"]})
 
+    checks = dump.position_checks
+    survey = pd.DataFrame({
+        "source_key": "position:" + checks["participant_id"].astype(str) + ":" + checks["created_at"].astype(str),
+        "participant": checks["participant_id"].astype(str), "question": POSITION_FAIR,
+        "answer": np.where(checks["is_satisfied_with_position"].astype(bool), "yes", "no"),
+        "canonical": checks["deduplicated_card_id"].astype(str), "created_at": checks["created_at"]})
+
     return ImportBundle(
-        spec=spec, source="mge", participants=participants, attributes=pd.DataFrame(attributes),
+        spec=spec, source="mge", survey=survey, participants=participants, attributes=pd.DataFrame(attributes),
         contexts=contexts, cards=card_rows(dump.cards, canonical=False),
         canonical=card_rows(dump.canonical_values, canonical=True), wiser=wiser,
         endorsements=pd.concat([endorsement_rows(votes, "vote:", "agree"),

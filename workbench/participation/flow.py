@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from ..store import Store
 from ..store.participation import ROUNDS as ROUNDS  # the judging rounds, in order
 
-#: The participant's steps, in order. Rounds with nothing to ask are skipped.
-STEPS = ("consent", "demographics", "question", "interview", "wiser", "endorse", "compare", "done")
+#: The participant's steps, in order. Rounds with nothing to ask are skipped. "survey" shows where the
+#: participant's value sits and asks the closing survey (held back while the deliberation's closing is not open).
+STEPS = ("consent", "demographics", "question", "interview", "wiser", "endorse", "compare", "survey", "done")
 STEP_TITLES = {
     "consent": "Welcome", "demographics": "About you", "question": "Choose a question",
     "interview": "Your values card", "wiser": "Who became wiser?", "endorse": "Other people's values",
-    "compare": "Which should guide the answer?", "done": "Thank you",
+    "compare": "Which should guide the answer?", "survey": "Where you sit", "done": "Thank you",
 }
 
 

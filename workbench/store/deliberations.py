@@ -45,6 +45,7 @@ class DeliberationStore(StoreCore):
         settings = {
             "rounds": spec.rounds.model_dump(),
             "demographics": [d.model_dump() for d in spec.demographics],
+            "closing": spec.closing.model_dump(),
         }
         cur.execute(
             "INSERT INTO deliberations (id, title, description, consent_text, licence, open_signup,"

@@ -148,6 +148,13 @@ class ImportStore(StoreCore):
                 " coalesce(CAST(i.weight AS DOUBLE), 1.0), i.created_at"
                 f" FROM incoming i JOIN {pmap} p ON p.source_id = i.participant WHERE TRUE"
                 + new_events.format(t="comparisons") + " RETURNING id"))
+            insert("survey", (
+                "INSERT INTO survey_answers (deliberation_id, participant_id, question, answer, canonical_id,"
+                " source_key, created_at)"
+                " SELECT $d, p.id, i.question, i.answer, v.id, i.source_key, i.created_at"
+                f" FROM incoming i JOIN {pmap} p ON p.source_id = i.participant"
+                f" LEFT JOIN {vmap} v ON v.source_id = i.canonical WHERE TRUE" + new_events.format(t="survey_answers")
+                + " RETURNING id"))
             insert("steps", (
                 "INSERT INTO participant_steps (participant_id, step, payload, created_at)"
                 f" SELECT p.id, i.step, '{{}}', i.created_at FROM incoming i JOIN {pmap} p"

@@ -160,6 +160,22 @@ class JudgementStore(StoreCore):
             [deliberation_id] * 4,
         )
 
+    def contributions(self, deliberation_id: str, *, until: datetime | str | None = None) -> pd.DataFrame:
+        """Participants who contributed anything before `until`, one row each: participant_id (store id),
+        source_id, and how many cards, wiser-than answers, votes, comparisons and survey answers they gave."""
+        ts = as_timestamp(until)
+        parts = [("cards", "values_cards", "author_id", " AND kind = 'card'"), ("wiser", "wiser_answers", "participant_id", ""),
+                 ("votes", "endorsements", "participant_id", ""), ("comparisons", "comparisons", "participant_id", ""),
+                 ("survey", "survey_answers", "participant_id", "")]
+        union = " UNION ALL ".join(
+            f"SELECT {who} AS participant_id, '{name}' AS kind FROM {table} WHERE deliberation_id = $d{extra}"
+            " AND ($until IS NULL OR created_at < $until)" for name, table, who, extra in parts)
+        counts = ", ".join(f"count(*) FILTER (WHERE e.kind = '{name}') AS {name}" for name, *_ in parts)
+        return self._frame(
+            f"SELECT p.id AS participant_id, p.source_id, {counts} FROM ({union}) e JOIN participants p"
+            " ON p.id = e.participant_id GROUP BY p.id, p.source_id ORDER BY p.id",
+            {"d": deliberation_id, "until": ts})
+
     def invites(self, deliberation_id: str) -> pd.DataFrame:
         """Participants who came by invite or open sign-up, with whether the link is revoked."""
         return self._frame(

@@ -1,7 +1,8 @@
 """A participant's submissions, one store method each: the answer and the step it completes, together.
 
 Each use-case (`give_consent`, `record_about_you`, `choose_question`, `save_interview_stage`,
-`confirm_card`, `answer_wiser`, `endorse`, `compare`, `finish_round`, and the LLM interview's turns)
+`confirm_card`, `answer_wiser`, `endorse`, `compare`, `finish_round`, `answer_survey`, and the LLM
+interview's turns)
 is one transaction: everything it writes is written, or nothing is. Each is idempotent: a repeated
 submission (a double click, a refresh that resends, a retry after a crash, a second tab) finds what
 the first one stored, returns it and writes nothing. Judgements answer an item of the participant's
@@ -23,8 +24,16 @@ import pandas as pd
 
 from ..errors import InputError, NotFound
 from ..interview import ANSWER_FIELDS, STAGE_KEYS, GuidedAnswers
-from ..models import AttributeIn, ComparisonIn, EndorsementIn, ValuesCardIn, WiserAnswerIn, validated
-from .core import StoreCore, from_json, to_json, utcnow
+from ..models import (
+    AttributeIn,
+    ComparisonIn,
+    EndorsementIn,
+    SurveyAnswersIn,
+    ValuesCardIn,
+    WiserAnswerIn,
+    validated,
+)
+from .core import StoreCore, as_timestamp, from_json, to_json, utcnow
 
 ROUNDS = ("wiser", "endorse", "compare")
 #: What an interview stores per stage: the guided stages, a draft typed but not yet submitted.
@@ -51,6 +60,10 @@ class ParticipantState:
 
 def _key(participant_id: int, round_name: str, item: int) -> str:
     return f"app:{int(participant_id)}:{round_name}:{int(item)}"
+
+
+def _key_survey(participant_id: int, question: str) -> str:
+    return f"app:{int(participant_id)}:survey:{question}"
 
 
 def _answered(participant_id: int, round_name: str, keys: list[str | None]) -> set[int]:
@@ -433,6 +446,59 @@ class ParticipationStore(StoreCore):
         self._check_round(round_name)
         self._submission(participant_id, self._done(participant_id, round_name),
                          lambda cur, now: self._add_step(cur, participant_id, round_name, now))
+
+    # -- the closing survey ---------------------------------------------------------------------------
+
+    def answer_survey(self, participant_id: int, answers: dict[str, str]) -> dict[str, str]:
+        """The closing survey's answers (question key -> yes | not_sure | no) and the step `survey` they
+        complete, in one transaction. Each answer names the value it is about: the canonical value of the
+        participant's card at this moment. Returns the answers stored; repeated, the first answers."""
+        checked = validated(SurveyAnswersIn, {"answers": answers}, where="survey").answers
+
+        def stored(cur):
+            if self._step(cur, participant_id, "survey") is None:
+                return None
+            rows = cur.execute("SELECT question, answer FROM survey_answers WHERE participant_id = ? AND source_key"
+                               " LIKE ? ORDER BY id", [participant_id, f"app:{int(participant_id)}:survey:%"]).fetchall()
+            return dict(rows)
+
+        def write(cur, now):
+            rows = cur.execute(
+                "SELECT p.deliberation_id, d.settings, (SELECT l.canonical_id FROM values_cards c JOIN card_value l"
+                "   ON l.card_id = c.id WHERE c.author_id = p.id ORDER BY c.id DESC LIMIT 1)"
+                " FROM participants p JOIN deliberations d ON d.id = p.deliberation_id WHERE p.id = ?",
+                [participant_id]).fetchall()
+            if not rows:
+                raise NotFound(f"no participant {participant_id}")
+            deliberation_id, settings, value_id = rows[0]
+            asked = [q["key"] for q in ((from_json(settings) or {}).get("closing") or {}).get("survey", [])]
+            unknown = [key for key in checked if key not in asked]
+            if unknown:
+                raise InputError(f"survey.{unknown[0]}: not a question of the closing survey of {deliberation_id!r}"
+                                 f" (its questions: {', '.join(asked) or 'none'})")
+            if checked:  # nothing answered: the participant skipped the survey, and only the step is written
+                cur.executemany(
+                    "INSERT INTO survey_answers (deliberation_id, participant_id, question, answer, canonical_id,"
+                    " source_key, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [(deliberation_id, participant_id, key, answer, value_id, _key_survey(participant_id, key), now)
+                     for key, answer in checked.items()])
+            self._add_step(cur, participant_id, "survey", now, {"answered": len(checked)})
+            return dict(checked)
+
+        return self._submission(participant_id, stored, write)
+
+    def survey_answers(self, deliberation_id: str, *, until: datetime | str | None = None) -> pd.DataFrame:
+        """Each participant's latest answer to each closing-survey question: participant_id (store id),
+        participant_source_id, question, answer, canonical_id, value_source_id, created_at."""
+        until = as_timestamp(until)
+        return self._frame(
+            "SELECT s.participant_id, p.source_id AS participant_source_id, s.question, s.answer, s.canonical_id,"
+            " v.source_id AS value_source_id, s.created_at FROM survey_answers s"
+            " JOIN participants p ON p.id = s.participant_id LEFT JOIN canonical_values v ON v.id = s.canonical_id"
+            " WHERE s.deliberation_id = ? AND (CAST(? AS TIMESTAMP) IS NULL OR s.created_at < ?)"
+            " QUALIFY row_number() OVER (PARTITION BY s.participant_id, s.question ORDER BY s.created_at DESC,"
+            " s.id DESC) = 1 ORDER BY s.participant_id, s.question",
+            [deliberation_id, until, until])
 
     # -- what a participant has done (reads) ---------------------------------------------------------
 

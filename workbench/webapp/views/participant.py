@@ -531,6 +531,44 @@ def compare_step() -> None:
     st.button("I can't choose", key=f"cmp_{item.index}_tie", **submit_on_click(store.compare, pid, item.index, "tie"))
 
 
+# -- where you sit, and the closing survey ----------------------------------------------------------
+
+SURVEY_LABELS = {"yes": "Yes", "not_sure": "Not sure", "no": "No"}
+
+
+def survey_step() -> None:
+    closing = delib["settings"].get("closing") or {}
+    if not closing.get("open", True):
+        st.info("Thank you: your answers are saved. The organisers will open the results soon; come back with"
+                " the same link to see where your value sits and to answer a few last questions.")
+        return
+    st.subheader("Where your value sits")
+    from workbench import analyses  # here: only this step draws the graph
+
+    place = analyses.participant_position(store, pid, flow.card_id, flow.question_id)
+    if place is None:
+        st.write("Your card has not been grouped with other people's cards yet, so it has no place in the graph"
+                 " yet. You can still answer the questions below.")
+    else:
+        for sentence in place.sentences():
+            st.markdown(_plain(sentence))
+    questions = closing.get("survey", [])
+    if not questions:
+        return finish_survey({})
+    st.subheader("A few last questions")
+    with st.form("closing_survey"):
+        answers = {q["key"]: st.radio(q["text"], list(SURVEY_LABELS), index=None, horizontal=True,
+                                      format_func=SURVEY_LABELS.get, key=f"survey_{q['key']}") for q in questions}
+        st.caption("Answer any you like; leave the rest.")
+        if st.form_submit_button("Send my answers", type="primary"):
+            finish_survey({k: v for k, v in answers.items() if v is not None})
+
+
+def finish_survey(answers: dict) -> None:
+    store.answer_survey(pid, answers)
+    rerun()
+
+
 def done_step() -> None:
     st.success("Thank you! Your answers are saved.")
     if flow.card_id:
@@ -544,5 +582,5 @@ if st.session_state.pop("llm_fallback", False):
 {
     "consent": consent_step, "demographics": demographics_step, "question": question_step,
     "interview": interview_step, "wiser": wiser_step, "endorse": endorse_step, "compare": compare_step,
-    "done": done_step,
+    "survey": survey_step, "done": done_step,
 }[flow.step]()
