@@ -13,11 +13,11 @@ from ..store import Store
 from ..store.participation import ROUNDS as ROUNDS  # the judging rounds, in order
 
 #: The participant's steps, in order. Rounds with nothing to ask are skipped.
-STEPS = ("consent", "demographics", "question", "interview", "wiser", "endorse", "compare", "done")
+STEPS = ("consent", "demographics", "question", "interview", "wiser", "endorse", "compare", "same_value", "done")
 STEP_TITLES = {
     "consent": "Welcome", "demographics": "About you", "question": "Choose a question",
     "interview": "Your values card", "wiser": "Who became wiser?", "endorse": "Other people's values",
-    "compare": "Which should guide the answer?", "done": "Thank you",
+    "compare": "Which should guide the answer?", "same_value": "Are these the same value?", "done": "Thank you",
 }
 
 

@@ -1,11 +1,13 @@
 """The judging rounds as the participant meets them: which values they are about, the participant's
 plan (chosen once and stored), and the next item to ask.
 
-A plan is made the first time a round is shown (workbench.participation.planning) and stored with
-`store.plan_round`, whose first plan wins, so a refresh or a second tab asks the same questions. An
-item is asked until the participant answers it (`store.answer_wiser`, `endorse`, `compare` take its
-index); an item whose values have since left the round (merged away, hidden) is skipped. Renders
-nothing and writes only the plan.
+A plan is made the first time a round is shown (workbench.participation.planning; for the optional
+"same value?" round, the candidate merges the latest clustering is least sure of,
+`analyses.merge_questions`) and stored with `store.plan_round`, whose first plan wins, so a refresh or a
+second tab asks the same questions. An item is asked until the participant answers it
+(`store.answer_wiser`, `endorse`, `compare`, `answer_same_value` take its index); an item whose values
+(or cards) have since left the round (merged away, hidden) is skipped. Renders nothing and writes only
+the plan.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from .. import analyses
+from ..models import Rounds
 from ..store import Store
 from .flow import Flow
 from .planning import plan_compare, plan_endorse, plan_wiser
@@ -25,7 +28,8 @@ from .planning import plan_compare, plan_endorse, plan_wiser
 class RoundItem:
     """One question of a round: `index` in the stored plan (what the store's answer methods take),
     `number` of `total` for the participant, and the plan's `entry` (wiser: from_id, to_id, context;
-    endorse: a value's store id; compare: item_a, item_b as public ids)."""
+    endorse: a value's store id; compare: item_a, item_b as public ids; same: card_a, card_b, two cards'
+    store ids)."""
 
     round: str
     index: int
@@ -42,8 +46,19 @@ def round_values(store: Store, flow: Flow) -> pd.DataFrame:
     return values.assign(item=values["public_id"])
 
 
+def round_cards(store: Store, flow: Flow) -> pd.DataFrame:
+    """The cards the "same value?" round can show: every active card of the deliberation (a candidate
+    merge may pair cards of different questions)."""
+    return store.cards(flow.deliberation["id"])
+
+
 def _make_plan(store: Store, flow: Flow, round_name: str, values: pd.DataFrame) -> list:
-    did, pid, n = flow.deliberation["id"], flow.participant_id, flow.rounds.get(round_name, 0)
+    did, pid = flow.deliberation["id"], flow.participant_id
+    # A deliberation saved before a round existed gets the round's default size.
+    n = flow.rounds.get(round_name, Rounds.model_fields[round_name].default)
+    if round_name == "same_value":
+        pairs = analyses.merge_questions(store, did, participant_id=pid, limit=n)
+        return [{"card_a": int(a), "card_b": int(b)} for a, b in zip(pairs["card_a"], pairs["card_b"], strict=True)]
     if round_name == "wiser":
         contexts = list(store.contexts(did, question_id=flow.question_id)["name"])
         return plan_wiser(values, store.wiser_answers(did), n, seed=pid, question_contexts=contexts)
@@ -60,12 +75,15 @@ def _askable(round_name: str, entry: Any, values: pd.DataFrame) -> bool:
         return {int(entry["from_id"]), int(entry["to_id"])} <= set(map(int, values["id"]))
     if round_name == "endorse":
         return int(entry) in set(map(int, values["id"]))
+    if round_name == "same_value":  # `values` are the round's cards
+        return {int(entry["card_a"]), int(entry["card_b"])} <= set(map(int, values["id"]))
     return {str(entry["item_a"]), str(entry["item_b"])} <= set(values["item"])
 
 
 def next_item(store: Store, flow: Flow, round_name: str, values: pd.DataFrame) -> RoundItem | None:
     """The first unanswered, still askable item of the participant's plan for the round (making and
-    storing the plan the first time); None when there is nothing (more) to ask."""
+    storing the plan the first time); None when there is nothing (more) to ask. `values` are what the
+    round shows: `round_values`, or `round_cards` for the "same value?" round."""
     plan = flow.plans.get(round_name)
     if plan is None:
         plan = store.plan_round(flow.participant_id, round_name, _make_plan(store, flow, round_name, values))
