@@ -259,18 +259,18 @@ def continue_button(page):
 def join_and_choose(page, base: str, token: str) -> None:
     """Open the invite link; consent, answer "about you", choose the homework question (steps 1 to 3)."""
     page.goto(f"{base}/?invite={token}")
-    expect_step(page, "Step 1 of 8: Welcome")
+    expect_step(page, "Step 1 of 9: Welcome")
     page.get_by_text("I have read this and agree to take part").click()
     continue_button(page).click()
-    expect_step(page, "Step 2 of 8: About you")
+    expect_step(page, "Step 2 of 9: About you")
     choose(page, "Your age", "30-44")
     choose(page, "Your political leaning", "Prefer not to say")
     continue_button(page).click()
-    expect_step(page, "Step 3 of 8: Choose a question")
+    expect_step(page, "Step 3 of 9: Choose a question")
     page.get_by_text("A child who refuses homework").click()
     settled(page)
     continue_button(page).click()
-    expect_step(page, "Step 4 of 8: Your values card")
+    expect_step(page, "Step 4 of 9: Your values card")
 
 
 def words(page, text: str) -> None:

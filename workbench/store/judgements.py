@@ -183,15 +183,17 @@ class JudgementStore(StoreCore):
                 "INSERT INTO merge_judgements (deliberation_id, card_a, card_b, source, answer, model, reason,"
                 " run_id, created_at) VALUES (?, ?, ?, 'llm', ?, ?, ?, ?, ?)", rows))
 
-    def merge_judgements(self, deliberation_id: str, *, latest: bool = True) -> pd.DataFrame:
+    def merge_judgements(self, deliberation_id: str, *, latest: bool = True,
+                         until: datetime | str | None = None) -> pd.DataFrame:
         """Answers and verdicts as `id, card_a, card_b, source, participant_id, answer, model, reason,
-        created_at`; `latest` keeps each participant's (and each LLM model's) latest per pair."""
+        run_id, created_at`; `latest` keeps each participant's (and each LLM model's) latest per pair."""
+        cond, params = _until("j", until)
         sql = ("SELECT id, card_a, card_b, source, participant_id, answer, model, reason, run_id, created_at"
-               " FROM merge_judgements WHERE deliberation_id = ?")
+               f" FROM merge_judgements j WHERE deliberation_id = ? AND {cond}")
         if latest:
             sql = (f"SELECT * FROM ({sql}) QUALIFY row_number() OVER (PARTITION BY card_a, card_b, source,"
                    " coalesce(CAST(participant_id AS VARCHAR), model) ORDER BY created_at DESC, id DESC) = 1")
-        return self._frame(sql + " ORDER BY created_at, id", [deliberation_id])
+        return self._frame(sql + " ORDER BY created_at, id", [deliberation_id, *params])
 
     # -- analysis runs ----------------------------------------------------------------------
 
