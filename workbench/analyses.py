@@ -223,6 +223,10 @@ PINNED = ("split", "merge", "manual")
 LLM_PAIRS = 20
 #: How many candidate merges a dedup run keeps in its result (for the Moderation page and the round).
 KEPT_CANDIDATES = 100
+#: A participant is asked about a candidate merge only while the model's probability that the two cards are
+#: one value lies in this range. Outside it the model is sure, and an answer would overturn it outright (the
+#: participants' majority decides a pair), so asking costs the participant's time and risks a careless click.
+ASK_PARTICIPANTS_BETWEEN = (0.1, 0.9)
 #: A wiser-than "upgrade" between two values counts as half a participant saying they are different
 #: values (they were told apart); not learned: no data here has answers about values that are candidates.
 WISER_WEIGHT = 0.5
@@ -375,8 +379,9 @@ def merge_questions(store: Store, deliberation_id: str, *, participant_id: int |
                     limit: int = 10) -> pd.DataFrame:
     """The candidate merges of the latest dedup run the workbench is least sure of, with the answers so
     far: `card_a, title_a, card_b, title_b, value_a, value_b, probability, merged, decided_by, same,
-    different, not_sure, llm, llm_reason`. With `participant_id`, only pairs that participant has not
-    answered yet (what the "Are these two the same value?" round asks next)."""
+    different, not_sure, llm, llm_reason`. With `participant_id`, what the "Are these two the same value?"
+    round asks that participant: pairs they have not answered yet whose probability is within
+    `ASK_PARTICIPANTS_BETWEEN` (none when the model is sure of every merge)."""
     from . import dedup
 
     runs = store.runs(deliberation_id=deliberation_id, kind="dedup")
@@ -398,7 +403,9 @@ def merge_questions(store: Store, deliberation_id: str, *, participant_id: int |
                   for c in (store.run(int(done.iloc[0]["id"]))["result"] or {}).get("candidates", [])]
     judged = store.merge_judgements(deliberation_id)
     answered = judged[(judged["source"] == "participant") & (judged["participant_id"] == participant_id)]
-    chosen = dedup.least_sure(candidates, limit, exclude=zip(answered["card_a"], answered["card_b"], strict=True))
+    low, high = ASK_PARTICIPANTS_BETWEEN
+    unsure = [c for c in candidates if low <= c.probability <= high]
+    chosen = dedup.least_sure(unsure, limit, exclude=zip(answered["card_a"], answered["card_b"], strict=True))
     if participant_id is None:  # the facilitator's view: also the pairs already decided by answers
         chosen = sorted(candidates, key=lambda c: (c.decided_by == "model", c.margin))[:limit]
     titles = dict(zip(*[store.cards(deliberation_id, include_hidden=True)[c] for c in ("id", "title")], strict=True))
