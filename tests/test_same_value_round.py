@@ -110,6 +110,7 @@ def test_the_round_asks_the_least_sure_pairs_once_each_across_refreshes(mge_db):
         [tuple(sorted((p["card_a"], p["card_b"]))) for p in plan]
     steps = [s["step"] for s in mge_db.steps(pid)]
     assert steps.count("same_value") == 1 and steps.count("plan:same_value") == 1
+    assert (mge_db.activity("mge")["kind"] == "same_value").sum() == len(plan)  # the Progress page's count
     # The facilitator's view tallies them.
     tally = analyses.merge_questions(mge_db, "mge", limit=50)
     first = tally[(tally["card_a"] == min(plan[0]["card_a"], plan[0]["card_b"]))

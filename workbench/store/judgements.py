@@ -147,14 +147,17 @@ class JudgementStore(StoreCore):
         )
 
     def activity(self, deliberation_id: str) -> pd.DataFrame:
-        """Every submission as (kind, question_id, created_at): cards, wiser-than answers, votes, comparisons."""
+        """Every submission as (kind, question_id, created_at): cards, wiser-than answers, votes, comparisons,
+        participants' same-value answers."""
         return self._frame(
             "SELECT 'card' AS kind, question_id, created_at FROM values_cards WHERE deliberation_id = ? AND kind = 'card'"
             " UNION ALL SELECT 'wiser', NULL, created_at FROM wiser_answers WHERE deliberation_id = ?"
             " UNION ALL SELECT 'endorse', question_id, created_at FROM endorsements WHERE deliberation_id = ?"
             " UNION ALL SELECT 'compare', question_id, created_at FROM comparisons WHERE deliberation_id = ?"
+            " UNION ALL SELECT 'same_value', NULL, created_at FROM merge_judgements WHERE deliberation_id = ?"
+            "   AND source = 'participant'"
             " ORDER BY created_at",
-            [deliberation_id] * 4,
+            [deliberation_id] * 5,
         )
 
     def invites(self, deliberation_id: str) -> pd.DataFrame:
