@@ -267,6 +267,8 @@ def deduplicate(store: Store, deliberation_id: str, *, per_question: bool = Fals
     cards = store.cards(deliberation_id)
     if cards.empty:
         raise NotFound(f"deliberation {deliberation_id!r} has no active values cards to cluster")
+    anchors = imported_anchors(store, deliberation_id)
+    clustered = pd.concat([cards, anchors.drop(columns="value_id")], ignore_index=True) if len(anchors) else cards
     embedder = embedder or Embedder(model=model)
     before = embedder.texts_embedded
     params = dedup.DedupParams(
@@ -282,7 +284,7 @@ def deduplicate(store: Store, deliberation_id: str, *, per_question: bool = Fals
                              deliberation_id=deliberation_id)
     asked, verdicts, llm_error = 0, [], None
     try:
-        texts = pd.DataFrame({"id": cards["id"], "text": [card_text(r) for r in cards.to_dict("records")]})
+        texts = pd.DataFrame({"id": clustered["id"], "text": [card_text(r) for r in clustered.to_dict("records")]})
         # Cards embedded before a failure stay cached: a re-run embeds only the rest.
         vectors = embedder.embed_card_parts(texts, StoreEmbeddingCache(store), progress=progress)
         embedded = embedder.texts_embedded - before
@@ -294,9 +296,10 @@ def deduplicate(store: Store, deliberation_id: str, *, per_question: bool = Fals
                                                  zip(pinned["card_id"], pinned["canonical_id"], strict=True)))
 
         def cluster():
-            return dedup.canonical_values(cards, vectors.cards, policy_embeddings=vectors.lines, previous=previous,
-                                          overrides=overrides, params=params,
-                                          judgements=merge_evidence(store, deliberation_id, previous))
+            return dedup.canonical_values(clustered, vectors.cards, policy_embeddings=vectors.lines,
+                                          previous=previous, overrides=overrides, params=params,
+                                          judgements=merge_evidence(store, deliberation_id, previous),
+                                          anchors=dict(zip(anchors["id"], anchors["value_id"], strict=True)))
 
         result = cluster()
         if llm is not None and llm_pairs > 0:
@@ -339,6 +342,21 @@ def deduplicate(store: Store, deliberation_id: str, *, per_question: bool = Fals
                                      "candidates": kept})
     return DedupRun(result=result, run_id=run_id, embedded=embedded, llm_asked=asked,
                     llm_answered=len(verdicts), llm_error=llm_error)
+
+
+def imported_anchors(store: Store, deliberation_id: str) -> pd.DataFrame:
+    """The imported canonical values as pseudo-cards for the dedup (`anchors` of `dedup.canonical_values`):
+    `id` (minus the value's id, so it never clashes with a card's and its embedding is cached like one),
+    title, description, policies, question_id, value_id. An MGE import brings the study's canonical values
+    without their member cards (the study's card -> value mapping is not published); without anchors the
+    cards would form values of their own beside them, and the imported answers (on those values) would
+    never meet the cards."""
+    values = store.canonical_values(deliberation_id)
+    values = values[(values["origin"] == "import") & values["title"].str.strip().astype(bool)
+                    & values["policies"].map(lambda p: p is not None and len(p) > 0)]
+    return pd.DataFrame({"id": -values["id"].astype(int), "title": values["title"],
+                         "description": values["description"], "policies": values["policies"],
+                         "question_id": values["question_id"], "value_id": values["id"].astype(int)})
 
 
 def _card_payload(card: pd.Series) -> dict:
