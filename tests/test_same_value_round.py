@@ -15,12 +15,15 @@ import dataclasses
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from apptest import button, step_text, visit
+from typer.testing import CliRunner
 from walk import card_in, to_card
 
 from workbench import analyses
 from workbench import participation as P
+from workbench.cli import app
 from workbench.embed import Embedder
 from workbench.io.mge import mge_bundle, read_mge_dump
 from workbench.store import Store, open_store
@@ -176,3 +179,30 @@ def test_answers_on_real_mge_cards_change_the_decision(mge_db, embedder):
     links = store.card_links("mge").set_index("card_id")["canonical_id"]
     for pair in pairs:
         assert (links[pair[0]] == links[pair[1]]) is not decided[pair]
+
+
+# -- after an MGE import, cards join the imported values they match --------------------------------------
+
+
+@pytest.mark.model
+def test_after_an_mge_import_cards_join_the_imported_values_they_copy(mge_db, tmp_path):
+    values = mge_db.id_map("mge", "value")
+    cards = mge_db.cards("mge").assign(public=lambda f: mge_db.id_map("mge", "card").publics(f["id"]))
+    value_of = dict(zip(cards["public"], [values.public(v) for v in cards["canonical_id"]], strict=True))
+    # Study cards 352 and 483 copy the canonical "Nurturing Discipline" (315), 91 and 586 "Thorough
+    # Evaluation" (286), 114 and 223 "Truth Seeking" (298): they join those imported values, by their ids.
+    assert value_of["352"] == value_of["483"] == "315"
+    assert value_of["91"] == value_of["586"] == "286"
+    assert value_of["114"] == value_of["223"] == "298"
+    imported = mge_db.canonical_values("mge")
+    imported = imported[imported["origin"] == "import"].set_index("source_id")
+    assert imported.loc["315", "title"] == "Nurturing Discipline" and imported.loc["315", "members"] == 2
+    assert len(imported) == 115, "no imported value is retired or rewritten"
+    # What a researcher exports: the cards name the study's value ids.
+    mge_db.close()
+    out = tmp_path / "cards"
+    result = CliRunner().invoke(app, ["export", "--db", str(tmp_path / "app.duckdb"), "-d", "mge", "--what", "cards",
+                                      "--format", "csv", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    exported = pd.read_csv(out / "cards.csv", dtype=str).set_index("card_id")
+    assert exported.loc["483", "value_id"] == "315" and exported.loc["483", "value_title"] == "Nurturing Discipline"

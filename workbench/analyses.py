@@ -252,7 +252,8 @@ def deduplicate(store: Store, deliberation_id: str, *, per_question: bool = Fals
 
     Re-running embeds only new or edited cards (the cache is keyed by card, model and text hash),
     keeps the ids of values whose members did not change, and keeps every card a facilitator
-    placed by hand (merges, splits) where it was put; renamed values keep their names. Participants'
+    placed by hand (merges, splits) where it was put; renamed values keep their names. Imported canonical
+    values are anchors (`imported_anchors`): the cards that match one join it. Participants'
     "same value?" answers, earlier LLM verdicts and wiser-than answers between values are evidence.
     When an LLM is configured (`llm`, else $WORKBENCH_LLM_*; `use_llm=False` skips it), it is asked
     about the `llm_pairs` merges the workbench is least sure of that nothing decided yet; its verdicts
@@ -318,7 +319,7 @@ def deduplicate(store: Store, deliberation_id: str, *, per_question: bool = Fals
             if verdicts:
                 store.record_merge_verdicts(deliberation_id, verdicts, model=llm.config.model, run_id=run_id)
                 result = cluster()
-        known = set(previous.values())
+        known = set(previous.values()) | set(anchors["value_id"])
         written = store.apply_canonical_values(deliberation_id, [
             {"id": v.id if v.id in known else None, "title": v.title, "description": v.description,
              "policies": list(v.policies), "question_id": v.question_ids[0] if len(v.question_ids) == 1 else None,
