@@ -76,16 +76,22 @@ def at_the_round(store, pid: int) -> None:
         store.finish_round(pid, round_name)
 
 
+def open_the_round(store) -> tuple[int, str, object]:
+    """A new invited participant at the round, and their page opened on it: (participant id, token, page)."""
+    (pid, token), = store.create_invites("mge", 1)
+    at_the_round(store, pid)
+    at = visit(invite=token)
+    assert "Step 8 of 9: Are these the same value?" in step_text(at)
+    return pid, token, at
+
+
 def shown(at) -> str:
     return " ".join(m.value for m in at.markdown).replace("\\", "")
 
 
 @pytest.mark.model
 def test_the_round_asks_the_least_sure_pairs_once_each_across_refreshes(mge_db):
-    (pid, token), = mge_db.create_invites("mge", 1)
-    at_the_round(mge_db, pid)
-    at = visit(invite=token)
-    assert "Step 8 of 9: Are these the same value?" in step_text(at)
+    pid, token, at = open_the_round(mge_db)
     plan = next(s["payload"]["items"] for s in mge_db.steps(pid) if s["step"] == "plan:same_value")
     run = mge_db.run(int(mge_db.runs(deliberation_id="mge", kind="dedup").iloc[0]["id"]))["result"]
     unsure = [c for c in run["candidates"] if 0.1 <= c["probability"] <= 0.9]
@@ -123,10 +129,7 @@ def test_the_round_asks_the_least_sure_pairs_once_each_across_refreshes(mge_db):
 
 @pytest.mark.model
 def test_the_round_can_be_skipped(mge_db):
-    (pid, token), = mge_db.create_invites("mge", 1)
-    at_the_round(mge_db, pid)
-    at = visit(invite=token)
-    assert "Step 8 of 9" in step_text(at)
+    pid, token, at = open_the_round(mge_db)
     button(at, "Skip these questions").click().run()
     assert "Step 9 of 9: Thank you" in step_text(visit(invite=token))
     assert mge_db.merge_judgements("mge").empty
