@@ -56,7 +56,7 @@ def participant_page(token: str) -> AppTest:
 
 
 def step_text(at: AppTest) -> str:
-    """The participant's progress line ("Step 4 of 9: Your values card")."""
+    """The participant's progress line ("Step 4 of 10: Your values card")."""
     return " ".join(str(p.proto.text) for p in at.get("progress"))
 
 

@@ -273,18 +273,18 @@ def continue_button(page):
 def join_and_choose(page, base: str, token: str) -> None:
     """Open the invite link; consent, answer "about you", choose the homework question (steps 1 to 3)."""
     page.goto(f"{base}/?invite={token}")
-    expect_step(page, "Step 1 of 9: Welcome")
+    expect_step(page, "Step 1 of 10: Welcome")
     page.get_by_text("I have read this and agree to take part").click()
     continue_button(page).click()
-    expect_step(page, "Step 2 of 9: About you")
+    expect_step(page, "Step 2 of 10: About you")
     choose(page, "Your age", "30-44")
     choose(page, "Your political leaning", "Prefer not to say")
     continue_button(page).click()
-    expect_step(page, "Step 3 of 9: Choose a question")
+    expect_step(page, "Step 3 of 10: Choose a question")
     page.get_by_text("A child who refuses homework").click()
     settled(page)
     continue_button(page).click()
-    expect_step(page, "Step 4 of 9: Your values card")
+    expect_step(page, "Step 4 of 10: Your values card")
 
 
 def filled(box, value: str | re.Pattern = re.compile(r"\S")) -> None:

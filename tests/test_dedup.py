@@ -270,6 +270,27 @@ def test_policy_vectors_change_the_decision_only_through_the_policy_features() -
         canonical_values(cards, vectors, policy_embeddings={c: v for c, v in as_card.items() if c != 5})
 
 
+def test_anchors_give_matching_cards_their_value_and_never_share_one() -> None:
+    # Two imported values of one topic (-100, -101: their own texts as pseudo-cards), one of topic 1.
+    imported, vectors = make_cards({100: 0, 101: 0, 102: 1})
+    cards, card_vectors = make_cards(BASE)
+    cards = pd.concat([cards, imported.assign(id=-imported["id"])], ignore_index=True)
+    vectors = {**card_vectors, **{-c: v for c, v in vectors.items()}}
+    anchors = {-100: 100, -101: 101, -102: 102}
+    result = canonical_values(cards, vectors, anchors=anchors)
+    value = result.assignment
+    assert set(value) == set(BASE), "anchors are not members"
+    assert value[4] == value[5] == 102, "cards that match an imported value join it and keep its id"
+    assert {value[1], value[2], value[3]} <= {100, 101}, "two anchors of one topic split it, never merge"
+    assert value[6] not in (100, 101, 102) and value[7] == value[8] not in (100, 101, 102)
+    every_card = {c for v in result.values for c in v.member_ids} | {v.representative_id for v in result.values}
+    assert every_card <= set(BASE)
+    assert all(c.card_a in BASE and c.card_b in BASE for c in result.candidates)
+    # Participants saying two imported values are the same cannot join them.
+    same = pd.DataFrame([{"card_a": -100, "card_b": -101, "answer": "same", "source": "participant"}])
+    assert canonical_values(cards, vectors, anchors=anchors, judgements=same).assignment == result.assignment
+
+
 # --- the real model on a handful of real MGE cards ---------------------------------------------
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
-from walk import card_in, to_card, to_question
+from walk import card_in, same_value_round, to_card, to_question
 
 from workbench import analyses, config, exports
 from workbench.cli import app
@@ -43,6 +43,10 @@ def demo_db(tmp_path_factory, demo_spec):
         values = s.id_map("demo", "value")
         s.plan_round(b, "compare", [{"item_a": values.public(split), "item_b": values.public(other)}])
         s.compare(b, 0, "a")
+        demo_cards = [int(i) for i in s.cards("demo", question_id="demo/homework")["id"].iloc[:2]]
+        same_value_round(s, b, [(card, demo_cards[0], "same")])
+        s.record_merge_verdicts("demo", [(demo_cards[1], card, "different", "One listens, one pushes.")],
+                                model="judge-1")
         interview = to_question(s, c, "demo/riot", mode="llm")
         s.chat_turn(c, interview, None, "Tell me about a time the news scared you.")
         s.chat_turn(c, interview, "When my neighbour shared a rumour as fact.", "What did you notice then?")
@@ -108,7 +112,8 @@ def assert_joins(frames: dict[str, pd.DataFrame]) -> None:
     assert people["participant_id"].is_unique
     for name, frame in frames.items():
         if name != "participants" and "participant_id" in frame.columns and len(frame):
-            joined = frame.merge(people, on="participant_id", how="left", indicator=True,
+            answered = frame.dropna(subset=["participant_id"])  # an LLM's same-value verdict has nobody
+            joined = answered.merge(people, on="participant_id", how="left", indicator=True,
                                  validate="many_to_one", suffixes=("", "_person"))
             assert (joined["_merge"] == "both").all(), (name, joined[joined["_merge"] != "both"].head())
         for column, (table, target) in exports.references(name).items():
@@ -130,6 +135,22 @@ def test_every_export_joins_on_participant_id_without_a_cast_and_every_key_resol
         dtypes = {str(f["participant_id"].dtype) for f in frames.values() if "participant_id" in f.columns}
         assert len(dtypes) == 1, dtypes  # one dtype for participant_id across every table
         assert_joins(frames)
+
+
+def test_same_value_answers_name_cards_and_participants_by_public_ids(demo_db, tmp_path):
+    out = tmp_path / "same"
+    run("export", "--db", demo_db, "--what", "same-value-answers", "--out", out)
+    frames = load(out, "parquet")
+    assert set(frames) == {"same-value-answers", "cards", "participants", "canonical-values", "questions"}
+    answers = frames["same-value-answers"].sort_values("answer_id")
+    assert list(answers["source"]) == ["participant", "llm"]
+    assert list(answers["answer"]) == ["same", "different"]
+    assert answers["participant_id"].iloc[0].startswith("p") and pd.isna(answers["participant_id"].iloc[1])
+    assert list(answers["model"].fillna("")) == ["", "judge-1"]
+    pairs = answers.merge(frames["cards"], left_on="card_a", right_on="card_id", validate="many_to_one")
+    pairs = pairs.merge(frames["cards"], left_on="card_b", right_on="card_id", suffixes=("_a", "_b"))
+    assert len(pairs) == 2 and "Listening Before Pushing" in set(pairs["title_a"]) | set(pairs["title_b"])
+    assert "## `same-value-answers.parquet`: same-value answer" in (out / "README.md").read_text()
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])

@@ -194,7 +194,7 @@ def test_after_the_crash_a_participant_resumes_at_the_step_they_reached(killed_w
     at.run()
     assert not at.exception, at.exception
     progress = " ".join(str(p.proto.text) for p in at.get("progress"))
-    assert "Step 3 of 9: Choose a question" in progress
+    assert "Step 3 of 10: Choose a question" in progress
     assert [r.label for r in at.radio] == ["Question"]
 
 
@@ -413,7 +413,7 @@ def consent(page) -> None:
     """Step 1 of the participant flow in the browser: agree and continue."""
     page.get_by_text("I have read this and agree to take part").click()
     page.get_by_role("button", name="Continue", exact=True).click()
-    page.get_by_text("Step 2 of 9: About you").wait_for()
+    page.get_by_text("Step 2 of 10: About you").wait_for()
 
 
 @pytest.mark.browser
@@ -431,13 +431,13 @@ def test_a_server_killed_mid_flow_resumes_the_participant_after_a_restart(tmp_pa
             page = browser.new_page()
             page.set_default_timeout(wait_ms)
             page.goto(f"http://127.0.0.1:{port}/?invite={token}")
-            page.get_by_text("Step 1 of 9: Welcome").wait_for()
+            page.get_by_text("Step 1 of 10: Welcome").wait_for()
             consent(page)
             for label, option in (("Your age", "45-59"), ("Your political leaning", "Centre")):
                 page.get_by_role("combobox", name=label).click()
                 page.get_by_role("option", name=option, exact=True).click()
             page.get_by_role("button", name="Continue", exact=True).click()
-            page.get_by_text("Step 3 of 9: Choose a question").wait_for()
+            page.get_by_text("Step 3 of 10: Choose a question").wait_for()
             page.get_by_text("A child who refuses homework").click()  # chosen, not yet submitted
             process.send_signal(signal.SIGKILL)
             process.wait(timeout=10)
@@ -456,8 +456,8 @@ def test_a_server_killed_mid_flow_resumes_the_participant_after_a_restart(tmp_pa
             page = browser.new_page()
             page.set_default_timeout(wait_ms)
             page.goto(f"http://127.0.0.1:{port}/?invite={token}")
-            page.get_by_text("Step 3 of 9: Choose a question").wait_for()
-            assert page.get_by_text("Step 1 of 9").count() == 0
+            page.get_by_text("Step 3 of 10: Choose a question").wait_for()
+            assert page.get_by_text("Step 1 of 10").count() == 0
             page.close()
 
 
@@ -549,10 +549,10 @@ def test_a_server_killed_as_a_card_is_confirmed_leaves_one_card_after_confirming
             page = browser.new_page()
             page.set_default_timeout(WAIT_MS)
             page.goto(f"http://127.0.0.1:{port}/?invite={token}")
-            expect_step(page, "Step 4 of 9: Your values card")  # the card was not confirmed: confirm again
+            expect_step(page, "Step 4 of 10: Your values card")  # the card was not confirmed: confirm again
             accept_warnings(page)
             page.get_by_role("button", name="Confirm my card").click()
-            expect_step(page, "Step 5 of 9: Who became wiser?")
+            expect_step(page, "Step 5 of 10: Who became wiser?")
             page.close()
     store = Store(path)
     try:

@@ -15,6 +15,7 @@ from fake_llm import (
     json_card_reply,
     tool_call_reply,
 )
+from walk import same_value_round
 
 from workbench import analyses, auth, config, errors
 from workbench.demo import load_world, simulate
@@ -39,56 +40,66 @@ def load_spec():
     return load_deliberation(config.DEMO_DELIBERATION)
 
 
-def two_cards_and_a_participant(store) -> tuple[int, int, int]:
+def three_cards_and_a_participant(store) -> tuple[int, int, int, int]:
     cards = store.cards("demo")
-    return int(cards["id"].iloc[0]), int(cards["id"].iloc[1]), int(store.participants("demo")["participant_id"].iloc[0])
+    a, b, c = (int(i) for i in cards["id"].iloc[:3])
+    return a, b, c, int(store.participants("demo")["participant_id"].iloc[0])
 
 
-# -- the store ---------------------------------------------------------------------------------------
+# -- the store: the round's use-case -------------------------------------------------------------------
 
 
-def test_an_answer_repeated_is_stored_once_and_a_changed_answer_wins(store):
-    a, b, who = two_cards_and_a_participant(store)
-    first = store.record_merge_answer("demo", who, b, a, "same")  # either order names the same pair
-    assert store.record_merge_answer("demo", who, a, b, "same") == first
-    assert len(store.merge_judgements("demo", latest=False)) == 1
-    store.record_merge_answer("demo", who, a, b, "different")
-    latest = store.merge_judgements("demo")
-    assert list(latest["answer"]) == ["different"]
-    assert (int(latest["card_a"].iloc[0]), int(latest["card_b"].iloc[0])) == (min(a, b), max(a, b))
-    # Back to "same": a third event, not the first one found again.
-    assert store.record_merge_answer("demo", who, a, b, "same") != first
-    assert len(store.merge_judgements("demo", latest=False)) == 3
+def test_an_answer_repeated_is_stored_once_and_the_last_answer_closes_the_round(store):
+    a, b, c, who = three_cards_and_a_participant(store)
+    store.plan_round(who, "same_value", [{"card_a": b, "card_b": a}, {"card_a": a, "card_b": c}])
+    first = store.answer_same_value(who, 0, "same")
+    assert store.answer_same_value(who, 0, "same") == first
+    assert store.answer_same_value(who, 0, "different") == first, "a resent form finds the answer it sent first"
+    stored = store.merge_judgements("demo", latest=False)
+    assert list(stored["answer"]) == ["same"]
+    assert (int(stored["card_a"].iloc[0]), int(stored["card_b"].iloc[0])) == (min(a, b), max(a, b))
+    assert stored["participant_id"].tolist() == [who] and stored["source"].tolist() == ["participant"]
+    steps = [s["step"] for s in store.steps(who)]
+    assert "same_value" not in steps and store.answered_items(who, "same_value") == {0}
+    store.answer_same_value(who, 1, "not_sure")
+    assert [s["step"] for s in store.steps(who)].count("same_value") == 1, "the last answer closes the round"
+    assert len(store.merge_judgements("demo", latest=False)) == 2
 
 
 def test_the_same_answer_sent_twice_at_once_is_stored_once(store):
-    a, b, who = two_cards_and_a_participant(store)
+    a, b, _, who = three_cards_and_a_participant(store)
+    store.plan_round(who, "same_value", [{"card_a": a, "card_b": b}])
     ids, barrier = [], threading.Barrier(4)
 
     def submit():
         barrier.wait()
-        ids.append(store.record_merge_answer("demo", who, a, b, "not_sure"))
+        ids.append(store.answer_same_value(who, 0, "not_sure"))
 
     threads = [threading.Thread(target=submit) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert len(set(ids)) == 1
+    assert len(ids) == 4 and len(set(ids)) == 1
     assert len(store.merge_judgements("demo", latest=False)) == 1
+    assert [s["step"] for s in store.steps(who)].count("same_value") == 1
 
 
 def test_bad_answers_name_the_problem_and_write_nothing(store):
-    a, b, who = two_cards_and_a_participant(store)
-    with pytest.raises(errors.InputError, match="answer must be one of"):
-        store.record_merge_answer("demo", who, a, b, "maybe")
-    with pytest.raises(errors.InputError, match="card_b: a card cannot be compared with itself"):
-        store.record_merge_answer("demo", who, a, a, "same")
-    with pytest.raises(errors.NotFound, match="no values card 999999"):
-        store.record_merge_answer("demo", who, a, 999999, "same")
+    a, b, _, who = three_cards_and_a_participant(store)
+    store.plan_round(who, "same_value", [{"card_a": a, "card_b": b}, {"card_a": a, "card_b": a}])
+    with pytest.raises(errors.InputError, match="answer: Input should be 'same', 'different' or 'not_sure'"):
+        store.answer_same_value(who, 0, "maybe")
+    with pytest.raises(errors.InputError, match="card_b: must differ from card_a"):
+        store.answer_same_value(who, 1, "same")
+    with pytest.raises(errors.InputError, match="the same_value round of participant .* has 2 item"):
+        store.answer_same_value(who, 2, "same")
     with pytest.raises(errors.NotFound, match="no participant 999999"):
-        store.record_merge_answer("demo", 999999, a, b, "same")
-    assert store.merge_judgements("demo").empty
+        store.answer_same_value(999999, 0, "same")
+    with pytest.raises(errors.InputError, match="round: must be one of wiser, endorse, compare, same_value"):
+        store.plan_round(who, "same", [])
+    assert store.merge_judgements("demo", latest=False).empty
+    assert store.answered_items(who, "same_value") == set()
 
 
 # -- what the dedup does with answers (real model on the demo cards) ---------------------------------
@@ -102,8 +113,8 @@ def test_participants_answers_decide_the_next_clustering(store):
     together = next(c for c in run.result.candidates if c.merged)
     people = list(store.participants("demo")["participant_id"])[:3]
     for who in people:
-        store.record_merge_answer("demo", int(who), apart.card_a, apart.card_b, "same")
-        store.record_merge_answer("demo", int(who), together.card_a, together.card_b, "different")
+        same_value_round(store, int(who), [(apart.card_a, apart.card_b, "same"),
+                                           (together.card_a, together.card_b, "different")])
     again = analyses.deduplicate(store, "demo", embedder=embedder, use_llm=False)
     links = store.card_links("demo").set_index("card_id")["canonical_id"]
     assert links[apart.card_a] == links[apart.card_b]
@@ -201,7 +212,7 @@ def test_moderation_page_lists_the_least_sure_merges_with_answers(tmp_path, monk
     run = analyses.deduplicate(s, "demo", use_llm=False)
     pair = run.result.candidates[0]
     who = int(s.participants("demo")["participant_id"].iloc[0])
-    s.record_merge_answer("demo", who, pair.card_a, pair.card_b, "different")
+    same_value_round(s, who, [(pair.card_a, pair.card_b, "different")])
     at = staff_page(s, "fran", "facilitator pass 1", "views/facilitator_moderation.py")
     assert any(h.value == "Merges the workbench is least sure of" for h in at.subheader)
     table = next(d.value for d in at.dataframe if "p(same)" in d.value.columns)

@@ -28,7 +28,7 @@ from workbench.store.core import StoreCore
 
 TABLES = ("participants", "participant_steps", "participant_attributes", "participant_activity", "interviews",
           "interview_steps", "interview_messages", "values_cards", "card_contexts", "contexts", "wiser_answers",
-          "endorsements", "comparisons", "survey_answers")
+          "endorsements", "comparisons", "survey_answers", "merge_judgements")
 WRITE = re.compile(r"^\s*(INSERT|UPDATE|DELETE)\b", re.IGNORECASE)
 
 
@@ -96,7 +96,9 @@ def _values(store) -> tuple[int, int]:
 def _planned(store, pid, round_name):
     a, b = _values(store)
     to_card(store, pid)
+    cards = store.cards("demo")["id"]
     items = {"wiser": [{"from_id": a, "to_id": b, "context": WISER_CONTEXT}], "endorse": [a],
+             "same_value": [{"card_a": int(cards.iloc[1]), "card_b": int(cards.iloc[0])}],
              "compare": [{"item_a": store.id_map("demo", "value").public(a),
                           "item_b": store.id_map("demo", "value").public(b)}]}[round_name]
     store.plan_round(pid, round_name, items)
@@ -125,6 +127,7 @@ USE_CASES: dict[str, tuple[Callable, Callable]] = {
     "answer_wiser": (lambda s, p: _planned(s, p, "wiser"), lambda s, p: s.answer_wiser(p, 0, "upgrade", "why")),
     "endorse": (lambda s, p: _planned(s, p, "endorse"), lambda s, p: s.endorse(p, 0, "agree")),
     "compare": (lambda s, p: _planned(s, p, "compare"), lambda s, p: s.compare(p, 0, "b")),
+    "answer_same_value": (lambda s, p: _planned(s, p, "same_value"), lambda s, p: s.answer_same_value(p, 0, "same")),
     "finish_round": (lambda s, p: _planned(s, p, "wiser"), lambda s, p: s.finish_round(p, "wiser")),
     "answer_survey": (lambda s, p: to_card(s, p),
                       lambda s, p: s.answer_survey(p, {"position_fair": "yes", "clarified": "not_sure"})),
@@ -191,7 +194,7 @@ def test_a_question_step_without_its_interview_resumes_without_a_crash(demo_db):
         "INSERT INTO participant_steps (participant_id, step, payload, created_at) VALUES (?, 'question', ?, now())",
         [pid, '{"question_id": "demo/homework"}']))
     at = visit(token)
-    assert "Step 4 of 9: Your values card" in step_text(at)
+    assert "Step 4 of 10: Your values card" in step_text(at)
     assert at.subheader[0].value == "Your answer"
     assert demo_db.current_interview(pid)["question_id"] == "demo/homework"
     assert [s["step"] for s in demo_db.steps(pid)].count("question") == 1

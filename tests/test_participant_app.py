@@ -38,7 +38,7 @@ def test_open_signup_creates_a_participant_with_its_own_resumable_link(demo_db):
     token = at.query_params["invite"]
     token = token[0] if isinstance(token, list) else token
     assert demo_db.participant_by_token(token) is not None
-    assert "Step 1 of 9" in step_text(at)
+    assert "Step 1 of 10" in step_text(at)
 
 
 def test_the_whole_guided_flow_resumes_after_every_refresh(demo_db):
@@ -49,12 +49,12 @@ def test_the_whole_guided_flow_resumes_after_every_refresh(demo_db):
         assert expect in step_text(at), step_text(at)
         return at
 
-    at = refresh("Step 1 of 9: Welcome")
+    at = refresh("Step 1 of 10: Welcome")
     assert button(at, "Continue").disabled
     at.checkbox[0].check().run()
     button(at, "Continue").click().run()
 
-    at = refresh("Step 2 of 9: About you")
+    at = refresh("Step 2 of 10: About you")
     at.selectbox[0].select("30-44")
     at.button[0].click().run()  # political leaning is required too
     assert any("Your political leaning" in e.value for e in at.error)
@@ -63,25 +63,25 @@ def test_the_whole_guided_flow_resumes_after_every_refresh(demo_db):
     attrs = demo_db.attributes("demo").set_index("participant_id").loc[pid]
     assert attrs["age_band"] == "30-44" and attrs["political_leaning"] == "Prefer not to say"
 
-    at = refresh("Step 3 of 9: Choose a question")
+    at = refresh("Step 3 of 10: Choose a question")
     at.radio[0].set_value("demo/homework").run()
     button(at, "Continue").click().run()
 
-    at = refresh("Step 4 of 9: Your values card")
+    at = refresh("Step 4 of 10: Your values card")
     assert at.subheader[0].value == "Your answer"
     at.text_area[0].input("It should help the parent understand why the child resists, not just force it.")
     button(at, "Continue").click().run()
-    at = refresh("Step 4 of 9")
+    at = refresh("Step 4 of 10")
     assert at.subheader[0].value == "A moment from your life"
     # Typed but not submitted: kept as a draft across a refresh.
     at.text_area[0].input("When my son was nine he cried over maths. I noticed he was exhausted after school "
                           "and I paid attention to the moments when he asked his own questions.")
     at.run()
-    at = refresh("Step 4 of 9")
+    at = refresh("Step 4 of 10")
     assert "exhausted after school" in at.text_area[0].value
     button(at, "Continue").click().run()
 
-    at = refresh("Step 4 of 9")
+    at = refresh("Step 4 of 10")
     assert at.subheader[0].value == "What you noticed"
     # Suggestions to tick, each saying where it comes from; the drafted card's lines come ticked.
     suggested = {box.label.replace("\\", ""): box for box in at.checkbox}
@@ -100,20 +100,20 @@ def test_the_whole_guided_flow_resumes_after_every_refresh(demo_db):
     assert demo_db.interview_state(demo_db.current_interview(pid)["id"])["attention"]["policies"] == [
         keep, "SIGNS of exhaustion after school", "FRUSTRATIONS the child cannot yet put into words"]
 
-    at = refresh("Step 4 of 9")
+    at = refresh("Step 4 of 10")
     assert at.subheader[0].value == "Name it"
     assert at.text_input[0].value  # a drafted title
     at.text_input[0].input("Listening Before Pushing")
     at.text_area[0].input("Understanding what the refusal says before insisting on the homework.")
     button(at, "Continue").click().run()
 
-    at = refresh("Step 4 of 9")
+    at = refresh("Step 4 of 10")
     assert at.subheader[0].value == "Where it matters"
     at.multiselect[0].select("When a child's wellbeing is at stake")
     at.text_input[0].input("When a parent feels at the end of their rope")
     button(at, "Continue").click().run()
 
-    at = refresh("Step 4 of 9")
+    at = refresh("Step 4 of 10")
     assert at.subheader[0].value == "Your card"
     assert at.text_input[0].value == "Listening Before Pushing"
     for box in at.checkbox:  # accept any soft warnings, recorded as overrides
@@ -126,7 +126,7 @@ def test_the_whole_guided_flow_resumes_after_every_refresh(demo_db):
     proposed_ctx = demo_db.contexts("demo", include_proposed=True)
     assert "When a parent feels at the end of their rope" in set(proposed_ctx[proposed_ctx.status == "proposed"]["name"])
 
-    at = refresh("Step 5 of 9: Who became wiser?")
+    at = refresh("Step 5 of 10: Who became wiser?")
     for i in range(3):
         at.radio[0].set_value(["upgrade", "no_upgrade", "not_sure"][i])
         if i == 0:
@@ -135,24 +135,24 @@ def test_the_whole_guided_flow_resumes_after_every_refresh(demo_db):
         at = refresh("Step")
     answers = demo_db.wiser_answers_by(pid)
     assert list(answers["answer"]) == ["upgrade", "no_upgrade", "not_sure"]
-    assert "Step 6 of 9" in step_text(at)
+    assert "Step 6 of 10" in step_text(at)
 
     for i in range(5):  # the homework question has 5 values; the participant's own card's value is new
         button(at, ["Agree", "Disagree", "Pass / unsure"][i % 3]).click().run()
         at = refresh("Step")
     votes = demo_db.endorsements_by(pid)
     assert len(votes) == 5 and votes["canonical_id"].is_unique
-    assert "Step 7 of 9" in step_text(at)
+    assert "Step 7 of 10" in step_text(at)
 
     for i in range(4):
         (button(at, "I can't choose") if i == 3 else at.button[i % 2]).click().run()
         at = refresh("Step")
     made = demo_db.comparisons_by(pid)
     assert list(made["winner"]) == ["a", "b", "a", "tie"]
-    assert "Step 8 of 9: Where you sit" in step_text(at)
+    assert "Step 9 of 10: Where you sit" in step_text(at)
     next(r for r in at.radio if r.label == "Where my value sits in the graph is fair.").set_value("yes")
     button(at, "Send my answers").click().run()
-    at = refresh("Step 9 of 9: Thank you")
+    at = refresh("Step 10 of 10: Thank you")
     assert list(demo_db.survey_answers("demo").query("participant_id == @pid")["answer"]) == ["yes"]
     assert any("Listening Before Pushing" in m.value for m in at.markdown)
 

@@ -119,9 +119,9 @@ def test_a_card_made_with_real_clicks_survives_reloads_and_is_stored_once(invite
         assert confirm.is_enabled()
         confirm.click()
 
-        expect_step(page, "Step 5 of 9: Who became wiser?")
+        expect_step(page, "Step 5 of 10: Who became wiser?")
         page.reload()
-        expect_step(page, "Step 5 of 9: Who became wiser?")
+        expect_step(page, "Step 5 of 10: Who became wiser?")
         page.get_by_text("Did they become wiser?").wait_for()
         settled(page)
         save_screenshot(page, "participant-wiser.png")

@@ -150,7 +150,7 @@ def test_an_invite_link_never_opens_a_staff_page(store, staff_session_too):
     at.query_params["invite"] = token
     at.query_params["page"] = "facilitator-progress"
     run(at)
-    assert "Step 1 of 9" in " ".join(str(p.proto.text) for p in at.get("progress"))
+    assert "Step 1 of 10" in " ".join(str(p.proto.text) for p in at.get("progress"))
     assert not STAFF_TITLES & set(titles(at))
     assert not at.sidebar.button and not at.sidebar.caption
     assert auth.WEB_TOKEN_KEY not in at.session_state

@@ -78,7 +78,7 @@ def test_sigterm_stops_the_server_and_frees_its_port_and_database(demo_file):
         assert serving.read_record(demo_file).pid == process.pid
         page = browser.new_page()  # an open session (a WebSocket) must not keep the server alive
         page.goto(f"{url}/?join=demo")  # open sign-up writes a participant: the log has something in it
-        page.get_by_text("Step 1 of 9").wait_for(timeout=120_000)
+        page.get_by_text("Step 1 of 10").wait_for(timeout=120_000)
         assert Path(f"{demo_file}.wal").stat().st_size > 0
         family = processes_under(process.pid)
         process.send_signal(signal.SIGTERM)

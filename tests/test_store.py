@@ -61,7 +61,7 @@ def test_older_file_is_migrated_on_open(tmp_path):
 def test_deliberation_round_trip(store, demo_spec):
     d = store.deliberation("demo")
     assert d["title"] == demo_spec.title
-    assert d["settings"]["rounds"] == {"wiser": 3, "endorse": 6, "compare": 4}
+    assert d["settings"]["rounds"] == {"wiser": 3, "endorse": 6, "compare": 4, "same_value": 3}
     assert [q["key"] for q in d["settings"]["demographics"]] == ["age_band", "gender", "political_leaning", "country"]
     qs = store.questions("demo")
     assert list(qs["slug"]) == ["pregnancy", "homework", "riot"]

@@ -105,7 +105,7 @@ def test_the_installed_wheel_runs_demo_and_serve_outside_the_checkout(installed,
             page = browser.new_page()
             page.set_default_timeout(WAIT_MS)
             page.goto(f"http://127.0.0.1:{port}/?join=demo")
-            page.get_by_text("Step 1 of 9: Welcome").first.wait_for()
+            page.get_by_text("Step 1 of 10: Welcome").first.wait_for()
             page.close()
     finally:
         log.close()

@@ -46,3 +46,10 @@ def demo_with_invite(target, spec) -> tuple[int, str]:
     finally:
         store.close()
     return pid, token
+
+
+def same_value_round(store, pid: int, answers: list[tuple[int, int, str]]) -> list[int]:
+    """The participant's "Are these two the same value?" round planned with these card pairs (card_a,
+    card_b, answer) and answered through the use-case, in order; returns the answers' ids."""
+    store.plan_round(pid, "same_value", [{"card_a": int(a), "card_b": int(b)} for a, b, _ in answers])
+    return [store.answer_same_value(pid, item, answer) for item, (_, _, answer) in enumerate(answers)]

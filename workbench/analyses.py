@@ -223,6 +223,10 @@ PINNED = ("split", "merge", "manual")
 LLM_PAIRS = 20
 #: How many candidate merges a dedup run keeps in its result (for the Moderation page and the round).
 KEPT_CANDIDATES = 100
+#: A participant is asked about a candidate merge only while the model's probability that the two cards are
+#: one value lies in this range. Outside it the model is sure, and an answer would overturn it outright (the
+#: participants' majority decides a pair), so asking costs the participant's time and risks a careless click.
+ASK_PARTICIPANTS_BETWEEN = (0.1, 0.9)
 #: A wiser-than "upgrade" between two values counts as half a participant saying they are different
 #: values (they were told apart); not learned: no data here has answers about values that are candidates.
 WISER_WEIGHT = 0.5
@@ -248,7 +252,8 @@ def deduplicate(store: Store, deliberation_id: str, *, per_question: bool = Fals
 
     Re-running embeds only new or edited cards (the cache is keyed by card, model and text hash),
     keeps the ids of values whose members did not change, and keeps every card a facilitator
-    placed by hand (merges, splits) where it was put; renamed values keep their names. Participants'
+    placed by hand (merges, splits) where it was put; renamed values keep their names. Imported canonical
+    values are anchors (`imported_anchors`): the cards that match one join it. Participants'
     "same value?" answers, earlier LLM verdicts and wiser-than answers between values are evidence.
     When an LLM is configured (`llm`, else $WORKBENCH_LLM_*; `use_llm=False` skips it), it is asked
     about the `llm_pairs` merges the workbench is least sure of that nothing decided yet; its verdicts
@@ -263,6 +268,8 @@ def deduplicate(store: Store, deliberation_id: str, *, per_question: bool = Fals
     cards = store.cards(deliberation_id)
     if cards.empty:
         raise NotFound(f"deliberation {deliberation_id!r} has no active values cards to cluster")
+    anchors = imported_anchors(store, deliberation_id)
+    clustered = pd.concat([cards, anchors.drop(columns="value_id")], ignore_index=True) if len(anchors) else cards
     embedder = embedder or Embedder(model=model)
     before = embedder.texts_embedded
     params = dedup.DedupParams(
@@ -278,7 +285,7 @@ def deduplicate(store: Store, deliberation_id: str, *, per_question: bool = Fals
                              deliberation_id=deliberation_id)
     asked, verdicts, llm_error = 0, [], None
     try:
-        texts = pd.DataFrame({"id": cards["id"], "text": [card_text(r) for r in cards.to_dict("records")]})
+        texts = pd.DataFrame({"id": clustered["id"], "text": [card_text(r) for r in clustered.to_dict("records")]})
         # Cards embedded before a failure stay cached: a re-run embeds only the rest.
         vectors = embedder.embed_card_parts(texts, StoreEmbeddingCache(store), progress=progress)
         embedded = embedder.texts_embedded - before
@@ -290,9 +297,10 @@ def deduplicate(store: Store, deliberation_id: str, *, per_question: bool = Fals
                                                  zip(pinned["card_id"], pinned["canonical_id"], strict=True)))
 
         def cluster():
-            return dedup.canonical_values(cards, vectors.cards, policy_embeddings=vectors.lines, previous=previous,
-                                          overrides=overrides, params=params,
-                                          judgements=merge_evidence(store, deliberation_id, previous))
+            return dedup.canonical_values(clustered, vectors.cards, policy_embeddings=vectors.lines,
+                                          previous=previous, overrides=overrides, params=params,
+                                          judgements=merge_evidence(store, deliberation_id, previous),
+                                          anchors=dict(zip(anchors["id"], anchors["value_id"], strict=True)))
 
         result = cluster()
         if llm is not None and llm_pairs > 0:
@@ -311,7 +319,7 @@ def deduplicate(store: Store, deliberation_id: str, *, per_question: bool = Fals
             if verdicts:
                 store.record_merge_verdicts(deliberation_id, verdicts, model=llm.config.model, run_id=run_id)
                 result = cluster()
-        known = set(previous.values())
+        known = set(previous.values()) | set(anchors["value_id"])
         written = store.apply_canonical_values(deliberation_id, [
             {"id": v.id if v.id in known else None, "title": v.title, "description": v.description,
              "policies": list(v.policies), "question_id": v.question_ids[0] if len(v.question_ids) == 1 else None,
@@ -335,6 +343,21 @@ def deduplicate(store: Store, deliberation_id: str, *, per_question: bool = Fals
                                      "candidates": kept})
     return DedupRun(result=result, run_id=run_id, embedded=embedded, llm_asked=asked,
                     llm_answered=len(verdicts), llm_error=llm_error)
+
+
+def imported_anchors(store: Store, deliberation_id: str) -> pd.DataFrame:
+    """The imported canonical values as pseudo-cards for the dedup (`anchors` of `dedup.canonical_values`):
+    `id` (minus the value's id, so it never clashes with a card's and its embedding is cached like one),
+    title, description, policies, question_id, value_id. An MGE import brings the study's canonical values
+    without their member cards (the study's card -> value mapping is not published); without anchors the
+    cards would form values of their own beside them, and the imported answers (on those values) would
+    never meet the cards."""
+    values = store.canonical_values(deliberation_id)
+    values = values[(values["origin"] == "import") & values["title"].str.strip().astype(bool)
+                    & values["policies"].map(lambda p: p is not None and len(p) > 0)]
+    return pd.DataFrame({"id": -values["id"].astype(int), "title": values["title"],
+                         "description": values["description"], "policies": values["policies"],
+                         "question_id": values["question_id"], "value_id": values["id"].astype(int)})
 
 
 def _card_payload(card: pd.Series) -> dict:
@@ -375,8 +398,9 @@ def merge_questions(store: Store, deliberation_id: str, *, participant_id: int |
                     limit: int = 10) -> pd.DataFrame:
     """The candidate merges of the latest dedup run the workbench is least sure of, with the answers so
     far: `card_a, title_a, card_b, title_b, value_a, value_b, probability, merged, decided_by, same,
-    different, not_sure, llm, llm_reason`. With `participant_id`, only pairs that participant has not
-    answered yet (what the "Are these two the same value?" round asks next)."""
+    different, not_sure, llm, llm_reason`. With `participant_id`, what the "Are these two the same value?"
+    round asks that participant: pairs they have not answered yet whose probability is within
+    `ASK_PARTICIPANTS_BETWEEN` (none when the model is sure of every merge)."""
     from . import dedup
 
     runs = store.runs(deliberation_id=deliberation_id, kind="dedup")
@@ -398,7 +422,9 @@ def merge_questions(store: Store, deliberation_id: str, *, participant_id: int |
                   for c in (store.run(int(done.iloc[0]["id"]))["result"] or {}).get("candidates", [])]
     judged = store.merge_judgements(deliberation_id)
     answered = judged[(judged["source"] == "participant") & (judged["participant_id"] == participant_id)]
-    chosen = dedup.least_sure(candidates, limit, exclude=zip(answered["card_a"], answered["card_b"], strict=True))
+    low, high = ASK_PARTICIPANTS_BETWEEN
+    unsure = [c for c in candidates if low <= c.probability <= high]
+    chosen = dedup.least_sure(unsure, limit, exclude=zip(answered["card_a"], answered["card_b"], strict=True))
     if participant_id is None:  # the facilitator's view: also the pairs already decided by answers
         chosen = sorted(candidates, key=lambda c: (c.decided_by == "model", c.margin))[:limit]
     titles = dict(zip(*[store.cards(deliberation_id, include_hidden=True)[c] for c in ("id", "title")], strict=True))

@@ -40,6 +40,9 @@ per cluster), unmatched clusters get new ids above every id seen so far, in orde
 smallest card id. `Overrides` record what a facilitator decided and are re-applied on every run:
 `Split` (this card leaves its value, alone or into another value). A facilitator's merge is a split
 of each moved card into the merged value; a rename lives in the store, which keeps a value's text.
+`anchors` are values decided elsewhere (an import's canonical values, whose member cards the import
+does not know): each one's own text is clustered as a pseudo-card, so the cards that match it join
+that value and keep its id; two anchors never share a value.
 """
 
 from __future__ import annotations
@@ -219,6 +222,7 @@ def canonical_values(
     previous: Mapping[CardId, CanonicalId] | None = None,
     overrides: Overrides | None = None,
     judgements: pd.DataFrame | None = None,
+    anchors: Mapping[CardId, CanonicalId] | None = None,
     params: DedupParams = DedupParams(),
 ) -> Dedup:
     """Group `cards` into canonical values.
@@ -230,13 +234,23 @@ def canonical_values(
     card's sorted policies (`workbench.embed.CardVectors.lines`); without it each card's own vector
     stands in for its policies. `judgements` has columns `card_a`, `card_b`, `answer` (same /
     different / not_sure), `source` (participant / llm / wiser) and optionally `weight` (default 1).
+
+    `anchors` maps rows of `cards` that stand for existing values (an imported value's own text, as a
+    pseudo-card) to those values' ids: they are clustered like cards, so the cards that match an
+    existing value join it and keep its id, but two anchors never share a value (a value decided
+    elsewhere stays distinct, whatever the answers), an anchor is never a value's representative or a
+    candidate's card, and anchors are left out of the result (a value holding only its anchor is not
+    listed).
     """
     overrides = overrides or Overrides()
-    previous = dict(previous or {})
+    anchors = dict(anchors or {})
+    previous = {**dict(previous or {}), **anchors}
     frame, vectors = _validated(cards, embeddings, params)
     ids: list[CardId] = frame["id"].tolist()
     row_of = {card_id: i for i, card_id in enumerate(ids)}
     evidence = _evidence(judgements, row_of)
+    fixed = sorted((a for a in anchors if a in row_of), key=_sort_key)
+    evidence.update({(a, b): ("different", "anchors") for i, a in enumerate(fixed) for b in fixed[i + 1:]})
 
     affinity = _affinity(frame, vectors, _lines(frame, vectors, policy_embeddings), params)
     clusters, weighed = _clusters(frame, affinity, params)
@@ -271,7 +285,9 @@ def canonical_values(
     has_question = "question_id" in frame.columns
     values = []
     for canonical_id in sorted(members):
-        member_ids = sorted(members[canonical_id], key=_sort_key)
+        member_ids = sorted((c for c in members[canonical_id] if c not in anchors), key=_sort_key)
+        if not member_ids:
+            continue  # an existing value nothing joined
         rows = [row_of[c] for c in member_ids]
         representative = member_ids[_medoid(vectors[rows])]
         card = frame.iloc[row_of[representative]]
@@ -295,6 +311,10 @@ def canonical_values(
     ordered = {card_id: assignment[card_id] for card_id in sorted(assignment, key=_sort_key)}
     candidates = []
     for rows_a, rows_b, probability in weighed:
+        rows_a = np.array([r for r in rows_a if ids[r] not in anchors], dtype=int)
+        rows_b = np.array([r for r in rows_b if ids[r] not in anchors], dtype=int)
+        if not len(rows_a) or not len(rows_b):
+            continue  # an anchor alone: nobody can be asked about a value's own text
         card_a, card_b = ids[rows_a[_medoid(vectors[rows_a])]], ids[rows_b[_medoid(vectors[rows_b])]]
         pair = _pair(card_a, card_b)
         candidates.append(CandidateMerge(

@@ -32,7 +32,7 @@ from .store import Store, as_timestamp
 SCHEMAS = config.SCHEMAS / "export"
 #: Every table, in the order a datasheet lists them (the ones others point to first).
 TABLES = ("questions", "participants", "canonical-values", "cards", "statements", "wiser-answers", "endorsements",
-          "comparisons", "preference-pairs", "interviews", "interview-messages")
+          "comparisons", "same-value-answers", "preference-pairs", "interviews", "interview-messages")
 #: What `--what` accepts: a table, `interviews` (interviews and their messages), the graph, the Polis files, or all.
 WHATS = tuple(t for t in TABLES if t != "interview-messages") + ("graph", "polis", "all")
 FORMATS = ("parquet", "csv", "jsonl")
@@ -197,6 +197,23 @@ def _comparisons(q: _Query) -> pd.DataFrame:
         "created_at": made["created_at"]}).reset_index(drop=True)
 
 
+def _same_value_answers(q: _Query) -> pd.DataFrame:
+    """The latest answer of each participant (and verdict of each LLM model) per card pair, about cards that
+    are exported: not hidden, and with a question filter, one of the pair answers it."""
+    answers = q.store.merge_judgements(q.deliberation_id, until=q.until)
+    cards = q.store.cards(q.deliberation_id, until=q.until)
+    shown = set(cards["id"])
+    of_question = shown if q.question_id is None else set(cards[cards["question_id"] == q.question_id]["id"])
+    answers = answers[answers["card_a"].isin(shown) & answers["card_b"].isin(shown)
+                      & (answers["card_a"].isin(of_question) | answers["card_b"].isin(of_question))]
+    return pd.DataFrame({
+        "answer_id": answers["id"].astype(int),
+        "participant_id": q.participants.publics(answers["participant_id"].astype(object)),
+        "card_a": q.cards.publics(answers["card_a"]), "card_b": q.cards.publics(answers["card_b"]),
+        "answer": answers["answer"], "source": answers["source"], "model": answers["model"],
+        "reason": answers["reason"], "created_at": answers["created_at"]}).reset_index(drop=True)
+
+
 def _value_texts(values: pd.DataFrame) -> dict[str, str]:
     """Public value id → the text a preference pair shows for it."""
     text = {}
@@ -305,7 +322,7 @@ def tables(store: Store, deliberation_id: str, names: tuple[str, ...], *, questi
     q = _Query(store, deliberation_id, question_id, as_timestamp(until))
     out: dict[str, pd.DataFrame] = {}
     build = {"questions": _questions, "participants": _participants, "wiser-answers": _wiser_answers,
-             "endorsements": _endorsements, "comparisons": _comparisons}
+             "endorsements": _endorsements, "comparisons": _comparisons, "same-value-answers": _same_value_answers}
     for name in names:
         if name in build:
             out[name] = build[name](q)

@@ -72,6 +72,7 @@ IMPORT_JSON_MAX_NESTING = 32
 WiserAnswerKind = Literal["upgrade", "no_upgrade", "not_sure"]
 Vote = Literal["agree", "disagree", "pass"]
 Winner = Literal["a", "b", "tie"]
+MergeAnswerKind = Literal["same", "different", "not_sure"]
 Role = Literal["participant", "facilitator", "researcher"]
 #: A closing-survey answer, stored as this key; the page shows "Yes", "Not sure", "No".
 SurveyAnswer = Literal["yes", "not_sure", "no"]
@@ -158,6 +159,8 @@ class Rounds(_Model):
     wiser: int = Field(default=3, ge=0, le=50)
     endorse: int = Field(default=6, ge=0, le=100)
     compare: int = Field(default=4, ge=0, le=100)
+    # Optional, last: "Are these two the same value?" about the merges the latest clustering is least sure of.
+    same_value: int = Field(default=3, ge=0, le=20)
 
 
 class SurveyQuestion(_Model):
@@ -300,6 +303,22 @@ class SurveyAnswersIn(_Model):
     left out; none answered is a participant who skipped the survey)."""
 
     answers: dict[Slug, SurveyAnswer] = Field(default_factory=dict, max_length=SURVEY_QUESTIONS_MAX)
+
+
+class MergeAnswerIn(_Model):
+    """A participant's answer to "Are these two the same value?" about two cards."""
+
+    participant_id: int = Field(ge=1)
+    card_a: int = Field(ge=1)
+    card_b: int = Field(ge=1)
+    answer: MergeAnswerKind
+
+    @field_validator("card_b")
+    @classmethod
+    def _distinct(cls, card_b: int, info: ValidationInfo) -> int:
+        if card_b == info.data.get("card_a"):
+            raise ValueError("must differ from card_a (a card is the same value as itself)")
+        return card_b
 
 
 class AttributeIn(_Model):

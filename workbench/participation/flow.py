@@ -14,11 +14,13 @@ from ..store.participation import ROUNDS as ROUNDS  # the judging rounds, in ord
 
 #: The participant's steps, in order. Rounds with nothing to ask are skipped. "survey" shows where the
 #: participant's value sits and asks the closing survey (held back while the deliberation's closing is not open).
-STEPS = ("consent", "demographics", "question", "interview", "wiser", "endorse", "compare", "survey", "done")
+STEPS = ("consent", "demographics", "question", "interview", "wiser", "endorse", "compare", "same_value", "survey",
+         "done")
 STEP_TITLES = {
     "consent": "Welcome", "demographics": "About you", "question": "Choose a question",
     "interview": "Your values card", "wiser": "Who became wiser?", "endorse": "Other people's values",
-    "compare": "Which should guide the answer?", "survey": "Where you sit", "done": "Thank you",
+    "compare": "Which should guide the answer?", "same_value": "Are these the same value?", "survey": "Where you sit",
+    "done": "Thank you",
 }
 
 

@@ -1,12 +1,14 @@
 """The judging rounds as the participant meets them: which values they are about, the participant's
 plan (chosen once and stored), and the next item to ask.
 
-A plan is made the first time a round is shown (workbench.participation.planning) and stored with
-`store.plan_round`, whose first plan wins, so a refresh or a second tab asks the same questions. An
-item is asked until the participant answers it (`store.answer_wiser`, `endorse`, `compare` take its
-index); an item whose values have since left the round (merged away, hidden) is skipped. Renders
-nothing and writes only the plan. A judging click reads only what it shows (`next_item`); the whole
-value table is read once per round, to plan it.
+A plan is made the first time a round is shown (workbench.participation.planning; for the optional
+"same value?" round, the candidate merges the latest clustering is least sure of,
+`analyses.merge_questions`) and stored with `store.plan_round`, whose first plan wins, so a refresh or a
+second tab asks the same questions. An item is asked until the participant answers it
+(`store.answer_wiser`, `endorse`, `compare`, `answer_same_value` take its index); an item whose values
+(or cards) have since left the round (merged away, hidden) is skipped. Renders nothing and writes only
+the plan. A judging click reads only what it shows (`next_item`); the whole value table is read once
+per round, to plan it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from .. import analyses, ids
+from ..models import Rounds
 from ..store import Store
 from .flow import Flow
 from .planning import plan_compare, plan_endorse, plan_wiser
@@ -26,9 +29,9 @@ from .planning import plan_compare, plan_endorse, plan_wiser
 class RoundItem:
     """One question of a round: `index` in the stored plan (what the store's answer methods take),
     `number` of `total` for the participant, the plan's `entry` (wiser: from_id, to_id, context;
-    endorse: a value's store id; compare: item_a, item_b as public ids) and the `values` it shows
-    (wiser: before, after; endorse: the value; compare: a, b), each a dict with id, source_id, title,
-    description and policies."""
+    endorse: a value's store id; compare: item_a, item_b as public ids; same_value: card_a, card_b, two
+    cards' store ids) and the `values` it shows (wiser: before, after; endorse: the value; compare: a, b,
+    each a dict with id, source_id, title, description and policies; same_value: the two cards' rows)."""
 
     round: str
     index: int
@@ -47,8 +50,19 @@ def round_values(store: Store, flow: Flow) -> pd.DataFrame:
     return values.assign(item=values["public_id"])
 
 
-def _make_plan(store: Store, flow: Flow, round_name: str, values: pd.DataFrame) -> list:
-    did, pid, n = flow.deliberation["id"], flow.participant_id, flow.rounds.get(round_name, 0)
+def round_cards(store: Store, flow: Flow) -> pd.DataFrame:
+    """The cards the "same value?" round can show: every active card of the deliberation (a candidate
+    merge may pair cards of different questions)."""
+    return store.cards(flow.deliberation["id"])
+
+
+def _make_plan(store: Store, flow: Flow, round_name: str, values: pd.DataFrame | None) -> list:
+    did, pid = flow.deliberation["id"], flow.participant_id
+    # A deliberation saved before a round existed gets the round's default size.
+    n = flow.rounds.get(round_name, Rounds.model_fields[round_name].default)
+    if round_name == "same_value":
+        pairs = analyses.merge_questions(store, did, participant_id=pid, limit=n)
+        return [{"card_a": int(a), "card_b": int(b)} for a, b in zip(pairs["card_a"], pairs["card_b"], strict=True)]
     if round_name == "wiser":
         contexts = list(store.contexts(did, question_id=flow.question_id)["name"])
         return plan_wiser(values, store.wiser_answers(did), n, seed=pid, question_contexts=contexts)
@@ -80,11 +94,13 @@ def next_item(store: Store, flow: Flow, round_name: str) -> RoundItem | None:
     """
     plan = flow.plans.get(round_name)
     if plan is None:
-        plan = store.plan_round(flow.participant_id, round_name,
-                                _make_plan(store, flow, round_name, round_values(store, flow)))
+        values = None if round_name == "same_value" else round_values(store, flow)  # pairs come from dedup
+        plan = store.plan_round(flow.participant_id, round_name, _make_plan(store, flow, round_name, values))
     answered = store.answered_items(flow.participant_id, round_name)
     if len(answered) >= len(plan):
         return None
+    if round_name == "same_value":
+        return _next_pair(flow, plan, answered, round_cards(store, flow))
     keys = store.round_value_keys(flow.deliberation["id"], flow.question_id)
     by_public, asked = {ids.public_id("value", i, source): i for i, source in keys}, {i for i, _ in keys}
     for index, entry in enumerate(plan):
@@ -93,4 +109,15 @@ def next_item(store: Store, flow: Flow, round_name: str) -> RoundItem | None:
             found = store.values_to_show(shown)
             return RoundItem(round_name, index, len(answered) + 1, len(plan), entry,
                              tuple(found[v] for v in shown))
+    return None
+
+
+def _next_pair(flow: Flow, plan: list, answered: set[int], cards: pd.DataFrame) -> RoundItem | None:
+    """The "same value?" round's next pair whose two cards are both still active, with their rows."""
+    by_id = {int(row["id"]): row for row in cards.to_dict("records")}
+    for index, entry in enumerate(plan):
+        pair = (int(entry["card_a"]), int(entry["card_b"]))
+        if index not in answered and all(card in by_id for card in pair):
+            return RoundItem("same_value", index, len(answered) + 1, len(plan), entry,
+                             tuple(by_id[card] for card in pair))
     return None

@@ -150,14 +150,17 @@ class JudgementStore(StoreCore):
         )
 
     def activity(self, deliberation_id: str) -> pd.DataFrame:
-        """Every submission as (kind, question_id, created_at): cards, wiser-than answers, votes, comparisons."""
+        """Every submission as (kind, question_id, created_at): cards, wiser-than answers, votes, comparisons,
+        participants' same-value answers."""
         return self._frame(
             "SELECT 'card' AS kind, question_id, created_at FROM values_cards WHERE deliberation_id = ? AND kind = 'card'"
             " UNION ALL SELECT 'wiser', NULL, created_at FROM wiser_answers WHERE deliberation_id = ?"
             " UNION ALL SELECT 'endorse', question_id, created_at FROM endorsements WHERE deliberation_id = ?"
             " UNION ALL SELECT 'compare', question_id, created_at FROM comparisons WHERE deliberation_id = ?"
+            " UNION ALL SELECT 'same_value', NULL, created_at FROM merge_judgements WHERE deliberation_id = ?"
+            "   AND source = 'participant'"
             " ORDER BY created_at",
-            [deliberation_id] * 4,
+            [deliberation_id] * 5,
         )
 
     def contributions(self, deliberation_id: str, *, until: datetime | str | None = None) -> pd.DataFrame:
@@ -185,45 +188,7 @@ class JudgementStore(StoreCore):
         )
 
     # -- "Are these two the same value?" ---------------------------------------------------
-
-    def record_merge_answer(self, deliberation_id: str, participant_id: int, card_a: int, card_b: int,
-                            answer: str) -> int:
-        """A participant's answer about two cards (the two values shown), in one transaction.
-
-        Repeating the answer they last gave to this pair returns the stored row's id and writes
-        nothing; a different answer is a new event (their latest wins).
-        """
-        return self._write(lambda cur: self.insert_merge_answer(cur, deliberation_id, participant_id, card_a,
-                                                                 card_b, answer))
-
-    def insert_merge_answer(self, cur, deliberation_id: str, participant_id: int, card_a: int, card_b: int,
-                            answer: str) -> int:
-        """`record_merge_answer` inside a caller's transaction (`cur`), for a use case that also
-        records the participant's step in the same transaction."""
-        if answer not in MERGE_ANSWERS:
-            raise errors.InputError(f"answer must be one of {', '.join(MERGE_ANSWERS)}, got {answer!r}")
-        a, b = sorted((int(card_a), int(card_b)))
-        if a == b:
-            raise errors.InputError(f"card_b: a card cannot be compared with itself (card {a})")
-        found = {row[0] for row in cur.execute(
-            "SELECT id FROM values_cards WHERE deliberation_id = ? AND id = ANY(?)",
-            [deliberation_id, [a, b]]).fetchall()}
-        for card in (a, b):
-            if card not in found:
-                raise errors.NotFound(f"no values card {card} in deliberation {deliberation_id!r}")
-        if not cur.execute("SELECT 1 FROM participants WHERE id = ? AND deliberation_id = ?",
-                           [participant_id, deliberation_id]).fetchall():
-            raise errors.NotFound(f"no participant {participant_id} in deliberation {deliberation_id!r}")
-        earlier = cur.execute(
-            "SELECT id, answer FROM merge_judgements WHERE deliberation_id = ? AND source = 'participant'"
-            " AND participant_id = ? AND card_a = ? AND card_b = ? ORDER BY revision",
-            [deliberation_id, participant_id, a, b]).fetchall()
-        if earlier and earlier[-1][1] == answer:
-            return int(earlier[-1][0])
-        return int(cur.execute(
-            "INSERT INTO merge_judgements (deliberation_id, card_a, card_b, source, participant_id, answer,"
-            " revision, created_at) VALUES (?, ?, ?, 'participant', ?, ?, ?, ?) RETURNING id",
-            [deliberation_id, a, b, participant_id, answer, len(earlier), utcnow()]).fetchall()[0][0])
+    # Participants answer in the optional round of their page (`answer_same_value`, in participation.py).
 
     def record_merge_verdicts(self, deliberation_id: str, verdicts: list[tuple[int, int, str, str]], *,
                               model: str, run_id: int | None = None) -> None:
@@ -240,14 +205,16 @@ class JudgementStore(StoreCore):
                 "INSERT INTO merge_judgements (deliberation_id, card_a, card_b, source, answer, model, reason,"
                 " run_id, created_at) VALUES (?, ?, ?, 'llm', ?, ?, ?, ?, ?)", rows))
 
-    def merge_judgements(self, deliberation_id: str, *, latest: bool = True) -> pd.DataFrame:
+    def merge_judgements(self, deliberation_id: str, *, latest: bool = True,
+                         until: datetime | str | None = None) -> pd.DataFrame:
         """Answers and verdicts as `id, card_a, card_b, source, participant_id, answer, model, reason,
-        created_at`; `latest` keeps each participant's (and each LLM model's) latest per pair."""
+        run_id, created_at`; `latest` keeps each participant's (and each LLM model's) latest per pair."""
+        cond, params = _until("j", until)
         sql = ("SELECT id, card_a, card_b, source, participant_id, answer, model, reason, run_id, created_at"
-               " FROM merge_judgements WHERE deliberation_id = ?")
+               f" FROM merge_judgements j WHERE deliberation_id = ? AND {cond}")
         if latest:
             sql = _latest(sql, "card_a, card_b, source, coalesce(CAST(participant_id AS VARCHAR), model)")
-        return self._frame(f"SELECT * FROM ({sql}) AS m ORDER BY created_at, id", [deliberation_id])
+        return self._frame(f"SELECT * FROM ({sql}) AS m ORDER BY created_at, id", [deliberation_id, *params])
 
     # -- analysis runs ----------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """A participant's submissions, one store method each: the answer and the step it completes, together.
 
 Each use-case (`give_consent`, `record_about_you`, `choose_question`, `save_interview_stage`,
-`confirm_card`, `answer_wiser`, `endorse`, `compare`, `finish_round`, `answer_survey`, and the LLM
+`confirm_card`, `answer_wiser`, `endorse`, `compare`, `answer_same_value`, `finish_round`, `answer_survey`, and the LLM
 interview's turns)
 is one transaction: everything it writes is written, or nothing is. Each is idempotent: a repeated
 submission (a double click, a refresh that resends, a retry after a crash, a second tab) finds what
@@ -28,6 +28,7 @@ from ..models import (
     AttributeIn,
     ComparisonIn,
     EndorsementIn,
+    MergeAnswerIn,
     SurveyAnswersIn,
     ValuesCardIn,
     WiserAnswerIn,
@@ -35,11 +36,13 @@ from ..models import (
 )
 from .core import StoreCore, as_timestamp, from_json, to_json, utcnow
 
-ROUNDS = ("wiser", "endorse", "compare")
+#: The judging rounds, in order; `same_value` ("Are these two the same value?") is optional and skippable.
+ROUNDS = ("wiser", "endorse", "compare", "same_value")
 #: What an interview stores per stage: the guided stages, a draft typed but not yet submitted.
 INTERVIEW_STAGES = ("draft", *STAGE_KEYS)
 INTERVIEW_MODES = ("guided", "llm")
-_ROUND_TABLE = {"wiser": "wiser_answers", "endorse": "endorsements", "compare": "comparisons"}
+_ROUND_TABLE = {"wiser": "wiser_answers", "endorse": "endorsements", "compare": "comparisons",
+                "same_value": "merge_judgements"}
 #: A deliberation's row as a participant's page reads it (`ParticipantState.deliberation`).
 _DELIBERATION_COLUMNS = ("id", "title", "description", "consent_text", "licence", "open_signup", "settings",
                          "source", "created_at")
@@ -440,6 +443,26 @@ class ParticipationStore(StoreCore):
                  c.winner, key, now]).fetchall()[0][0]
 
         return self._judgement(participant_id, "compare", item, insert)
+
+    def answer_same_value(self, participant_id: int, item: int, answer: str) -> int:
+        """Are the two cards of item `item` of the participant's "same value?" plan the same value ('same',
+        'different' or 'not_sure')? Returns the answer's id; repeated, the id of the answer already given.
+        The next dedup run counts it (workbench.analyses.merge_evidence)."""
+
+        def insert(cur, planned, deliberation_id, key, question_id, now):
+            m = validated(MergeAnswerIn, {"participant_id": participant_id, "card_a": int(planned["card_a"]),
+                                          "card_b": int(planned["card_b"]), "answer": answer})
+            a, b = sorted((m.card_a, m.card_b))
+            # `revision` counts this participant's earlier answers about the pair (migration 006's index).
+            return cur.execute(
+                "INSERT INTO merge_judgements (deliberation_id, card_a, card_b, source, participant_id, answer,"
+                " revision, source_key, created_at) SELECT ?, ?, ?, 'participant', ?, ?, count(*), ?, ?"
+                " FROM merge_judgements WHERE deliberation_id = ? AND participant_id = ? AND card_a = ?"
+                " AND card_b = ? RETURNING id",
+                [deliberation_id, a, b, participant_id, m.answer, key, now, deliberation_id, participant_id, a,
+                 b]).fetchall()[0][0]
+
+        return self._judgement(participant_id, "same_value", item, insert)
 
     def finish_round(self, participant_id: int, round_name: str) -> None:
         """Close a round that has nothing (more) to ask (an empty plan, or planned values since retired)."""

@@ -1,4 +1,5 @@
-"""The participant's page: consent, about you, a question, the interview, then the judging rounds.
+"""The participant's page: consent, about you, a question, the interview, then the judging rounds (the
+last, "Are these two the same value?", optional).
 
 Thin: `workbench.participation` says where the participant is and what to ask; this page renders
 that step and calls exactly one store method per submission, which saves the answer and the step
@@ -569,6 +570,28 @@ def finish_survey(answers: dict) -> None:
     rerun()
 
 
+SAME_ANSWERS = (("same", "Same value"), ("different", "Different values"), ("not_sure", "Not sure"))
+
+
+def same_value_step() -> None:
+    """Optional: "Are these two the same value?" about two cards the clustering is least sure of."""
+    item = P.next_item(store, flow, "same_value")
+    if item is None:
+        return finish("same_value")
+    st.write(f"Pair {item.number} of {item.total} (optional): two participants wrote these values cards. "
+             "Are they the same value?")
+    st.caption("The same value means they pay attention to the same things, at the same level of detail, even if "
+               "the words differ. Your answers help group everyone's cards into shared values. You can skip this.")
+    for column, card, heading in zip(st.columns(2), item.values, ("First card", "Second card"), strict=True):
+        with column:
+            show_value(card, heading=heading)
+    for col, (answer, label) in zip(st.columns(3), SAME_ANSWERS, strict=True):
+        col.button(label, key=f"same_{item.index}_{answer}", width="stretch",
+                   **submit_on_click(store.answer_same_value, pid, item.index, answer))
+    if st.button("Skip these questions", key=f"same_skip_{item.index}"):
+        finish("same_value")
+
+
 def done_step() -> None:
     st.success("Thank you! Your answers are saved.")
     if flow.card_id:
@@ -582,5 +605,5 @@ if st.session_state.pop("llm_fallback", False):
 {
     "consent": consent_step, "demographics": demographics_step, "question": question_step,
     "interview": interview_step, "wiser": wiser_step, "endorse": endorse_step, "compare": compare_step,
-    "survey": survey_step, "done": done_step,
+    "same_value": same_value_step, "survey": survey_step, "done": done_step,
 }[flow.step]()
