@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 
 from .accounts import AccountStore
-from .cards import CardStore
+from .cards import WITHHELD_TITLE, CardStore
 from .core import DatabaseLocked, NotFound, as_timestamp, migrations, utcnow
 from .deliberations import DeliberationStore, hash_token, new_token
 from .imports import ImportStore
@@ -25,6 +25,7 @@ __all__ = [
     "DatabaseLocked",
     "NotFound",
     "Store",
+    "WITHHELD_TITLE",
     "as_timestamp",
     "hash_token",
     "migrations",
