@@ -19,6 +19,7 @@ from .models import (
     DEFINITION_MAX_VALUES,
     DeliberationSpec,
     InputError,
+    SignupLimits,
     validated,
 )
 
@@ -94,6 +95,7 @@ def deliberation_document(deliberation: dict, questions, contexts_by_question: d
     data = {
         "id": deliberation["id"], "title": deliberation["title"], "description": deliberation["description"],
         "licence": deliberation["licence"], "open_signup": bool(deliberation["open_signup"]),
+        "signup_limits": SignupLimits.of(settings).model_dump(),
         "consent": deliberation["consent_text"], "rounds": settings.get("rounds", {}),
         "demographics": settings.get("demographics", []),
         "questions": [{"slug": q.slug, "title": q.title, "prompt": q.prompt,

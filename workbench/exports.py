@@ -130,7 +130,7 @@ def _questions(q: _Query) -> pd.DataFrame:
 
 
 def _participants(q: _Query) -> pd.DataFrame:
-    people = q.store.participants(q.deliberation_id)[["participant_id", "signup", "created_at"]]
+    people = q.store.participants(q.deliberation_id, taking_part=True)[["participant_id", "signup", "created_at"]]
     people = people.merge(q.store.attributes(q.deliberation_id, until=q.until), on="participant_id", how="left")
     return people.assign(participant_id=q.participants.publics(people["participant_id"]))
 
