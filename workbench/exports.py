@@ -27,6 +27,7 @@ import pandas as pd
 
 from . import analyses, config, ids
 from .errors import InputError
+from .markdown import literal
 from .store import Store, as_timestamp
 
 SCHEMAS = config.SCHEMAS / "export"
@@ -446,12 +447,14 @@ def datasheet(deliberation: dict, files: list[ExportedFile], *, what: str, fmt: 
     It states the time of the newest exported row, not the wall clock, so the same database gives
     the same files.
     """
-    lines = [f"# Values Workbench export: {deliberation['title']}", "",
+    # The deliberation's title and licence are a facilitator's or an import's text: shown as typed, so a
+    # Markdown image or link in them is neither fetched nor followed where the datasheet is rendered.
+    lines = [f"# Values Workbench export: {literal(deliberation['title'])}", "",
              f"- Deliberation: `{deliberation['id']}` ({deliberation.get('source', '')})",
              f"- Exported: `{what}` as {fmt}",
              f"- Newest row: {data_until or 'no timestamped rows'} (UTC)",
-             f"- Filters: {', '.join(f'{k} = {v}' for k, v in filters.items() if v) or 'none'}",
-             f"- Licence: {deliberation.get('licence') or 'not stated'}",
+             f"- Filters: {', '.join(f'{k} = {literal(v) if isinstance(v, str) else v}' for k, v in filters.items() if v) or 'none'}",
+             f"- Licence: {literal(deliberation.get('licence')) if deliberation.get('licence') else 'not stated'}",
              "- Participants are pseudonymous: no invite tokens, token hashes, passwords or names are exported.",
              "  Hidden (moderated) cards, and the interviews that led to them, are left out.",
              "- Ids are text, the same in every file (a participant, value, card or statement has one id):"

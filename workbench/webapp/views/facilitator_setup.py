@@ -8,6 +8,7 @@ import streamlit as st
 from workbench import config, ids, web
 from workbench.deliberation import deliberation_document, parse_deliberation
 from workbench.errors import WorkbenchError
+from workbench.markdown import literal
 
 user = web.require_staff(__file__)
 st.title("Set up a deliberation")
@@ -37,7 +38,7 @@ with definition:
             st.error(str(exc))
         else:
             store.save_deliberation(spec, source="app", actor_id=user.id)
-            st.success(f"Saved “{spec.title}” ({spec.id}) with {len(spec.questions)} question(s).")
+            st.success(f"Saved “{literal(spec.title)}” ({spec.id}) with {len(spec.questions)} question(s).")
 
 with invites:
     did = web.deliberation_picker()

@@ -24,6 +24,7 @@ from workbench.interview import (
     transition_story,
 )
 from workbench.llm import LlmConfig, LlmConfigError, LlmInterviewer, LlmUnavailable
+from workbench.markdown import literal
 from workbench.models import (
     COMMENT_MAX,
     DESCRIPTION_MAX,
@@ -50,7 +51,7 @@ def rerun() -> None:
 
 
 def header() -> None:
-    st.title(delib["title"])
+    st.title(_plain(delib["title"]))
     number, total = flow.step_number()
     st.progress(number / total, text=f"Step {number} of {total}: {P.STEP_TITLES[flow.step]}")
 
@@ -67,10 +68,8 @@ def show_value(value, *, heading: str | None = None) -> None:
 
 
 def _plain(text: str) -> str:
-    """Escape Markdown so card text is shown as typed."""
-    for ch in "\\`*_{}[]<>()#+-.!|~":
-        text = text.replace(ch, "\\" + ch)
-    return text
+    """Escape Markdown so card text, and what facilitators and imports wrote, is shown as typed."""
+    return literal(text)
 
 
 # -- consent, about you, question ---------------------------------------------------------------
@@ -90,7 +89,7 @@ def demographics_step() -> None:
     with st.form("demographics"):
         answers = {}
         for q in questions:
-            label = q["label"] + ("" if q["required"] else " (optional)")
+            label = _plain(q["label"]) + ("" if q["required"] else " (optional)")
             answers[q["key"]] = st.selectbox(label, q["options"], index=None, placeholder="Choose…",
                                              key=f"demo_{q['key']}")
         submitted = st.form_submit_button("Continue", type="primary")
@@ -107,9 +106,10 @@ def question_step() -> None:
     questions = store.questions(did)
     st.write("Which of these questions would you like to think about?")
     labels = {row.id: row.title for row in questions.itertuples()}
-    choice = st.radio("Question", list(labels), format_func=labels.get, index=None, key="question_choice")
+    choice = st.radio("Question", list(labels), format_func=lambda q: _plain(labels[q]), index=None,
+                      key="question_choice")
     if choice:
-        st.info(questions.set_index("id").loc[choice, "prompt"])
+        st.info(_plain(questions.set_index("id").loc[choice, "prompt"]))
     if st.button("Continue", type="primary", disabled=choice is None):
         store.choose_question(pid, choice, mode="llm" if llm_config() else "guided")
         rerun()
@@ -143,7 +143,7 @@ def interview_step() -> None:
         return rerun()
     iid = int(interview["id"])
     question = store.questions(did).set_index("id").loc[flow.question_id]
-    st.info(question["prompt"])
+    st.info(_plain(question["prompt"]))
     if interview["mode"] == "llm":
         return llm_interview(iid, question["prompt"])
     answers, submitted = interview_state(iid)
@@ -236,7 +236,7 @@ def review(iid: int, answers: GuidedAnswers) -> None:
                                max_chars=DESCRIPTION_MAX, key=f"rev_description_{iid}")
     policies_text = st.text_area(f"What you pay attention to, one per line (each up to {POLICY_MAX} characters)",
                                  value="\n".join(answers.policies), key=f"rev_policies_{iid}", height=200)
-    st.caption("Where it applies: " + "; ".join(answers.contexts))
+    st.caption("Where it applies: " + "; ".join(map(_plain, answers.contexts)))
     policies = [line.strip() for line in policies_text.splitlines() if line.strip()]
     check = check_card({"title": title, "description": description, "policies": policies})
     for issue in check.errors:
@@ -395,7 +395,7 @@ def compare_step() -> None:
     by_item = values.set_index("item")
     question = store.questions(did).set_index("id").loc[flow.question_id]
     st.write(f"Pair {item.number} of {item.total}: which of these two should guide the answer to this question?")
-    st.info(question["prompt"])
+    st.info(_plain(question["prompt"]))
 
     def choose(winner: str) -> None:
         store.compare(pid, item.index, winner)
