@@ -123,3 +123,13 @@ def test_a_hidden_card_cannot_be_split_into_a_value(world):
     store.hide_card(w["hidden"], "test")
     with pytest.raises(Conflict, match="is hidden"):
         store.split_card(w["hidden"])
+
+
+def test_hiding_a_card_also_puts_right_values_named_after_cards_hidden_before(world):
+    store, w = world
+    # A card hidden by an older version, which left its text in the value named after it.
+    store._write(lambda cur: cur.execute("UPDATE values_cards SET status = 'hidden' WHERE id = ?", [w["alone"]]))
+    assert store.canonical_values("demo").set_index("id").loc[w["solo"], "title"] == ALONE["title"]
+    store.hide_card(w["hidden"], "test")
+    values = store.canonical_values("demo", include_retired=True).set_index("id")
+    assert values.loc[w["solo"], "title"] == WITHHELD_TITLE and values.loc[w["named"], "title"] == KEPT["title"]

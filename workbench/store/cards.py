@@ -230,7 +230,15 @@ class CardStore(StoreCore):
                                " RETURNING deliberation_id, source_id", [reason, card_id]).fetchall()
             if not rows:
                 raise NotFound(f"no values card {card_id}")
-            renamed = self._withdraw_card_text(cur, card_id)
+            # Every hidden card of the deliberation, this one first: values named after a card hidden before
+            # hiding took the text out (an older version) are put right too.
+            hidden = [card_id] + [c for (c,) in cur.execute(
+                "SELECT id FROM values_cards WHERE deliberation_id = ? AND status <> 'active' AND id <> ? ORDER BY id",
+                [rows[0][0], card_id]).fetchall()]
+            renamed: dict[str, list[str]] = {}
+            for hidden_id in hidden:
+                for key, values in self._withdraw_card_text(cur, hidden_id).items():
+                    renamed[key] = sorted(set(renamed.get(key, [])) | set(values))
             self._audit(cur, rows[0][0], actor_id, "hide_card", f"card {public_id('card', card_id, rows[0][1])}",
                         {"reason": reason, **renamed}, utcnow())
 
