@@ -10,6 +10,8 @@ import json
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from walk import card_in, to_card
 
 from workbench import exports
@@ -51,6 +53,14 @@ def test_spreadsheet_safe_prefixes_formula_starts_and_round_trips():
     for text in ("plain words", "", "1+1=2", "p17", 'a "quoted" =x'):
         assert spreadsheet_safe(text) == text
     assert spreadsheet_safe(-1) == -1 and spreadsheet_safe(None) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(st.sampled_from("=+-@\t\r'a1 ,\"\n"), max_size=12) | st.text(max_size=30))
+def test_any_text_is_written_so_a_spreadsheet_reads_it_as_text_and_it_comes_back(text):
+    safe = spreadsheet_safe(text)
+    assert not safe.startswith(FORMULA_START)
+    assert (safe[1:] if safe.startswith("'") else safe) == text
 
 
 def test_csv_exports_are_neutralised_and_parquet_and_jsonl_keep_the_text(store, tmp_path):
