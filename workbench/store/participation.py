@@ -1,8 +1,10 @@
 """A participant's submissions, one store method each: the answer and the step it completes, together.
 
-Each use-case (`sign_up` by the open link, `give_consent`, `record_about_you`, `choose_question`, `save_interview_stage`,
-`confirm_card`, `answer_wiser`, `endorse`, `compare`, `finish_round`, and the LLM interview's turns)
-is one transaction: everything it writes is written, or nothing is. Each is idempotent: a repeated
+Each use-case (`sign_up` by the open link, `give_consent`, `record_about_you`, `choose_question`,
+`save_interview_stage`, `confirm_card`, `answer_wiser`, `endorse`, `compare`, `finish_round`, and the
+LLM interview's turns) is one transaction: everything it writes is written, or nothing is. Each but
+`sign_up` (every agreeing visitor is someone new; the page then swaps the join link for the
+participant's own invite link, so a refresh resumes) is idempotent: a repeated
 submission (a double click, a refresh that resends, a retry after a crash, a second tab) finds what
 the first one stored, returns it and writes nothing. Judgements answer an item of the participant's
 stored plan for the round and carry the key `app:<participant>:<round>:<item>` in `source_key`,
@@ -37,6 +39,10 @@ from .core import StoreCore, from_json, to_json, utcnow
 from .deliberations import hash_token, new_token
 
 ROUNDS = ("wiser", "endorse", "compare")
+#: What an interview stores per stage: the guided stages, a draft typed but not yet submitted.
+INTERVIEW_STAGES = ("draft", *STAGE_KEYS)
+INTERVIEW_MODES = ("guided", "llm")
+_ROUND_TABLE = {"wiser": "wiser_answers", "endorse": "endorsements", "compare": "comparisons"}
 _SIGNUP_LOCK = threading.Lock()
 #: The window `signup_limits.per_hour` counts open sign-ups in.
 SIGNUP_WINDOW = timedelta(hours=1)
@@ -67,10 +73,6 @@ class SignUp:
     participant_id: int
     token: str
 
-#: What an interview stores per stage: the guided stages, a draft typed but not yet submitted.
-INTERVIEW_STAGES = ("draft", *STAGE_KEYS)
-INTERVIEW_MODES = ("guided", "llm")
-_ROUND_TABLE = {"wiser": "wiser_answers", "endorse": "endorsements", "compare": "comparisons"}
 
 
 def _key(participant_id: int, round_name: str, item: int) -> str:
