@@ -30,7 +30,7 @@ run: install $(DB)
 	@echo ""
 	@echo "Participant invite link (new each run; the database keeps only its hash):"
 	@WORKBENCH_BASE_URL=http://127.0.0.1:$(PORT) $(BIN)/workbench invite demo -n 1 --db $(DB) | tail -n +2
-	@echo "Open sign-up link (creates a fresh anonymous participant): http://127.0.0.1:$(PORT)/?join=demo"
+	@echo "Open sign-up link (shows the consent; agreeing makes a fresh anonymous participant): http://127.0.0.1:$(PORT)/?join=demo"
 	@$(BIN)/workbench user ensure-demo --db $(DB)
 	@echo "Facilitators and researchers: open http://127.0.0.1:$(PORT), choose 'Staff sign-in' and use"
 	@echo "  facilitator / demo-facilitator  or  researcher / demo-researcher (change them: workbench user set-password NAME)"

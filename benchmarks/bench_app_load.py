@@ -144,19 +144,19 @@ async def participate(browser, base: str, walk: Walk, delay: float) -> None:
     cont = page.get_by_role("button", name="Continue", exact=True)
     try:
         await step(walk, page, "open invite link", lambda: page.goto(f"{base}/?invite={walk.token}"),
-                   lambda: shown(page, "Step 1 of 8: Welcome"))
+                   lambda: shown(page, "Step 1 of 10: Welcome"))
 
         async def consent():
             await page.get_by_text("I have read this and agree to take part").click()
             await settled(page)
             await cont.click()
-        await step(walk, page, "consent", consent, lambda: shown(page, "Step 2 of 8: About you"))
+        await step(walk, page, "consent", consent, lambda: shown(page, "Step 2 of 10: About you"))
 
         async def about_you():
             await choose(page, "Your age", ["18-29", "30-44", "45-59", "60+"][walk.index % 4])
             await choose(page, "Your political leaning", ["Left", "Centre", "Right"][walk.index % 3])
             await cont.click()
-        await step(walk, page, "about you", about_you, lambda: shown(page, "Step 3 of 8: Choose a question"))
+        await step(walk, page, "about you", about_you, lambda: shown(page, "Step 3 of 10: Choose a question"))
 
         async def question():
             await page.get_by_text(QUESTION_TITLE).click()
@@ -202,20 +202,20 @@ async def participate(browser, base: str, walk: Walk, delay: float) -> None:
                 await keep.nth(i).click()
                 await settled(page)
             await page.get_by_role("button", name="Confirm my card").click()
-        await step(walk, page, "confirm card", confirm, lambda: shown(page, "Step 5 of 8: Who became wiser?"))
+        await step(walk, page, "confirm card", confirm, lambda: shown(page, "Step 5 of 10: Who became wiser?"))
 
         n = await round_size(page, r"^Question 1 of \d+")
         for i in range(n):
             async def wiser(i=i):
                 await page.get_by_text(["Yes, wiser", "No", "Not sure"][(walk.index + i) % 3], exact=True).click()
                 await page.get_by_role("button", name="Submit").click()
-            nxt = f"Question {i + 2} of {n}" if i + 1 < n else "Step 6 of 8"
+            nxt = f"Question {i + 2} of {n}" if i + 1 < n else "Step 6 of 10"
             await step(walk, page, "wiser-than answer", wiser, lambda nxt=nxt: shown(page, nxt))
 
         n = await round_size(page, r"^Value 1 of \d+")
         for i in range(n):
             label = ["Agree", "Disagree", "Pass / unsure"][(walk.index + i) % 3]
-            nxt = re.compile(rf"^Value {i + 2} of {n}") if i + 1 < n else "Step 7 of 8"
+            nxt = re.compile(rf"^Value {i + 2} of {n}") if i + 1 < n else "Step 7 of 10"
             await step(walk, page, "endorse vote", lambda label=label: page.get_by_role("button", name=label, exact=True).click(),
                        lambda nxt=nxt: shown(page, nxt))
 

@@ -11,7 +11,7 @@ run` does. Then:
 2. Burst: `--sessions` (200) visitors open `/?join=demo` at once, each over its own WebSocket
    speaking Streamlit's own protocol (loopback only; one asyncio loop, no browser, so the machine's
    two cores go to the server): time from connecting to the end of the first run with the
-   participant's first step ("Step 1 of 8") in what the server sent. Meanwhile `/_stcore/health` is
+   participant's first step ("Step 1 of 10") in what the server sent. Meanwhile `/_stcore/health` is
    asked every 0.5 s (10 s timeout); every answer's latency and every failure is counted. Bounded:
    sessions still waiting after `--burst-limit` seconds count as failed.
 3. Stop: SIGTERM to the process `make run` started, with 20 sessions still connected: seconds until
@@ -150,7 +150,7 @@ async def visit(base: str, query: str, expect: str, hold: asyncio.Event | None =
 
 async def burst(base: str, n: int, limit: float) -> tuple[list[Visit], float]:
     t = time.perf_counter()
-    tasks = [asyncio.create_task(visit(base, "join=demo", "Step 1 of 8")) for _ in range(n)]
+    tasks = [asyncio.create_task(visit(base, "join=demo", "Step 1 of 10")) for _ in range(n)]
     done, pending = await asyncio.wait(tasks, timeout=limit)
     for task in pending:
         task.cancel()
@@ -283,7 +283,7 @@ def report(new: Measured, old: Measured, args, load: float) -> str:
         " `workbench user ensure-demo`). Baseline in the same run, on a copy of the same database: the command"
         f" `workbench serve` ran before (`{old.command}`: Streamlit's defaults, file watcher on). Visitors speak"
         " Streamlit's WebSocket protocol from one asyncio loop on loopback (no browser), each opening"
-        " `/?join=demo` and waiting for the first complete run showing \"Step 1 of 8\"; `/_stcore/health` asked"
+        " `/?join=demo` and waiting for the first complete run showing \"Step 1 of 10\"; `/_stcore/health` asked"
         f" every 0.5 s meanwhile (10 s timeout). Python {platform.python_version()}, {os.cpu_count()} cores, load average at"
         f" start {load:.1f} (shared machine).",
         "",

@@ -219,7 +219,8 @@ def test_any_yaml_text_is_a_deliberation_or_an_error_naming_the_definition(text)
 
 
 @HYPOTHESIS
-@given(key=st.sampled_from(["id", "title", "consent", "questions", "rounds", "demographics", "open_signup"]),
+@given(key=st.sampled_from(["id", "title", "consent", "questions", "rounds", "demographics", "open_signup",
+                            "signup_limits"]),
        value=any_json)
 def test_a_definition_with_one_wrong_value_names_that_key(key, value):
     text = yaml.safe_dump({**DELIBERATION, key: value}, allow_unicode=True)
@@ -227,6 +228,20 @@ def test_a_definition_with_one_wrong_value_names_that_key(key, value):
         parse_deliberation(text, where="upload.yaml")
     except InputError as exc:
         assert str(exc).startswith(f"upload.yaml: {key}"), str(exc)
+
+
+@HYPOTHESIS
+@given(participants=st.integers(-10, 2_000_000), per_hour=st.integers(-10, 200_000))
+def test_signup_limits_are_accepted_within_their_bounds_or_refused_naming_the_field(participants, per_hour):
+    text = yaml.safe_dump({**DELIBERATION, "signup_limits": {"participants": participants, "per_hour": per_hour}})
+    bad = [k for k, v, top in (("participants", participants, 1_000_000), ("per_hour", per_hour, 100_000))
+           if not 0 <= v <= top]
+    try:
+        spec = parse_deliberation(text, where="upload.yaml")
+    except InputError as exc:
+        assert bad and str(exc).startswith(f"upload.yaml: signup_limits.{bad[0]}"), str(exc)
+        return
+    assert not bad and (spec.signup_limits.participants, spec.signup_limits.per_hour) == (participants, per_hour)
 
 
 def test_duplicate_question_slugs_and_demographic_keys_are_refused():

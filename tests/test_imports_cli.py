@@ -215,7 +215,7 @@ def test_import_as_an_existing_deliberation_is_refused_unless_merge_and_a_merge_
         assert s.questions("demo").head(len(questions)).equals(questions), "the demo's questions are untouched"
         assert s._rows("SELECT count(*) FROM participants")[0][0] > counts["participants"]
         # A live join link keeps working.
-        assert resolve_visitor(s, {"join": "demo"}).kind == "participant"
+        assert resolve_visitor(s, {"join": "demo"}).kind == "joining"  # its consent page, not "invitation only"
     assert "nothing new" in invoke("import", kind, source, "--as", "demo", "--merge", "--db", db)
 
 

@@ -31,14 +31,18 @@ def test_unknown_and_revoked_links_see_only_a_plain_message(demo_db):
     assert [e.value for e in at.error] == [INVALID_LINK]
 
 
-def test_open_signup_creates_a_participant_with_its_own_resumable_link(demo_db):
+def test_open_signup_makes_a_participant_with_its_own_resumable_link_when_they_agree(demo_db):
     before = len(demo_db.participants("demo"))
     at = visit(join="demo")
+    assert len(demo_db.participants("demo")) == before, "opening the link stores nothing"
+    at.checkbox[0].check().run()
+    button(at, "Continue").click().run()
     assert len(demo_db.participants("demo")) == before + 1
+    assert "Step 2 of 10" in step_text(at)
     token = at.query_params["invite"]
     token = token[0] if isinstance(token, list) else token
     assert demo_db.participant_by_token(token) is not None
-    assert "Step 1 of 10" in step_text(at)
+    assert "Step 2 of 10" in step_text(visit(invite=token))
 
 
 def test_the_whole_guided_flow_resumes_after_every_refresh(demo_db):
@@ -181,7 +185,7 @@ def test_a_judging_click_is_one_page_run_that_reads_only_what_it_shows(demo_db, 
     (pid, token), = demo_db.create_invites("demo", 1)
     to_card(demo_db, pid)
     at = visit(invite=token)  # plans the wiser-than round: the value table is read this once
-    assert "Step 5 of 8" in step_text(at) and "Question 1 of 3" in " ".join(m.value for m in at.markdown)
+    assert "Step 5 of 10" in step_text(at) and "Question 1 of 3" in " ".join(m.value for m in at.markdown)
 
     runs = []
     real_flow = participation.flow

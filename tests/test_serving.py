@@ -77,8 +77,11 @@ def test_sigterm_stops_the_server_and_frees_its_port_and_database(demo_file):
         assert "streamlit run" in Path(f"/proc/{process.pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
         assert serving.read_record(demo_file).pid == process.pid
         page = browser.new_page()  # an open session (a WebSocket) must not keep the server alive
-        page.goto(f"{url}/?join=demo")  # open sign-up writes a participant: the log has something in it
+        page.goto(f"{url}/?join=demo")  # agreeing by the open sign-up link writes a participant: the log has it
         page.get_by_text("Step 1 of 10").wait_for(timeout=120_000)
+        page.get_by_text("I have read this and agree to take part").click()
+        page.get_by_role("button", name="Continue").click()
+        page.get_by_text("Step 2 of 10").wait_for(timeout=120_000)
         assert Path(f"{demo_file}.wal").stat().st_size > 0
         family = processes_under(process.pid)
         process.send_signal(signal.SIGTERM)

@@ -136,10 +136,10 @@ def test_two_workers_behind_nginx_serve_and_a_participant_resumes_after_their_wo
             page.set_default_timeout(WAIT_MS)
             response = page.goto(f"{base}/?invite={token}")
             worker = response.headers["x-workbench-worker"]
-            expect_step(page, "Step 1 of 8: Welcome")
+            expect_step(page, "Step 1 of 10: Welcome")
             page.get_by_text("I have read this and agree to take part").click()
             continue_button(page).click()
-            expect_step(page, "Step 2 of 8: About you")
+            expect_step(page, "Step 2 of 10: About you")
 
             # Their worker goes (killed, as by a crash): the participant reopens their link and is
             # where they were, served by the other worker (or by theirs, started again).
@@ -149,13 +149,13 @@ def test_two_workers_behind_nginx_serve_and_a_participant_resumes_after_their_wo
             _until(lambda: not Path(f"/proc/{victim}").exists()
                    or Path(f"/proc/{victim}/stat").read_text().split(")")[1].split()[0] == "Z", "the worker is gone")
             page.reload()
-            expect_step(page, "Step 2 of 8: About you")
+            expect_step(page, "Step 2 of 10: About you")
             page.get_by_role("combobox", name="Your age").click()
             page.get_by_role("option", name="30-44", exact=True).click()
             page.get_by_role("combobox", name="Your political leaning").click()
             page.get_by_role("option", name="Prefer not to say", exact=True).click()
             continue_button(page).click()
-            expect_step(page, "Step 3 of 8: Choose a question")
+            expect_step(page, "Step 3 of 10: Choose a question")
             page.close()
         assert serve.poll() is None, "the server keeps running after losing a worker"
         store = Store(postgres_url)

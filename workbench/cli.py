@@ -543,7 +543,7 @@ def groups(out: Annotated[Path, typer.Option("--out", help="CSV: participant_id,
 
     from tqdm import tqdm
 
-    from . import analyses
+    from . import analyses, exports
 
     with _reading(db) as (store, live):
         did = analyses.resolve_deliberation(store, deliberation)
@@ -557,7 +557,7 @@ def groups(out: Annotated[Path, typer.Option("--out", help="CSV: participant_id,
         result, table = found.groups, found.table
         body = analyses.polis_report_json(store, did, result) if report is not None else None
     out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out, index=False)
+    exports.write_csv(table, out)
     sizes = table[table["group"] >= 0]["group"].value_counts().sort_index()
     how = (f"replayed in {result.params['updates']} updates" if result.method == "replay"
            else "one update (no vote history)")

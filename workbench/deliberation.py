@@ -21,6 +21,7 @@ from .models import (
     Closing,
     DeliberationSpec,
     InputError,
+    SignupLimits,
     validated,
 )
 
@@ -32,14 +33,43 @@ def load_deliberation(path: str | Path) -> DeliberationSpec:
     path = Path(path)
     try:
         if path.stat().st_size > DEFINITION_MAX_BYTES:
-            raise InputError(f"{path}: the file is larger than {DEFINITION_MAX_BYTES:,} bytes; a deliberation"
-                             " definition is far smaller")
-        text = path.read_text(encoding="utf-8")
+            raise InputError(_too_large(str(path)))
+        data = path.read_bytes()
     except OSError as exc:
         raise InputError(f"{path}: cannot read the file ({exc.strerror})") from None
+    return parse_deliberation(definition_text(data, where=str(path)), where=str(path))
+
+
+def definition_text(data: bytes, *, where: str) -> str:
+    """The text of a definition file read or uploaded as bytes: refused, naming `where`, when it is larger
+    than `DEFINITION_MAX_BYTES` or not UTF-8 (the command line and the Setup page's upload alike)."""
+    if len(data) > DEFINITION_MAX_BYTES:
+        raise InputError(_too_large(where))
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    return parse_deliberation(text, where=str(path))
+        raise InputError(f"{where}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def _too_large(where: str) -> str:
+    return f"{where}: the file is larger than {DEFINITION_MAX_BYTES:,} bytes; a deliberation definition is far smaller"
+
+
+def definition_doubts(spec: DeliberationSpec, *, unchanged: bool, chosen: str | None,
+                      existing: set[str]) -> list[str]:
+    """What a facilitator should confirm before the Setup page saves `spec`: saving text nobody edited
+    (the built-in example, or a stored definition as it was), or a definition whose id is another
+    deliberation that exists (saving changes that one's title, consent, licence and open sign-up)."""
+    doubts = []
+    if unchanged and chosen is None:
+        doubts.append(f"You have not changed the example: saving it creates the deliberation “{spec.id}” as it"
+                      f" stands (open sign-up {'on' if spec.open_signup else 'off'}).")
+    elif unchanged:
+        doubts.append("You have not changed anything: saving stores the definition as it is.")
+    if spec.id in existing and spec.id != chosen:
+        doubts.append(f"A deliberation “{spec.id}” exists: saving replaces its title, description, consent,"
+                      f" licence, open sign-up and sign-up limits, and updates its questions.")
+    return doubts
 
 
 def parse_deliberation(text: str, *, where: str = "deliberation") -> DeliberationSpec:
@@ -96,6 +126,7 @@ def deliberation_document(deliberation: dict, questions, contexts_by_question: d
     data = {
         "id": deliberation["id"], "title": deliberation["title"], "description": deliberation["description"],
         "licence": deliberation["licence"], "open_signup": bool(deliberation["open_signup"]),
+        "signup_limits": SignupLimits.of(settings).model_dump(),
         "consent": deliberation["consent_text"], "rounds": settings.get("rounds", {}),
         "demographics": settings.get("demographics", []),
         "closing": settings.get("closing", Closing().model_dump()),

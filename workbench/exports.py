@@ -27,6 +27,7 @@ import pandas as pd
 
 from . import analyses, config, ids
 from .errors import InputError
+from .markdown import literal
 from .store import Store, as_timestamp
 
 SCHEMAS = config.SCHEMAS / "export"
@@ -130,7 +131,7 @@ def _questions(q: _Query) -> pd.DataFrame:
 
 
 def _participants(q: _Query) -> pd.DataFrame:
-    people = q.store.participants(q.deliberation_id)[["participant_id", "signup", "created_at"]]
+    people = q.store.participants(q.deliberation_id, taking_part=True)[["participant_id", "signup", "created_at"]]
     people = people.merge(q.store.attributes(q.deliberation_id, until=q.until), on="participant_id", how="left")
     return people.assign(participant_id=q.participants.publics(people["participant_id"]))
 
@@ -393,6 +394,31 @@ def _typed(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     return frame
 
 
+#: What a spreadsheet reads as the start of a formula (OWASP's list), and the apostrophe that marks text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
+
+
+def spreadsheet_safe(value):
+    """A CSV cell a spreadsheet shows as text: a string starting with =, +, -, @, a tab or a carriage
+    return (a formula such as =HYPERLINK(...) to Excel, LibreOffice and Google Sheets) gets a leading
+    apostrophe, as OWASP recommends against CSV injection. A string already starting with an apostrophe
+    gets one too, so removing one leading apostrophe from every cell that has one gives the text back
+    exactly (and a spreadsheet, which hides the first apostrophe, shows the text as typed)."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """`frame` as CSV with every text cell made spreadsheet-safe (numbers, such as a -1 vote, stay numbers)."""
+    safe = frame.copy()
+    for column in safe.columns:
+        if safe[column].dtype == object or pd.api.types.is_string_dtype(safe[column]):
+            safe[column] = safe[column].map(spreadsheet_safe)
+    safe.columns = [spreadsheet_safe(str(c)) for c in safe.columns]
+    safe.to_csv(path, index=False)
+
+
 def write_table(frame: pd.DataFrame, path: Path, fmt: str) -> None:
     if fmt == "parquet":
         frame.to_parquet(path, index=False)
@@ -402,7 +428,7 @@ def write_table(frame: pd.DataFrame, path: Path, fmt: str) -> None:
             if flat[column].dtype == object and any(isinstance(v, list | np.ndarray) for v in flat[column]):
                 flat[column] = flat[column].map(lambda v: json.dumps(_plain(v), ensure_ascii=False)
                                                 if isinstance(v, list | np.ndarray) else v)
-        flat.to_csv(path, index=False)
+        write_csv(flat, path)
     elif fmt == "jsonl":
         with open(path, "w", encoding="utf-8") as f:
             for row in records(frame):
@@ -438,12 +464,14 @@ def datasheet(deliberation: dict, files: list[ExportedFile], *, what: str, fmt: 
     It states the time of the newest exported row, not the wall clock, so the same database gives
     the same files.
     """
-    lines = [f"# Values Workbench export: {deliberation['title']}", "",
+    # The deliberation's title and licence are a facilitator's or an import's text: shown as typed, so a
+    # Markdown image or link in them is neither fetched nor followed where the datasheet is rendered.
+    lines = [f"# Values Workbench export: {literal(deliberation['title'])}", "",
              f"- Deliberation: `{deliberation['id']}` ({deliberation.get('source', '')})",
              f"- Exported: `{what}` as {fmt}",
              f"- Newest row: {data_until or 'no timestamped rows'} (UTC)",
-             f"- Filters: {', '.join(f'{k} = {v}' for k, v in filters.items() if v) or 'none'}",
-             f"- Licence: {deliberation.get('licence') or 'not stated'}",
+             f"- Filters: {', '.join(f'{k} = {literal(v) if isinstance(v, str) else v}' for k, v in filters.items() if v) or 'none'}",
+             f"- Licence: {literal(deliberation.get('licence')) if deliberation.get('licence') else 'not stated'}",
              "- Participants are pseudonymous: no invite tokens, token hashes, passwords or names are exported.",
              "  Hidden (moderated) cards, and the interviews that led to them, are left out.",
              "- Ids are text, the same in every file (a participant, value, card or statement has one id):"
@@ -454,6 +482,12 @@ def datasheet(deliberation: dict, files: list[ExportedFile], *, what: str, fmt: 
              " dtype=False)`, or pandas turns numeric-looking ids into numbers."]
     if fmt == "csv":
         lines.append("- Lists (policies, contexts) are JSON arrays in the CSV cells (`json.loads` gives them back).")
+    if fmt == "csv" or what in ("polis", "all"):
+        lines.append("- CSV files are safe to open in a spreadsheet: a text cell that begins with `=`, `+`, `-`, `@`,"
+                     " a tab, a carriage return or an apostrophe is written with one more apostrophe in front (OWASP's"
+                     " advice against CSV formula injection), so a spreadsheet shows it as text and never runs it."
+                     " Remove one leading `'` from such cells to get the text exactly. Parquet and JSONL files (and"
+                     " the graph files) hold the text verbatim.")
     if latent is not None:
         lines.append(f"- Latent classes (`cluster_id`, `cluster_prob` in preference-pairs): {latent.describe()}.")
     if groups is not None:
@@ -665,6 +699,6 @@ def _write_polis(store, deliberation_id, folder: Path, final_dir, *, question_id
     out = []
     for file_name, (table, schema_name, frame) in files.items():
         validate(schema_name, frame)
-        frame.to_csv(folder / file_name, index=False)
+        write_csv(frame, folder / file_name)
         out.append(ExportedFile(final_dir / "polis" / file_name, table, len(frame)))
     return out, groups_note, [str(number[s]) for s in statements]

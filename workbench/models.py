@@ -59,6 +59,10 @@ ID_MAX = 200
 QUESTIONS_MAX = 100
 CONTEXTS_PER_QUESTION_MAX = 200
 DEMOGRAPHICS_MAX = 30
+#: Open sign-up: at most this many participants join by the link, and at most this many in any hour
+#: (a facilitator's `signup_limits` in the definition changes both).
+SIGNUP_PARTICIPANTS_DEFAULT = 1000
+SIGNUP_PER_HOUR_DEFAULT = 200
 OPTIONS_MAX = 250
 SURVEY_QUESTIONS_MAX = 20
 SURVEY_TEXT_MAX = 300
@@ -203,6 +207,20 @@ class Closing(_Model):
         return survey
 
 
+class SignupLimits(_Model):
+    """How many people may join by the open sign-up link (`?join=ID`), so a script opening it cannot fill
+    the deliberation with participants. Invited participants do not count. The defaults let a large
+    workshop in and stop a script within minutes; a facilitator changes them in the definition."""
+
+    participants: int = Field(default=SIGNUP_PARTICIPANTS_DEFAULT, ge=0, le=1_000_000)
+    per_hour: int = Field(default=SIGNUP_PER_HOUR_DEFAULT, ge=0, le=100_000)
+
+    @classmethod
+    def of(cls, settings: dict | None) -> SignupLimits:
+        """A stored deliberation's limits (the defaults for one saved before they existed)."""
+        return cls.model_validate((settings or {}).get("signup_limits") or {})
+
+
 class DeliberationSpec(_Model):
     id: Slug
     title: _text(200)
@@ -210,6 +228,7 @@ class DeliberationSpec(_Model):
     consent: _text(FREE_TEXT_MAX)
     licence: _text(200, 0) = ""
     open_signup: bool = False
+    signup_limits: SignupLimits = SignupLimits()
     rounds: Rounds = Rounds()
     demographics: list[DemographicQuestion] = Field(default_factory=list, max_length=DEMOGRAPHICS_MAX)
     closing: Closing = Closing()

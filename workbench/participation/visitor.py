@@ -1,4 +1,4 @@
-"""Who the visitor is: an invite link or an open sign-up link turned into a participant.
+"""Who the visitor is: an invite link's participant, or someone joining by an open sign-up link.
 
 `resolve_visitor` looks the link up (refused links are slowed down by `InviteGuessPolicy`, so
 guessing tokens gets slower the more it is tried) and never shows why a link was refused. It decides
@@ -24,9 +24,12 @@ INVALID_LINK = ("This link is not valid. It may have been mistyped or withdrawn.
 
 @dataclass(frozen=True)
 class Visitor:
-    kind: str  # participant | denied | anonymous
+    """Who is looking: a `participant`; someone `joining` by the open sign-up link (nothing is stored
+    until they agree to take part: `store.sign_up`); `denied` with a message; or `anonymous`."""
+
+    kind: str  # participant | joining | denied | anonymous
     participant_id: int | None = None
-    new_token: str | None = None
+    deliberation_id: str | None = None
     message: str = ""
 
 
@@ -81,12 +84,13 @@ def resolve_visitor(store: Store, query: Mapping[str, str], *, client: str | Non
         return Visitor("participant", participant_id=found["id"])
     join = query.get("join")
     if join:
+        # Opening the link stores nothing: a participant is made only when the visitor agrees to take
+        # part (store.sign_up), so a script opening the link over and over leaves no one behind.
         try:
-            deliberation = store.deliberation(str(join))
+            refusal = store.signup_refusal(str(join))
         except NotFound:
             return Visitor("denied", message=INVALID_LINK)
-        if not deliberation["open_signup"]:
-            return Visitor("denied", message="This deliberation takes part by invitation only.")
-        (pid, new_token), = store.create_invites(deliberation["id"], 1, signup="open")
-        return Visitor("participant", participant_id=pid, new_token=new_token)
+        if refusal is not None:
+            return Visitor("denied", message=refusal)
+        return Visitor("joining", deliberation_id=str(join))
     return Visitor("anonymous")

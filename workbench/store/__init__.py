@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .accounts import AccountStore
 from .backends import is_url, masked
-from .cards import CardStore
+from .cards import WITHHELD_TITLE, CardStore
 from .core import DatabaseLocked, NotFound, as_timestamp, migrations, utcnow
 from .deliberations import DeliberationStore, hash_token, new_token
 from .imports import ImportStore
@@ -28,6 +28,7 @@ __all__ = [
     "DatabaseLocked",
     "NotFound",
     "Store",
+    "WITHHELD_TITLE",
     "as_timestamp",
     "is_url",
     "masked",

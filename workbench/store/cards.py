@@ -11,9 +11,12 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError
+from ..errors import Conflict, InputError
 from ..ids import public_id
 from .core import NotFound, StoreCore, as_timestamp, utcnow
+
+#: The title a canonical value gets when the only cards whose text it carried were hidden.
+WITHHELD_TITLE = "(withheld: the card it was named after was hidden)"
 
 
 class CardStore(StoreCore):
@@ -220,16 +223,70 @@ class CardStore(StoreCore):
         self._write(work)
 
     def hide_card(self, card_id: int, reason: str, *, actor_id: int | None = None) -> None:
-        """Hide a card (it leaves the graph, the rounds and the exports); audited with the reason."""
+        """Hide a card: it leaves the graph, the rounds and the exports, and its text leaves every canonical
+        value that carries it (`_withdraw_card_text`), in the same transaction as the audit row (with the
+        reason and the values renamed, never the hidden text)."""
         def work(cur):
             rows = cur.execute("UPDATE values_cards SET status = 'hidden', hidden_reason = ? WHERE id = ?"
                                " RETURNING deliberation_id, source_id", [reason, card_id]).fetchall()
             if not rows:
                 raise NotFound(f"no values card {card_id}")
+            # Every hidden card of the deliberation, this one first: values named after a card hidden before
+            # hiding took the text out (an older version) are put right too.
+            hidden = [card_id] + [c for (c,) in cur.execute(
+                "SELECT id FROM values_cards WHERE deliberation_id = ? AND status <> 'active' AND id <> ? ORDER BY id",
+                [rows[0][0], card_id]).fetchall()]
+            renamed: dict[str, list[str]] = {}
+            for hidden_id in hidden:
+                for key, values in self._withdraw_card_text(cur, hidden_id).items():
+                    renamed[key] = sorted(set(renamed.get(key, [])) | set(values))
             self._audit(cur, rows[0][0], actor_id, "hide_card", f"card {public_id('card', card_id, rows[0][1])}",
-                        {"reason": reason}, utcnow())
+                        {"reason": reason, **renamed}, utcnow())
 
         self._write(work)
+
+    @staticmethod
+    def _withdraw_card_text(cur, card_id: int) -> dict[str, list[str]]:
+        """Take a hidden card's text out of every canonical value of its deliberation that carries it.
+
+        A value is often named after one of its cards (dedup names it after its medoid, a split after
+        the card itself), so hiding that card would otherwise leave its title, description or policies
+        in the value, and from there in the graph, the rounds, `canonical-values` and `preference-pairs`.
+        Each field of a value that equals the card's (the title, the description, the policies when any
+        is the card's) is taken from the value's earliest active member card instead; a value with no
+        active member left has those fields withheld. Returns the public ids of the values renamed and
+        withheld, for the audit row.
+        """
+        found = cur.execute(
+            "WITH hidden AS (SELECT deliberation_id, title, description, policies FROM values_cards WHERE id = $card),"
+            " members AS (SELECT l.canonical_id, min(c.id) AS card_id FROM card_value l"
+            "   JOIN values_cards c ON c.id = l.card_id WHERE c.status = 'active' GROUP BY l.canonical_id)"
+            " SELECT v.id, v.source_id, v.title = h.title, v.description = h.description AND h.description <> '',"
+            "   len(list_intersect(v.policies, h.policies)) > 0, m.title, m.description, m.policies, h.policies"
+            " FROM canonical_values v JOIN hidden h ON h.deliberation_id = v.deliberation_id"
+            " LEFT JOIN members x ON x.canonical_id = v.id LEFT JOIN values_cards m ON m.id = x.card_id"
+            " WHERE v.title = h.title OR (v.description = h.description AND h.description <> '')"
+            "   OR len(list_intersect(v.policies, h.policies)) > 0",
+            {"card": card_id}).fetchall()
+        out: dict[str, list[str]] = {"values_renamed": [], "values_withheld": []}
+        for value_id, source_id, same_title, same_description, same_policies, title, description, policies, \
+                hidden_policies in found:
+            if title is None:  # no active member left: withhold what was the card's
+                title, description = WITHHELD_TITLE, ""
+                policies = None
+                out["values_withheld"].append(public_id("value", value_id, source_id))
+            else:
+                out["values_renamed"].append(public_id("value", value_id, source_id))
+            cur.execute(
+                "UPDATE canonical_values SET title = CASE WHEN $t THEN $title ELSE title END,"
+                " description = CASE WHEN $d THEN $description ELSE description END,"
+                " policies = CASE WHEN NOT $p THEN policies WHEN $policies IS NULL"
+                "   THEN list_filter(policies, lambda x: NOT list_contains($hidden, x)) ELSE $policies END"
+                " WHERE id = $id",
+                {"t": same_title, "title": title, "d": same_description, "description": description,
+                 "p": same_policies, "policies": None if policies is None else list(policies),
+                 "hidden": list(hidden_policies), "id": value_id})
+        return {k: v for k, v in out.items() if v}
 
     @staticmethod
     def _value_row(cur, value_id: int) -> tuple[str, str]:
@@ -264,11 +321,14 @@ class CardStore(StoreCore):
         now = utcnow()
 
         def work(cur):
-            rows = cur.execute("SELECT deliberation_id, question_id, title, description, policies, source_id"
+            rows = cur.execute("SELECT deliberation_id, question_id, title, description, policies, source_id, status"
                                " FROM values_cards WHERE id = ?", [card_id]).fetchall()
             if not rows:
                 raise NotFound(f"no values card {card_id}")
-            deliberation_id, question_id, own_title, description, policies, source_id = rows[0]
+            deliberation_id, question_id, own_title, description, policies, source_id, status = rows[0]
+            if status != "active":  # a value named after it would carry the hidden text
+                raise Conflict(f"card {public_id('card', card_id, source_id)} is hidden: a hidden card cannot become"
+                               " a value")
             value_id = cur.execute(
                 "INSERT INTO canonical_values (deliberation_id, question_id, title, description, policies, origin,"
                 " created_at) VALUES (?, ?, ?, ?, ?, 'split', ?) RETURNING id",

@@ -43,6 +43,7 @@ class DeliberationStore(StoreCore):
 
     def _save_deliberation(self, cur, spec: DeliberationSpec, *, source: str, now: datetime) -> None:
         settings = {
+            "signup_limits": spec.signup_limits.model_dump(),
             "rounds": spec.rounds.model_dump(),
             "demographics": [d.model_dump() for d in spec.demographics],
             "closing": spec.closing.model_dump(),
@@ -214,12 +215,15 @@ class DeliberationStore(StoreCore):
             raise NotFound(f"no participant {participant_id}")
         return df.iloc[0].to_dict()
 
-    def participants(self, deliberation_id: str) -> pd.DataFrame:
-        """Pseudonymous participant rows (never token hashes)."""
+    def participants(self, deliberation_id: str, *, taking_part: bool = False) -> pd.DataFrame:
+        """Pseudonymous participant rows (never token hashes). `taking_part` leaves out people invited (or,
+        before sign-up waited for consent, joined by the open link) who never agreed to take part: they have
+        no data. Imported and simulated participants take part through their data and always count."""
         return self._frame(
             "SELECT id AS participant_id, source_id, signup, revoked_at IS NOT NULL AS revoked, created_at"
-            " FROM participants WHERE deliberation_id = ? ORDER BY id",
-            [deliberation_id],
+            " FROM participants p WHERE deliberation_id = ? AND (NOT ? OR signup NOT IN ('open', 'invite')"
+            "   OR EXISTS (SELECT 1 FROM participant_steps s WHERE s.participant_id = p.id)) ORDER BY id",
+            [deliberation_id, taking_part],
         )
 
     # -- attributes (events; latest per key wins) -------------------------------------------

@@ -1,9 +1,10 @@
 """A participant's submissions, one store method each: the answer and the step it completes, together.
 
-Each use-case (`give_consent`, `record_about_you`, `choose_question`, `save_interview_stage`,
-`confirm_card`, `answer_wiser`, `endorse`, `compare`, `answer_same_value`, `finish_round`, `answer_survey`, and the LLM
-interview's turns)
-is one transaction: everything it writes is written, or nothing is. Each is idempotent: a repeated
+Each use-case (`sign_up` by the open link, `give_consent`, `record_about_you`, `choose_question`,
+`save_interview_stage`, `confirm_card`, `answer_wiser`, `endorse`, `compare`, `answer_same_value`, `finish_round`,
+`answer_survey`, and the LLM interview's turns) is one transaction: everything it writes is written, or nothing is. Each but
+`sign_up` (every agreeing visitor is someone new; the page then swaps the join link for the
+participant's own invite link, so a refresh resumes) is idempotent: a repeated
 submission (a double click, a refresh that resends, a retry after a crash, a second tab) finds what
 the first one stored, returns it and writes nothing. Judgements answer an item of the participant's
 stored plan for the round and carry the key `app:<participant>:<round>:<item>` in `source_key`,
@@ -15,26 +16,29 @@ All SQL for these lives here; the flow they serve (what to ask next) is `workben
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
 
-from ..errors import InputError, NotFound
+from ..errors import Conflict, InputError, NotFound
 from ..interview import ANSWER_FIELDS, STAGE_KEYS, GuidedAnswers
 from ..models import (
     AttributeIn,
     ComparisonIn,
     EndorsementIn,
     MergeAnswerIn,
+    SignupLimits,
     SurveyAnswersIn,
     ValuesCardIn,
     WiserAnswerIn,
     validated,
 )
 from .core import StoreCore, as_timestamp, from_json, to_json, utcnow
+from .deliberations import hash_token, new_token
 
 #: The judging rounds, in order; `same_value` ("Are these two the same value?") is optional and skippable.
 ROUNDS = ("wiser", "endorse", "compare", "same_value")
@@ -59,6 +63,36 @@ class ParticipantState:
     steps: list[dict]
     interview: dict | None
     question: dict | None
+_SIGNUP_LOCK = threading.Lock()
+#: The window `signup_limits.per_hour` counts open sign-ups in.
+SIGNUP_WINDOW = timedelta(hours=1)
+SIGNUP_CLOSED = "This deliberation takes part by invitation only."
+SIGNUP_FULL = ("This deliberation has all the participants it can take by this link. If you were meant to take"
+               " part, please ask the organisers for an invite link.")
+SIGNUP_BUSY = ("Many people have joined in the last hour, so joining by this link is paused for a while. Please"
+               " try again later, or ask the organisers for an invite link.")
+
+
+@dataclass(frozen=True)
+class ParticipantCounts:
+    """Who is in a deliberation, for the Progress page: people taking part (they agreed, or their data was
+    imported), invited people who have not started, and open sign-up against its limits."""
+
+    taking_part: int
+    invited_not_started: int
+    joined_by_link: int
+    joined_last_hour: int
+    empty_signups: int
+    limits: SignupLimits
+
+
+@dataclass(frozen=True)
+class SignUp:
+    """A participant who joined by the open sign-up link, and the invite token that brings them back."""
+
+    participant_id: int
+    token: str
+
 
 
 def _key(participant_id: int, round_name: str, item: int) -> str:
@@ -116,6 +150,101 @@ class ParticipationStore(StoreCore):
         return lambda cur: True if self._step(cur, participant_id, step) is not None else None
 
     # -- consent, about you, the question ---------------------------------------------------------
+
+    def sign_up(self, deliberation_id: str) -> SignUp:
+        """Someone who opened the open sign-up link agreed to take part: the participant, their invite token
+        (only its hash is stored) and their consent, in one transaction. Until now nothing was stored: a
+        visitor who only opens the link leaves no participant behind.
+
+        Refused with `Conflict` when the deliberation takes no open sign-up, or has reached its
+        `signup_limits` (in all, or in the last hour; invited participants do not count). Sign-ups take
+        a lock, so concurrent ones are counted one after the other and the limits hold exactly.
+        """
+        token = new_token()
+
+        def work(cur):
+            now = utcnow()
+            refusal = self._signup_refusal(cur, deliberation_id, now)
+            if refusal is not None:
+                raise Conflict(refusal)
+            pid = cur.execute(
+                "INSERT INTO participants (deliberation_id, token_hash, signup, created_at) VALUES (?, ?, 'open', ?)"
+                " RETURNING id", [deliberation_id, hash_token(token), now]).fetchall()[0][0]
+            cur.execute("INSERT INTO participant_activity VALUES (?, 1, ?)", [pid, now])
+            self._add_step(cur, pid, "consent", now)
+            return SignUp(int(pid), token)
+
+        # One sign-up at a time, counted and written in one transaction: DuckDB would let two concurrent
+        # transactions each count the other's participant as absent (it sees no conflict between them), and
+        # its single writing process makes this process's lock cover every writer of the file.
+        with _SIGNUP_LOCK:
+            return self._write(work)
+
+    def signup_refusal(self, deliberation_id: str) -> str | None:
+        """Why the open sign-up link would refuse someone now (closed, full, or busy this hour), or None.
+        `sign_up` decides again when they agree; this lets the link say so before they read the consent."""
+        with self._cursor() as cur:
+            return self._signup_refusal(cur, deliberation_id, utcnow())
+
+    @staticmethod
+    def _signup_refusal(cur, deliberation_id: str, now: datetime) -> str | None:
+        rows = cur.execute(
+            "SELECT d.open_signup, d.settings, count(p.id), count(p.id) FILTER (WHERE p.created_at >= ?)"
+            " FROM deliberations d LEFT JOIN participants p ON p.deliberation_id = d.id AND p.signup = 'open'"
+            " WHERE d.id = ? GROUP BY ALL", [now - SIGNUP_WINDOW, deliberation_id]).fetchall()
+        if not rows:
+            raise NotFound(f"no deliberation {deliberation_id!r}")
+        open_signup, settings, total, recent = rows[0]
+        limits = SignupLimits.of(from_json(settings))
+        if not open_signup:
+            return SIGNUP_CLOSED
+        if total >= limits.participants:
+            return SIGNUP_FULL
+        if recent >= limits.per_hour:
+            return SIGNUP_BUSY
+        return None
+
+    def participant_counts(self, deliberation_id: str) -> ParticipantCounts:
+        """Who has taken part, who was invited and has not started, and how open sign-up stands."""
+        now = utcnow()
+        with self._cursor() as cur:
+            rows = cur.execute(
+                "SELECT p.signup, s.participant_id IS NOT NULL AS started, p.created_at >= ? AS recent, count(*)"
+                " FROM participants p LEFT JOIN (SELECT DISTINCT participant_id FROM participant_steps) s"
+                " ON s.participant_id = p.id WHERE p.deliberation_id = ? GROUP BY ALL",
+                [now - SIGNUP_WINDOW, deliberation_id]).fetchall()
+            settings = cur.execute("SELECT settings FROM deliberations WHERE id = ?", [deliberation_id]).fetchall()
+        if not settings:
+            raise NotFound(f"no deliberation {deliberation_id!r}")
+
+        def count(signup=None, started=None, recent=None) -> int:
+            return sum(n for s, st, r, n in rows if signup in (None, s) and started in (None, st)
+                       and recent in (None, r))
+
+        return ParticipantCounts(
+            # Imported and simulated participants take part through their data, not through the steps.
+            taking_part=sum(n for signup, started, _, n in rows if started or signup not in ("open", "invite")),
+            invited_not_started=count("invite", started=False), joined_by_link=count("open"),
+            joined_last_hour=count("open", recent=True), empty_signups=count("open", started=False),
+            limits=SignupLimits.of(from_json(settings[0][0])))
+
+    def remove_empty_signups(self, deliberation_id: str, *, actor_id: int | None = None) -> int:
+        """Remove the participants who opened the open sign-up link but never agreed to take part (before
+        sign-up waited for consent, every visit made one): nothing of theirs is kept anywhere else.
+        Audited; returns how many were removed."""
+        def work(cur):
+            removed = cur.execute(
+                "DELETE FROM participants p WHERE p.deliberation_id = ? AND p.signup = 'open'"
+                " AND NOT EXISTS (SELECT 1 FROM participant_steps s WHERE s.participant_id = p.id)"
+                " AND NOT EXISTS (SELECT 1 FROM participant_activity a WHERE a.participant_id = p.id)"
+                " AND NOT EXISTS (SELECT 1 FROM participant_attributes a WHERE a.participant_id = p.id)"
+                " AND NOT EXISTS (SELECT 1 FROM interviews i WHERE i.participant_id = p.id) RETURNING id",
+                [deliberation_id]).fetchall()
+            self._audit(cur, deliberation_id, actor_id, "remove_empty_signups", deliberation_id,
+                        {"participants": len(removed)}, utcnow())
+            return len(removed)
+
+        return self._write(work)
 
     def give_consent(self, participant_id: int) -> None:
         """The participant agreed to take part."""

@@ -1,7 +1,8 @@
 """The Values Workbench web app: routes each visitor to the pages their role may see.
 
-A participant arrives with `?invite=TOKEN` (or `?join=DELIBERATION` where open sign-up is on) and
-sees only their own flow, whatever else the browser holds. Everyone else sees the welcome page and
+A participant arrives with `?invite=TOKEN` and sees only their own flow, whatever else the browser
+holds. Someone with `?join=DELIBERATION` (where open sign-up is on) sees its consent page; agreeing
+makes them a participant and swaps the link for their own invite link. Everyone else sees the welcome page and
 "Staff sign-in"; a signed-in facilitator or researcher sees exactly the pages
 `workbench.auth.PAGES_BY_ROLE` gives their role, each at its own URL path (/facilitator-progress,
 ...). A page not in the visitor's list cannot be opened, not even by its URL: `st.navigation` runs
@@ -76,16 +77,18 @@ def staff_token() -> str | None:
     return token
 
 
-if visitor.kind == "participant":
+if visitor.kind in ("participant", "joining"):
     # An invite link never opens a staff page, even in a browser that has signed in.
     st.session_state.pop(STAFF_TOKEN, None)
     st.session_state.pop("staff_user_id", None)
-    st.session_state["participant_id"] = visitor.participant_id
-    if visitor.new_token:
-        # Open sign-up: swap the join link for the participant's own resumable invite link.
-        st.query_params.clear()
-        st.query_params["invite"] = visitor.new_token
-    pages = [st.Page("views/participant.py", title="Your values", icon="🧭", url_path="participate", default=True)]
+    if visitor.kind == "participant":
+        st.session_state["participant_id"] = visitor.participant_id
+        view = "views/participant.py"
+    else:  # the open sign-up link: its consent page makes the participant when they agree
+        st.session_state.pop("participant_id", None)
+        st.session_state["joining_deliberation"] = visitor.deliberation_id
+        view = "views/join.py"
+    pages = [st.Page(view, title="Your values", icon="🧭", url_path="participate", default=True)]
 elif visitor.kind == "denied":
     st.session_state.pop("participant_id", None)
     st.error(visitor.message)

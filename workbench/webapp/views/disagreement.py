@@ -12,6 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from workbench import analyses, web
+from workbench.markdown import literal
 
 web.require_staff(__file__)
 st.title("Where communities disagree")
@@ -91,7 +92,7 @@ if report.polis_report:
     for group in polis["groups"]:
         with st.expander(f"Group {group['label']} — {group['size']} participants", expanded=True):
             for row in group["statements"]:
-                st.markdown(f"**{row['text'] or title(row['statement_id'])}**  \n{in_plain_words(row)}")
+                st.markdown(f"**{literal(row['text'] or title(row['statement_id']))}**  \n{in_plain_words(row)}")
     shared = polis["consensus"]["agree"] + polis["consensus"]["disagree"]
     if shared:
         st.markdown("**What most participants share**")

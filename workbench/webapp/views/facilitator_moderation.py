@@ -56,7 +56,8 @@ with cards_tab:
             else:
                 store.hide_card(int(card_id), reason.strip(), actor_id=actor)
                 st.success(f"Card {card_ids.public(card_id)} is hidden: it has left the graph, the rounds and the"
-                           " exports.")
+                           " exports, and a value named after it now carries another member card's text (or, with"
+                           " no member left, has its text withheld).")
 
 with contexts_tab:
     proposed = store.proposed_contexts(did)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import streamlit as st
 
 from workbench import web
+from workbench.markdown import literal
 
 
 def show() -> None:
@@ -20,4 +23,5 @@ def show() -> None:
     open_ones = web.store().deliberations()
     open_ones = open_ones[open_ones["open_signup"]]
     for row in open_ones.itertuples():
-        st.markdown(f"- [Join “{row.title}”](?join={row.id})")
+        # The title is shown as typed (it cannot end the link or add an image); the id is a slug.
+        st.markdown(f"- [Join “{literal(row.title)}”](?join={quote(str(row.id), safe='')})")

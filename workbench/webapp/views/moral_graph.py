@@ -12,6 +12,7 @@ import streamlit as st
 from workbench import analyses, config, web
 from workbench.components.moral_graph import moral_graph
 from workbench.graphview import graph_view
+from workbench.markdown import literal
 
 web.require_staff(__file__)
 st.title("The moral graph")
@@ -19,13 +20,6 @@ store = web.store()
 did = web.deliberation_picker()
 if did is None:
     st.stop()
-
-
-def plain(text: str) -> str:
-    """A value's title as typed: Markdown (and so HTML) escaped, never rendered."""
-    for ch in "\\`*_{}[]<>()#+-.!|~":
-        text = text.replace(ch, "\\" + ch)
-    return text
 
 
 @st.cache_data(ttl=30, show_spinner="Building the moral graph…")
@@ -75,7 +69,7 @@ selected = moral_graph(view, height=620, key=f"graph_{did}_{mode}_{question}_{co
 
 if selected is not None:
     node = next(n for n in view["nodes"] if str(n["id"]) == str(selected))
-    st.subheader(plain(node["label"]))
+    st.subheader(literal(node["label"]))  # a value's title as typed, never rendered
     vid = store.id_map(did, "value").to_store.get(str(selected))
     if vid is not None:
         answers = store.wiser_answers(did)

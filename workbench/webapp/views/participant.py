@@ -32,6 +32,7 @@ from workbench.interview import (
     wiser_story,
 )
 from workbench.llm import LlmConfig, LlmConfigError, LlmInterviewer, LlmUnavailable
+from workbench.markdown import literal
 from workbench.models import (
     COMMENT_MAX,
     DESCRIPTION_MAX,
@@ -65,7 +66,7 @@ def submit_on_click(write, *args, **kwargs) -> dict:
 
 
 def header() -> None:
-    st.title(delib["title"])
+    st.title(_plain(delib["title"]))
     number, total = flow.step_number()
     st.progress(number / total, text=f"Step {number} of {total}: {P.STEP_TITLES[flow.step]}")
 
@@ -82,10 +83,8 @@ def show_value(value, *, heading: str | None = None) -> None:
 
 
 def _plain(text: str) -> str:
-    """Escape Markdown so card text is shown as typed."""
-    for ch in "\\`*_{}[]<>()#+-.!|~":
-        text = text.replace(ch, "\\" + ch)
-    return text
+    """Escape Markdown so card text, and what facilitators and imports wrote, is shown as typed."""
+    return literal(text)
 
 
 # -- consent, about you, question ---------------------------------------------------------------
@@ -103,7 +102,7 @@ def demographics_step() -> None:
     with st.form("demographics"):
         answers = {}
         for q in questions:
-            label = q["label"] + ("" if q["required"] else " (optional)")
+            label = _plain(q["label"]) + ("" if q["required"] else " (optional)")
             answers[q["key"]] = st.selectbox(label, q["options"], index=None, placeholder="Choose…",
                                              key=f"demo_{q['key']}")
         submitted = st.form_submit_button("Continue", type="primary")
@@ -120,9 +119,10 @@ def question_step() -> None:
     questions = store.questions(did)
     st.write("Which of these questions would you like to think about?")
     labels = {row.id: row.title for row in questions.itertuples()}
-    choice = st.radio("Question", list(labels), format_func=labels.get, index=None, key="question_choice")
+    choice = st.radio("Question", list(labels), format_func=lambda q: _plain(labels[q]), index=None,
+                      key="question_choice")
     if choice:
-        st.info(questions.set_index("id").loc[choice, "prompt"])
+        st.info(_plain(questions.set_index("id").loc[choice, "prompt"]))
     if st.button("Continue", type="primary", disabled=choice is None):
         store.choose_question(pid, choice, mode="llm" if llm_config() else "guided")
         rerun()
@@ -232,7 +232,7 @@ def interview_step() -> None:
         return rerun()
     iid = int(interview["id"])
     question = flow.question
-    st.info(question["prompt"])
+    st.info(_plain(question["prompt"]))
     if interview["mode"] == "llm":
         return llm_interview(iid, question["prompt"])
     answers, submitted = interview_state(iid)
@@ -372,7 +372,7 @@ def review(iid: int, question, answers: GuidedAnswers) -> None:
                                  on_change=saving, args=(iid, (key("rev_policies"),)))
     keep_typed(iid, "review", {key("rev_title"): answers.title, key("rev_description"): answers.description,
                                key("rev_policies"): "\n".join(answers.policies)})
-    st.caption("Where it applies: " + "; ".join(answers.contexts))
+    st.caption("Where it applies: " + "; ".join(map(_plain, answers.contexts)))
     policies = policies_from_text(policies_text)
     # The story-aware checks too: a line that copies the participant's story word for word is flagged.
     check = check_card({"title": title, "description": description, "policies": policies},
@@ -523,7 +523,7 @@ def compare_step() -> None:
     if item is None:
         return finish("compare")
     st.write(f"Pair {item.number} of {item.total}: which of these two should guide the answer to this question?")
-    st.info(flow.question["prompt"])
+    st.info(_plain(flow.question["prompt"]))
     for column, value, winner in zip(st.columns(2), item.values, ("a", "b"), strict=True):
         with column:
             show_value(value)
