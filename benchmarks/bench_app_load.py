@@ -221,7 +221,7 @@ async def participate(browser, base: str, walk: Walk, delay: float) -> None:
 
         n = await round_size(page, r"^Pair 1 of \d+")
         for i in range(n):
-            nxt = re.compile(rf"^Pair {i + 2} of {n}") if i + 1 < n else "Step 8 of 8: Thank you"
+            nxt = re.compile(rf"^Pair {i + 2} of {n}") if i + 1 < n else "Step 9 of 10: Where you sit"
             await step(walk, page, "compare choice",
                        lambda i=i: page.get_by_role("button", name="This one").nth(i % 2).click(),
                        lambda nxt=nxt: shown(page, nxt))
