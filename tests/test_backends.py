@@ -123,3 +123,32 @@ def test_the_stores_sql_is_rewritten_for_psycopg_outside_string_literals_only():
     assert text == ("SELECT %s, %s FROM t WHERE a = %s AND s LIKE 'plan:%%?$x' AND w < 5 %% 2"
                     " AND CAST(x AS DOUBLE PRECISION) > 0")
     assert names == ("d", "d")  # each use of a name is a parameter of its own (its type deduced there)
+
+
+def test_sign_up_hiding_and_the_survey_run_on_postgresql(postgres_url):
+    """The store methods of open sign-up, card hiding and the closing survey on PostgreSQL (their own
+    tests run on DuckDB): the same answers as DuckDB gives."""
+    results = {}
+    for name, target in (("duckdb", ":memory:"), ("postgresql", postgres_url)):
+        demo_target = target
+        if target == ":memory:":
+            import tempfile
+
+            demo_target = str(Path(tempfile.mkdtemp()) / "d.duckdb")
+        demo(demo_target)
+        with open_store(demo_target) as store:
+            store.create_invites("demo", 3, signup="open")  # what older versions left: empty sign-ups
+            joined = store.sign_up("demo")
+            counts = store.participant_counts("demo")
+            removed = store.remove_empty_signups("demo")
+            refusal = store.signup_refusal("demo")
+            answers = store.answer_survey(joined.participant_id, {"position_fair": "yes"})
+            again = store.answer_survey(joined.participant_id, {"position_fair": "no"})  # a repeat: the first stays
+            survey = store.survey_answers("demo").query("participant_id == @joined.participant_id")
+            card = int(store.cards("demo")["id"].iloc[0])
+            store.hide_card(card, "test")
+            shown = store.cards("demo")
+            results[name] = (counts.empty_signups, counts.joined_by_link, removed, refusal, answers, again,
+                             list(survey["answer"]), card in set(shown["id"]), len(shown))
+    assert results["duckdb"] == results["postgresql"]
+    assert results["postgresql"][:3] == (3, 4, 3) and results["postgresql"][6] == ["yes"]

@@ -261,31 +261,28 @@ class CardStore(StoreCore):
             "WITH hidden AS (SELECT deliberation_id, title, description, policies FROM values_cards WHERE id = $card),"
             " members AS (SELECT l.canonical_id, min(c.id) AS card_id FROM card_value l"
             "   JOIN values_cards c ON c.id = l.card_id WHERE c.status = 'active' GROUP BY l.canonical_id)"
-            " SELECT v.id, v.source_id, v.title = h.title, v.description = h.description AND h.description <> '',"
-            "   len(list_intersect(v.policies, h.policies)) > 0, m.title, m.description, m.policies, h.policies"
+            " SELECT v.id, v.source_id, v.policies, v.title = h.title, v.description = h.description AND h.description <> '',"
+            "   v.policies && h.policies, m.title, m.description, m.policies, h.policies"
             " FROM canonical_values v JOIN hidden h ON h.deliberation_id = v.deliberation_id"
             " LEFT JOIN members x ON x.canonical_id = v.id LEFT JOIN values_cards m ON m.id = x.card_id"
             " WHERE v.title = h.title OR (v.description = h.description AND h.description <> '')"
-            "   OR len(list_intersect(v.policies, h.policies)) > 0",
+            "   OR v.policies && h.policies",
             {"card": card_id}).fetchall()
         out: dict[str, list[str]] = {"values_renamed": [], "values_withheld": []}
-        for value_id, source_id, same_title, same_description, same_policies, title, description, policies, \
-                hidden_policies in found:
+        for value_id, source_id, own_policies, same_title, same_description, same_policies, title, description, \
+                policies, hidden_policies in found:
             if title is None:  # no active member left: withhold what was the card's
                 title, description = WITHHELD_TITLE, ""
-                policies = None
+                policies = [line for line in own_policies or [] if line not in set(hidden_policies or [])]
                 out["values_withheld"].append(public_id("value", value_id, source_id))
             else:
                 out["values_renamed"].append(public_id("value", value_id, source_id))
             cur.execute(
                 "UPDATE canonical_values SET title = CASE WHEN $t THEN $title ELSE title END,"
                 " description = CASE WHEN $d THEN $description ELSE description END,"
-                " policies = CASE WHEN NOT $p THEN policies WHEN $policies IS NULL"
-                "   THEN list_filter(policies, lambda x: NOT list_contains($hidden, x)) ELSE $policies END"
-                " WHERE id = $id",
+                " policies = CASE WHEN $p THEN $policies ELSE policies END WHERE id = $id",
                 {"t": same_title, "title": title, "d": same_description, "description": description,
-                 "p": same_policies, "policies": None if policies is None else list(policies),
-                 "hidden": list(hidden_policies), "id": value_id})
+                 "p": same_policies, "policies": list(policies if policies is not None else []), "id": value_id})
         return {k: v for k, v in out.items() if v}
 
     @staticmethod

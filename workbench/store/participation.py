@@ -189,9 +189,10 @@ class ParticipationStore(StoreCore):
     @staticmethod
     def _signup_refusal(cur, deliberation_id: str, now: datetime) -> str | None:
         rows = cur.execute(
-            "SELECT d.open_signup, d.settings, count(p.id), count(p.id) FILTER (WHERE p.created_at >= ?)"
-            " FROM deliberations d LEFT JOIN participants p ON p.deliberation_id = d.id AND p.signup = 'open'"
-            " WHERE d.id = ? GROUP BY ALL", [now - SIGNUP_WINDOW, deliberation_id]).fetchall()
+            "SELECT d.open_signup, d.settings, coalesce(n.total, 0), coalesce(n.recent, 0) FROM deliberations d"
+            " LEFT JOIN (SELECT deliberation_id, count(*) AS total, count(*) FILTER (WHERE created_at >= ?) AS recent"
+            "   FROM participants WHERE signup = 'open' GROUP BY deliberation_id) n ON n.deliberation_id = d.id"
+            " WHERE d.id = ?", [now - SIGNUP_WINDOW, deliberation_id]).fetchall()
         if not rows:
             raise NotFound(f"no deliberation {deliberation_id!r}")
         open_signup, settings, total, recent = rows[0]
@@ -211,7 +212,7 @@ class ParticipationStore(StoreCore):
             rows = cur.execute(
                 "SELECT p.signup, s.participant_id IS NOT NULL AS started, p.created_at >= ? AS recent, count(*)"
                 " FROM participants p LEFT JOIN (SELECT DISTINCT participant_id FROM participant_steps) s"
-                " ON s.participant_id = p.id WHERE p.deliberation_id = ? GROUP BY ALL",
+                " ON s.participant_id = p.id WHERE p.deliberation_id = ? GROUP BY 1, 2, 3",
                 [now - SIGNUP_WINDOW, deliberation_id]).fetchall()
             settings = cur.execute("SELECT settings FROM deliberations WHERE id = ?", [deliberation_id]).fetchall()
         if not settings:
@@ -644,12 +645,15 @@ class ParticipationStore(StoreCore):
         participant_source_id, question, answer, canonical_id, value_source_id, created_at."""
         until = as_timestamp(until)
         return self._frame(
-            "SELECT s.participant_id, p.source_id AS participant_source_id, s.question, s.answer, s.canonical_id,"
+            # The latest answer per participant and question (DISTINCT ON: both engines read it).
+            "SELECT participant_id, participant_source_id, question, answer, canonical_id, value_source_id, created_at"
+            " FROM (SELECT DISTINCT ON (s.participant_id, s.question) s.participant_id,"
+            " p.source_id AS participant_source_id, s.question, s.answer, s.canonical_id,"
             " v.source_id AS value_source_id, s.created_at FROM survey_answers s"
             " JOIN participants p ON p.id = s.participant_id LEFT JOIN canonical_values v ON v.id = s.canonical_id"
             " WHERE s.deliberation_id = ? AND (CAST(? AS TIMESTAMP) IS NULL OR s.created_at < ?)"
-            " QUALIFY row_number() OVER (PARTITION BY s.participant_id, s.question ORDER BY s.created_at DESC,"
-            " s.id DESC) = 1 ORDER BY s.participant_id, s.question",
+            " ORDER BY s.participant_id, s.question, s.created_at DESC, s.id DESC) AS latest"
+            " ORDER BY participant_id, question",
             [deliberation_id, until, until])
 
     # -- what a participant has done (reads) ---------------------------------------------------------
