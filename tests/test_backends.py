@@ -125,18 +125,13 @@ def test_the_stores_sql_is_rewritten_for_psycopg_outside_string_literals_only():
     assert names == ("d", "d")  # each use of a name is a parameter of its own (its type deduced there)
 
 
-def test_sign_up_hiding_and_the_survey_run_on_postgresql(postgres_url):
+def test_sign_up_hiding_and_the_survey_run_on_postgresql(tmp_path, postgres_url):
     """The store methods of open sign-up, card hiding and the closing survey on PostgreSQL (their own
     tests run on DuckDB): the same answers as DuckDB gives."""
     results = {}
-    for name, target in (("duckdb", ":memory:"), ("postgresql", postgres_url)):
-        demo_target = target
-        if target == ":memory:":
-            import tempfile
-
-            demo_target = str(Path(tempfile.mkdtemp()) / "d.duckdb")
-        demo(demo_target)
-        with open_store(demo_target) as store:
+    for name, target in (("duckdb", str(tmp_path / "d.duckdb")), ("postgresql", postgres_url)):
+        demo(target)
+        with open_store(target) as store:
             store.create_invites("demo", 3, signup="open")  # what older versions left: empty sign-ups
             joined = store.sign_up("demo")
             counts = store.participant_counts("demo")

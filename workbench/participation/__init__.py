@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from .flow import ROUNDS, STEP_TITLES, STEPS, Flow, flow
 from .planning import plan_compare, plan_endorse, plan_wiser, similarity
-from .rounds import RoundItem, next_item, round_cards, round_values
+from .rounds import RoundItem, next_item, round_values
 from .visitor import INVALID_LINK, INVITE_POLICY, InviteGuessPolicy, Visitor, resolve_visitor
 
 __all__ = [
     "INVALID_LINK", "INVITE_POLICY", "ROUNDS", "STEPS", "STEP_TITLES", "Flow", "InviteGuessPolicy", "RoundItem",
     "Visitor", "flow", "next_item", "plan_compare", "plan_endorse", "plan_wiser", "resolve_visitor",
-    "round_cards", "round_values", "similarity",
+    "round_values", "similarity",
 ]

@@ -50,12 +50,6 @@ def round_values(store: Store, flow: Flow) -> pd.DataFrame:
     return values.assign(item=values["public_id"])
 
 
-def round_cards(store: Store, flow: Flow) -> pd.DataFrame:
-    """The cards the "same value?" round can show: every active card of the deliberation (a candidate
-    merge may pair cards of different questions)."""
-    return store.cards(flow.deliberation["id"])
-
-
 def _make_plan(store: Store, flow: Flow, round_name: str, values: pd.DataFrame | None) -> list:
     did, pid = flow.deliberation["id"], flow.participant_id
     # A deliberation saved before a round existed gets the round's default size.
@@ -100,7 +94,7 @@ def next_item(store: Store, flow: Flow, round_name: str) -> RoundItem | None:
     if len(answered) >= len(plan):
         return None
     if round_name == "same_value":
-        return _next_pair(flow, plan, answered, round_cards(store, flow))
+        return _next_pair(store, flow, plan, answered)
     keys = store.round_value_keys(flow.deliberation["id"], flow.question_id)
     by_public, asked = {ids.public_id("value", i, source): i for i, source in keys}, {i for i, _ in keys}
     for index, entry in enumerate(plan):
@@ -112,12 +106,15 @@ def next_item(store: Store, flow: Flow, round_name: str) -> RoundItem | None:
     return None
 
 
-def _next_pair(flow: Flow, plan: list, answered: set[int], cards: pd.DataFrame) -> RoundItem | None:
-    """The "same value?" round's next pair whose two cards are both still active, with their rows."""
-    by_id = {int(row["id"]): row for row in cards.to_dict("records")}
-    for index, entry in enumerate(plan):
-        pair = (int(entry["card_a"]), int(entry["card_b"]))
-        if index not in answered and all(card in by_id for card in pair):
+def _next_pair(store: Store, flow: Flow, plan: list, answered: set[int]) -> RoundItem | None:
+    """The "same value?" round's next pair whose two cards are both still active, with their rows. Reads
+    only the cards of the unanswered pairs (a candidate merge may pair cards of different questions)."""
+    waiting = [(index, (int(entry["card_a"]), int(entry["card_b"])), entry)
+               for index, entry in enumerate(plan) if index not in answered]
+    cards = store.cards(flow.deliberation["id"], card_ids=sorted({c for _, pair, _ in waiting for c in pair}))
+    by_id = {int(row["id"]): row for row in cards.to_dict("records")}  # active cards only
+    for index, pair, entry in waiting:
+        if all(card in by_id for card in pair):
             return RoundItem("same_value", index, len(answered) + 1, len(plan), entry,
                              tuple(by_id[card] for card in pair))
     return None
