@@ -94,6 +94,8 @@ class Walk:
     server_pid: int | None = None  # set for the participants walking alone: server CPU per step
     cpu: list[tuple[str, float]] = field(default_factory=list)
     rss_after: float | None = None  # the server's resident memory (MB) when this walk ended
+    done_at: list[float] = field(default_factory=list)  # time.perf_counter() at the end of each step
+    worker: str | None = None  # the app worker nginx sent this participant to (its X-Workbench-Worker)
 
 
 async def settled(page) -> None:
@@ -124,6 +126,7 @@ async def step(walk: Walk, page, name: str, act, arrive) -> None:
     await arrive()
     await settled(page)
     walk.timings.append((name, time.perf_counter() - t))
+    walk.done_at.append(time.perf_counter())
     if walk.server_pid:
         walk.cpu.append((name, server_cpu(walk.server_pid) - cpu))
     errors = page.locator("[data-testid='stException']")

@@ -4,16 +4,25 @@ A throwaway PostgreSQL 15 server (tests/pgserver.py, durable: fsync on) holds th
 (12 simulated participants). Each configuration gets a fresh database of its own with the same
 contents, and the server exactly as a user starts it: `workbench serve --db URL --workers N` (nginx in
 front in both, so the only difference is the number of workers). The same load both times: the same
-number of real participants in Debian's Chromium (bench_app_load.py's walk: consent to the last
-comparison), all at once, started over `--ramp` seconds; runs in the order 1, 2, 2, 1 workers (the
-machine is shared: alternating spreads its changing load over both). Reports participant steps per
-second (steps finished / wall time until the last participant finished, pooled over the runs of
-each configuration), the ratio 2 workers : 1,
-lost answers (stored vs planned, checked in PostgreSQL after the server stopped), and how the
-machine's CPU was shared between the browsers, the app workers, nginx and PostgreSQL (from /proc).
+number of participants walking bench_app_load.py's walk (consent to the last comparison), all at once,
+started over `--ramp` seconds, each clicking on as soon as the previous step is on screen (no thinking
+time: the point is to load the app). The participants are, by default (`--client protocol`), light
+clients speaking Streamlit's own WebSocket protocol (stream_client.py: real HTTP and WebSocket through
+nginx, cookies kept, the same widget values a browser sends), which cost a small fraction of the
+server's CPU per step; `--client chromium` drives Debian's Chromium instead, which on a small machine
+costs several times the app's CPU, so that the browsers, not the app, are measured. Before each
+measurement the workers are left to finish their start (the suggestion model loads in the background)
+until their CPU use settles. Runs in the order 1, 2, 2, 1 workers (the machine is shared: alternating
+spreads its changing load over both). Reports participant steps per second (steps finished / wall time
+until the last participant finished, pooled over the runs of each configuration), the ratio
+2 workers : 1, seconds per step, lost answers (stored vs planned, checked in PostgreSQL after the
+server stopped), how the machine's CPU was shared between the clients, the app workers, nginx,
+PostgreSQL and everything else (from /proc: every process on the machine), how busy each app worker
+was (CPU seconds per wall second: 1.0 is one core), and the load average.
 Writes `benchmarks/results/workers.md`.
 
-Run: .venv/bin/python benchmarks/bench_workers.py [--participants 12] [--ramp 5] [--minutes 15] [--rounds 2]
+Run: .venv/bin/python benchmarks/bench_workers.py [--client protocol|chromium] [--participants 30]
+         [--ramp 5] [--minutes 15] [--rounds 2]
 """
 
 from __future__ import annotations
@@ -28,7 +37,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,8 +45,11 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import numpy as np  # noqa: E402
 import pgserver  # noqa: E402
-from bench_app_load import Walk, check, drive, processes, verify  # noqa: E402
+import stream_client  # noqa: E402
+from bench_app_load import Walk, check, processes, verify  # noqa: E402
+from bench_app_load import drive as drive_chromium  # noqa: E402
 from browser import WORKBENCH, chromium_missing_reason, free_port, healthy, port_is_free  # noqa: E402
 
 from workbench import config  # noqa: E402
@@ -48,19 +60,40 @@ from workbench.store import Store, close_stores  # noqa: E402
 RESULTS = ROOT / "benchmarks" / "results" / "workers.md"
 
 
-def role_of(cmd: str) -> str:
-    return ("app workers" if "streamlit" in cmd else "browsers (chromium)" if "chrom" in cmd
-            else "nginx" if "nginx" in cmd else "postgresql" if "postgres" in cmd
-            else "playwright driver" if "playwright" in cmd or "node" in cmd else "everything else")
+#: The protocol clients run in this benchmark's own process (asyncio, one thread).
+PROTOCOL_CLIENTS = "clients (protocol, this process)"
+CLIENT_ROLES = (PROTOCOL_CLIENTS, "browsers (chromium)", "playwright driver")
+
+
+def role_of(pid: int, cmd: str, lineage: list[int], serve: int, postmaster: int | None) -> str:
+    """Whose a process is, by its ancestors (`lineage`: its own pid, its parent, ... up to init): the
+    served app's processes, the benchmark's PostgreSQL, the clients this process runs or started;
+    anything else on the machine (other people's servers and browsers included) is 'everything else'."""
+    for ancestor in lineage:
+        if ancestor == serve:
+            return ("app workers" if "streamlit" in cmd else "nginx" if "nginx" in cmd
+                    else "workbench serve (supervisor)")
+        if ancestor == postmaster:
+            return "postgresql"
+        if ancestor == os.getpid():
+            return (PROTOCOL_CLIENTS if pid == ancestor else "browsers (chromium)" if "chrom" in cmd
+                    else "playwright driver" if "playwright" in cmd or "node" in cmd else "everything else")
+    return "everything else"
 
 
 class MachineSampler:
     """CPU seconds every process on the machine used while this ran, by role: /proc read every second,
-    each process's last reading kept (a browser that exits between readings loses at most a second)."""
+    each process's last reading kept (a browser that exits between readings loses at most a second).
+    The sampler's own reading of /proc (in this process) is taken out of the protocol clients' share.
+    Also the highest 1-minute load average seen, and `uptime` at the end."""
 
-    def __init__(self) -> None:
+    def __init__(self, serve: int, postmaster: int | None) -> None:
+        self.serve, self.postmaster = serve, postmaster
         self.start = {pid: seconds for pid, _, _, seconds in processes()}
         self.last: dict[int, tuple[str, float]] = {}
+        self.own = 0.0  # CPU seconds this sampler's thread used
+        self.highest_load = os.getloadavg()[0]
+        self.uptime = ""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -72,20 +105,60 @@ class MachineSampler:
         self._stop.set()
         self._thread.join()
         self.sample()
+        self.uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
     def _run(self) -> None:
         while not self._stop.wait(1.0):
+            started = time.thread_time()
             self.sample()
+            self.highest_load = max(self.highest_load, os.getloadavg()[0])
+            self.own += time.thread_time() - started
 
     def sample(self) -> None:
-        for pid, _, cmd, seconds in processes():
-            self.last[pid] = (role_of(cmd), seconds)
+        every = list(processes())
+        parents = {pid: parent for pid, parent, _, _ in every}
+        for pid, _, cmd, seconds in every:
+            lineage, p = [], pid
+            while p and p not in lineage and len(lineage) < 50:
+                lineage.append(p)
+                p = parents.get(p, 0)
+            self.last[pid] = (role_of(pid, cmd, lineage, self.serve, self.postmaster), seconds)
 
     def by_role(self) -> dict[str, float]:
         out: dict[str, float] = defaultdict(float)
         for pid, (role, seconds) in self.last.items():
             out[role] += seconds - self.start.get(pid, 0.0)
+        if PROTOCOL_CLIENTS in out:
+            out[PROTOCOL_CLIENTS] = max(out[PROTOCOL_CLIENTS] - self.own, 0.0)
         return dict(out)
+
+    def per_worker(self) -> list[float]:
+        """CPU seconds of each app worker (Streamlit process), largest first."""
+        return sorted((seconds - self.start.get(pid, 0.0) for pid, (role, seconds) in self.last.items()
+                       if role == "app workers"), reverse=True)
+
+
+def settle(server_pid: int, limit: float = 180.0) -> float:
+    """Wait until the server's processes (the workers load the suggestion model in the background after
+    their health check answers) use less than a tenth of a core over two seconds; bounded by `limit`.
+    Returns the seconds waited."""
+    started = time.monotonic()
+
+    def cpu() -> float:
+        tree = {server_pid}
+        every = list(processes())
+        for _ in range(4):  # serve → streamlit / nginx → nginx workers
+            tree |= {pid for pid, parent, _, _ in every if parent in tree}
+        return sum(seconds for pid, _, _, seconds in every if pid in tree)
+
+    before = cpu()
+    while time.monotonic() - started < limit:
+        time.sleep(2.0)
+        now = cpu()
+        if now - before < 0.2:
+            break
+        before = now
+    return time.monotonic() - started
 
 
 def fresh_database(server: str, name: str, participants: int) -> tuple[str, list[tuple[int, str]]]:
@@ -106,6 +179,14 @@ def fresh_database(server: str, name: str, participants: int) -> tuple[str, list
     return url, invites
 
 
+def postmaster_pid(directory: Path) -> int | None:
+    """The benchmark's PostgreSQL server process (the first line of its postmaster.pid)."""
+    try:
+        return int((directory / "data" / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def run(url: str, invites, workers: int, args) -> dict:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -118,9 +199,11 @@ def run(url: str, invites, workers: int, args) -> dict:
             if serve.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"workbench serve --workers {workers} did not start")
             time.sleep(0.5)
+        settled = settle(serve.pid)
         walks = [Walk(i, token, pid) for i, (pid, token) in enumerate(invites)]
         load = os.getloadavg()[0]
-        with MachineSampler() as sampler:
+        drive = stream_client.drive if args.client == "protocol" else drive_chromium
+        with MachineSampler(serve.pid, args.postmaster) as sampler:
             elapsed = asyncio.run(drive(base, walks, args.ramp, args.minutes * 60))
     finally:
         serve.send_signal(signal.SIGTERM)
@@ -130,8 +213,30 @@ def run(url: str, invites, workers: int, args) -> dict:
     close_stores()
     steps = sum(len(w.timings) for w in walks)
     return {"workers": workers, "walks": walks, "rows": rows, "elapsed": elapsed, "steps": steps,
-            "rate": steps / elapsed, "cpu": sampler.by_role(),
-            "load": load, "port_free": stopped}
+            "rate": steps / elapsed, "cpu": sampler.by_role(), "per_worker": sampler.per_worker(),
+            "load": load, "highest_load": sampler.highest_load, "uptime": sampler.uptime, "settled": settled,
+            "port_free": stopped}
+
+
+CLIENT_WORDS = {"protocol": "light protocol clients (stream_client.py: Streamlit's WebSocket protocol,"
+                              " through nginx, no browser)",
+                "chromium": "headless Chromium pages (Playwright, one browser)"}
+
+
+def steady_rate(walks) -> float:
+    """Steps per second while every participant was walking: from the moment the last one to start had
+    its first step on screen to the moment the first one to finish had its last (no ramp, no tail)."""
+    started = [w.done_at[0] for w in walks if w.done_at]
+    ended = [w.done_at[-1] for w in walks if w.finished]
+    if len(started) < len(walks) or not ended or min(ended) <= max(started):
+        return float("nan")
+    since, until = max(started), min(ended)
+    return sum(since < t <= until for w in walks for t in w.done_at) / (until - since)
+
+
+def command_line(args) -> str:
+    return (f"bench_workers.py --client {args.client} --participants {args.participants} --ramp {args.ramp:g}"
+            f" --minutes {args.minutes:g} --rounds {args.rounds}")
 
 
 def report(results: list[dict], args) -> str:
@@ -142,67 +247,104 @@ def report(results: list[dict], args) -> str:
             for role, seconds in r["cpu"].items():
                 cpu[role] += seconds
         steps, elapsed = sum(r["steps"] for r in runs), sum(r["elapsed"] for r in runs)
-        return {"workers": n, "rate": steps / elapsed, "cpu": cpu, "elapsed": elapsed,
-                "port_free": all(r["port_free"] for r in runs)}
+        seconds = [s for r in runs for w in r["walks"] for _, s in w.timings]
+        busiest = [r["per_worker"][i] / r["elapsed"] for r in runs for i in range(min(n, len(r["per_worker"])))]
+        return {"workers": n, "rate": steps / elapsed, "cpu": cpu, "elapsed": elapsed, "steps": steps,
+                "seconds": seconds, "busy": busiest, "port_free": all(r["port_free"] for r in runs),
+                "loads": [r["load"] for r in runs] + [r["highest_load"] for r in runs]}
     one, two = pooled(1), pooled(2)
+    ratio = two["rate"] / one["rate"]
     lines = ["## Many app workers on PostgreSQL (bench_workers.py)", "",
-             f"{args.participants} real participants in Chromium at once (started over {args.ramp:g} s), each walking"
-             " from the invite link through the card and every judging round, against `workbench serve --workers N`"
-             " (nginx in front, PostgreSQL 15 behind, a fresh database with the same demo for each N), everything"
-             f" on this {os.cpu_count()}-core machine. Python {platform.python_version()}.", "",
-             "| workers | finished | steps | wall s | steps/s | lost or duplicated answers | load at start |",
-             "|---:|---:|---:|---:|---:|---:|---:|"]
+             f"{args.participants} participants at once as {CLIENT_WORDS[args.client]}, started over {args.ramp:g} s,"
+             " each walking from the invite link through the card and every judging round and clicking on as soon"
+             " as a step is on screen (no thinking time), against `workbench serve --workers N` (nginx in front,"
+             " PostgreSQL 15 behind, a fresh database with the same demo for each N; the workers' start, model"
+             f" load included, finished before each measurement), everything on this {os.cpu_count()}-core"
+             f" machine, shared with other work. Python {platform.python_version()}."
+             f" Command: `.venv/bin/python benchmarks/{command_line(args)}`.", "",
+             "| workers | finished | steps | wall s | steps/s | steps/s, all walking | step p50 s | step p95 s"
+             " | lost or duplicated answers | participants per worker | app workers' CPU s per wall s (each)"
+             " | load at start / highest |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|"]
     for r in results:
         finished = sum(w.finished for w in r["walks"])
         lost = sum(bool(check(row)) for row in r["rows"] if row["finished"])
+        seconds = [s for w in r["walks"] for _, s in w.timings] or [float("nan")]
+        busy = " + ".join(f"{c / r['elapsed']:.2f}" for c in r["per_worker"][:r["workers"]])
+        spread = " + ".join(str(n) for _, n in Counter(w.worker for w in r["walks"]).most_common())
         lines.append(f"| {r['workers']} | {finished} of {len(r['walks'])} | {r['steps']} | {r['elapsed']:.0f} |"
-                     f" {r['rate']:.3f} | {lost} | {r['load']:.1f} |")
-    lines += ["", f"Steps per second over all runs of each, 2 workers : 1 = **{two['rate'] / one['rate']:.2f}×**"
-              " (target >= 1.6×).", "",
-              "Where the machine's CPU went while the participants ran (CPU seconds, every process on the machine;"
-              " other people's work included in 'everything else'):", "",
+                     f" {r['rate']:.2f} | {steady_rate(r['walks']):.2f} | {np.percentile(seconds, 50):.2f} |"
+                     f" {np.percentile(seconds, 95):.2f} | {lost} | {spread} | {busy} |"
+                     f" {r['load']:.1f} / {r['highest_load']:.1f} |")
+    steady = {n: [steady_rate(r["walks"]) for r in results if r["workers"] == n] for n in (1, 2)}
+    lines += ["", f"Steps per second over all runs of each (steps / wall time from the first start to the last"
+              f" finish), 2 workers : 1 = **{ratio:.2f}×** ({two['rate']:.2f} vs {one['rate']:.2f} steps/s;"
+              f" target >= 1.6×). While every participant was walking (no ramp, no tail; mean of the runs):"
+              f" {np.mean(steady[2]):.2f} vs {np.mean(steady[1]):.2f} steps/s ="
+              f" {np.mean(steady[2]) / np.mean(steady[1]):.2f}×."]
+    lines += ["", "Where the machine's CPU went while the participants ran (CPU seconds over all runs of each"
+              " configuration, every process on the machine from /proc; other people's work is in 'everything"
+              " else'; in brackets, cores used on average = CPU seconds / wall seconds):", "",
               "| role | 1 worker | 2 workers |", "|---|---:|---:|"]
     for role in sorted(set(one["cpu"]) | set(two["cpu"]), key=lambda k: -two["cpu"].get(k, 0.0)):
-        lines.append(f"| {role} | {one['cpu'].get(role, 0.0):.0f} | {two['cpu'].get(role, 0.0):.0f} |")
+        lines.append(f"| {role} | {one['cpu'].get(role, 0.0):.0f} ({one['cpu'].get(role, 0.0) / one['elapsed']:.2f})"
+                     f" | {two['cpu'].get(role, 0.0):.0f} ({two['cpu'].get(role, 0.0) / two['elapsed']:.2f}) |")
     for r in (one, two):
         total = os.cpu_count() * r["elapsed"]
-        clients = r["cpu"].get("browsers (chromium)", 0.0) + r["cpu"].get("playwright driver", 0.0)
-        lines.append(f"\nWith {r['workers']} worker(s), all runs: the browsers and their driver took {clients:.0f} of"
-                     f" {total:.0f} core-seconds ({100 * clients / total:.0f}% of the machine), the app workers"
-                     f" {r['cpu'].get('app workers', 0.0):.0f} ({100 * r['cpu'].get('app workers', 0.0) / total:.0f}%);"
-                     f" port free after SIGTERM: {r['port_free']}.")
+        clients = sum(r["cpu"].get(role, 0.0) for role in CLIENT_ROLES)
+        app = r["cpu"].get("app workers", 0.0)
+        lines.append(f"\nWith {r['workers']} worker(s), all runs ({r['elapsed']:.0f} s of wall time, {total:.0f}"
+                     f" core-seconds): the clients took {clients:.0f} CPU s ({100 * clients / total:.0f}% of the"
+                     f" machine, {clients / max(r['steps'], 1):.3f} CPU s per step), the app workers {app:.0f}"
+                     f" ({100 * app / total:.0f}%, {app / max(r['steps'], 1):.3f} CPU s per step), PostgreSQL"
+                     f" {r['cpu'].get('postgresql', 0.0):.0f}, nginx {r['cpu'].get('nginx', 0.0):.0f}; the busiest"
+                     f" worker used {max(r['busy'], default=0.0):.2f} of a core; load average"
+                     f" {min(r['loads']):.1f}-{max(r['loads']):.1f}; port free after SIGTERM: {r['port_free']}.")
+    lines += ["", "`uptime` at the end of each run: " + "; ".join(
+        f"{r['workers']} worker(s): `{r['uptime']}`" for r in results) + "."]
     errors = [f"{r['workers']} worker(s), participant {w.pid}: {w.error}" for r in results for w in r["walks"] if w.error]
-    if errors:
-        lines += ["", "Errors:"] + [f"- {e}" for e in errors[:10]]
+    exceptions = [f"{r['workers']} worker(s), participant {w.pid}: {e}" for r in results for w in r["walks"]
+                  for e in w.page_exceptions]
+    if errors or exceptions:
+        lines += ["", "Errors:"] + [f"- {e}" for e in errors[:10]] + [f"- on the page: {e}" for e in exceptions[:10]]
     return "\n".join(lines) + "\n"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--participants", type=int, default=12)
+    parser.add_argument("--client", choices=("protocol", "chromium"), default="protocol",
+                        help="the participants: Streamlit-protocol clients (light) or Chromium pages")
+    parser.add_argument("--participants", type=int, help="at once (default: 30 protocol clients, 8 browsers)")
     parser.add_argument("--ramp", type=float, default=5.0)
     parser.add_argument("--minutes", type=float, default=15.0)
     parser.add_argument("--rounds", type=int, default=2, choices=(1, 2), help="1: 1 then 2 workers; 2: 1, 2, 2, 1")
     args = parser.parse_args()
-    reason = chromium_missing_reason()
+    if args.participants is None:
+        args.participants = 30 if args.client == "protocol" else 8
+    reason = chromium_missing_reason() if args.client == "chromium" else None
     if reason or not pgserver.available():
         print(f"cannot run: {reason or 'PostgreSQL 15 binaries not found'}", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory(prefix="bench-workers-") as tmp:
         os.chmod(tmp, 0o755)  # the server runs as the postgres user when this runs as root
         server = pgserver.start(Path(tmp) / "pg", durable=True)
+        args.postmaster = postmaster_pid(Path(tmp) / "pg")
         try:
             results = []
             # 1, 2, 2, 1: the machine is shared, and alternating spreads its changing load over both.
             for round_, workers in enumerate((1, 2, 2, 1)[:2 * args.rounds]):
                 url, invites = fresh_database(server, f"workers_{workers}_{round_}", args.participants)
                 results.append(run(url, invites, workers, args))
+                print(f"{workers} worker(s): {results[-1]['steps']} steps in {results[-1]['elapsed']:.0f} s,"
+                      f" {results[-1]['rate']:.2f} steps/s", flush=True)
         finally:
             pgserver.stop(Path(tmp) / "pg")
     text = report(results, args)
     print(text)
     RESULTS.write_text(text)
-    return 0 if all(w.finished for r in results for w in r["walks"]) else 1
+    ok = all(w.finished for r in results for w in r["walks"]) and not any(
+        check(row) for r in results for row in r["rows"])
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

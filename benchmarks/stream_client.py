@@ -166,6 +166,7 @@ class StreamSession:
                                                   urllib.request.HTTPCookieProcessor(self.jar))
         self.page = Page()
         self.page_script_hash = ""
+        self.worker: str | None = None  # behind nginx: the worker that answered the page (X-Workbench-Worker)
         self.runs = 0  # runs finished successfully: one per action, plus those st.rerun() added
         self._states: dict[str, WidgetState] = {}  # what the frontend would send with the next rerun
         self._forms: dict[str, dict[str, WidgetState]] = {}  # form widgets' values until their submit
@@ -176,7 +177,7 @@ class StreamSession:
     async def open(self) -> Page:
         """GET the page (and its cookies), connect the WebSocket, run the script once: the first page."""
         page_url = f"{self.base}/" + (f"?{self.query}" if self.query else "")
-        await asyncio.to_thread(self._get, page_url)
+        self.worker = await asyncio.to_thread(self._get, page_url)
         await asyncio.to_thread(self._get, f"{self.base}/_stcore/health")
         await asyncio.to_thread(self._get, f"{self.base}/_stcore/host-config")
         parts = urlsplit(self.base)
@@ -188,11 +189,16 @@ class StreamSession:
         self._socket = await connect(stream, origin=f"{parts.scheme}://{parts.netloc}", proxy=None,
                                      subprotocols=["streamlit", xsrf or "PLACEHOLDER_AUTH_TOKEN"],
                                      additional_headers=headers, max_size=None, open_timeout=RUN_TIMEOUT)
+        stream_worker = self._socket.response.headers.get("X-Workbench-Worker")
+        if self.worker != stream_worker:  # the session would be on one worker and its page on another
+            raise ProtocolError(f"the page came from worker {self.worker} and its WebSocket went to {stream_worker}")
         return await self._rerun()
 
-    def _get(self, url: str) -> None:
+    def _get(self, url: str) -> str | None:
+        """GET `url` (cookies kept); the worker nginx says answered, if any."""
         with self.opener.open(url, timeout=RUN_TIMEOUT) as response:
             response.read()
+            return response.headers.get("X-Workbench-Worker")
 
     @property
     def cookies(self) -> dict[str, str]:
@@ -345,6 +351,8 @@ async def participate(base: str, walk, delay: float = 0.0) -> None:
         started = time.perf_counter()
         page = await act()
         walk.timings.append((name, time.perf_counter() - started))
+        walk.done_at.append(time.perf_counter())
+        walk.worker = session.worker
         if walk.server_pid:
             walk.cpu.append((name, server_cpu(walk.server_pid) - cpu))
         walk.page_exceptions.extend(f"{name}: {e}" for e in page.errors())
