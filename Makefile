@@ -57,4 +57,5 @@ bench: install
 	$(BIN)/python benchmarks/bench_store_load.py --threads 200 --seconds 20 --baseline-seconds 10
 	$(BIN)/python benchmarks/bench_serve.py --sessions 200 --idle-seconds 60
 	$(BIN)/python benchmarks/bench_app_load.py --participants 30 --ramp 10 --minutes 15
+	$(BIN)/python benchmarks/bench_workers.py --client protocol --participants 40 --ramp 5 --rounds 2
 	$(BIN)/python benchmarks/collect_results.py

@@ -21,7 +21,7 @@ PostgreSQL and everything else (from /proc: every process on the machine), how b
 was (CPU seconds per wall second: 1.0 is one core), and the load average.
 Writes `benchmarks/results/workers.md`.
 
-Run: .venv/bin/python benchmarks/bench_workers.py [--client protocol|chromium] [--participants 30]
+Run: .venv/bin/python benchmarks/bench_workers.py [--client protocol|chromium] [--participants 40]
          [--ramp 5] [--minutes 15] [--rounds 2]
 """
 
@@ -271,7 +271,8 @@ def report(results: list[dict], args) -> str:
         lost = sum(bool(check(row)) for row in r["rows"] if row["finished"])
         seconds = [s for w in r["walks"] for _, s in w.timings] or [float("nan")]
         busy = " + ".join(f"{c / r['elapsed']:.2f}" for c in r["per_worker"][:r["workers"]])
-        spread = " + ".join(str(n) for _, n in Counter(w.worker for w in r["walks"]).most_common())
+        spread = (" + ".join(str(n) for _, n in Counter(w.worker for w in r["walks"]).most_common())
+                  if all(w.worker for w in r["walks"]) else "not recorded")
         lines.append(f"| {r['workers']} | {finished} of {len(r['walks'])} | {r['steps']} | {r['elapsed']:.0f} |"
                      f" {r['rate']:.2f} | {steady_rate(r['walks']):.2f} | {np.percentile(seconds, 50):.2f} |"
                      f" {np.percentile(seconds, 95):.2f} | {lost} | {spread} | {busy} |"
@@ -314,13 +315,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--client", choices=("protocol", "chromium"), default="protocol",
                         help="the participants: Streamlit-protocol clients (light) or Chromium pages")
-    parser.add_argument("--participants", type=int, help="at once (default: 30 protocol clients, 8 browsers)")
+    parser.add_argument("--participants", type=int, help="at once (default: 40 protocol clients, 8 browsers)")
     parser.add_argument("--ramp", type=float, default=5.0)
     parser.add_argument("--minutes", type=float, default=15.0)
     parser.add_argument("--rounds", type=int, default=2, choices=(1, 2), help="1: 1 then 2 workers; 2: 1, 2, 2, 1")
     args = parser.parse_args()
     if args.participants is None:
-        args.participants = 30 if args.client == "protocol" else 8
+        args.participants = 40 if args.client == "protocol" else 8
     reason = chromium_missing_reason() if args.client == "chromium" else None
     if reason or not pgserver.available():
         print(f"cannot run: {reason or 'PostgreSQL 15 binaries not found'}", file=sys.stderr)
