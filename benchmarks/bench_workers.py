@@ -301,6 +301,17 @@ def report(results: list[dict], args) -> str:
                      f" {r['cpu'].get('postgresql', 0.0):.0f}, nginx {r['cpu'].get('nginx', 0.0):.0f}; the busiest"
                      f" worker used {max(r['busy'], default=0.0):.2f} of a core; load average"
                      f" {min(r['loads']):.1f}-{max(r['loads']):.1f}; port free after SIGTERM: {r['port_free']}.")
+    efficiency = {r["workers"]: r["rate"] / max(r["cpu"].get("app workers", 0.0) / r["elapsed"], 1e-9) for r in (one, two)}
+    left = {r["workers"]: os.cpu_count() - sum(seconds for role, seconds in r["cpu"].items() if role != "app workers")
+            / r["elapsed"] for r in (one, two)}
+    lines += ["", f"Why: steps per second per core the app workers used: {efficiency[1]:.1f} with 1 worker,"
+              f" {efficiency[2]:.1f} with 2; the machine's cores busy on average:"
+              f" {sum(one['cpu'].values()) / one['elapsed']:.2f} and {sum(two['cpu'].values()) / two['elapsed']:.2f}"
+              f" of {os.cpu_count()} (workers waiting on each other, on a lock say, would leave cores idle). With 1 worker, the busiest worker used {max(one['busy'], default=0.0):.2f} of a"
+              f" core; the cores the rest of the machine (PostgreSQL, nginx, the clients, everything else) left"
+              f" over in the 2-worker runs: {left[2]:.2f}, against {one['cpu'].get('app workers', 0.0) / one['elapsed']:.2f}"
+              " used by the one worker: so at most about"
+              f" {left[2] / max(one['cpu'].get('app workers', 0.0) / one['elapsed'], 1e-9):.2f}× was reachable here."]
     lines += ["", "`uptime` at the end of each run: " + "; ".join(
         f"{r['workers']} worker(s): `{r['uptime']}`" for r in results) + "."]
     errors = [f"{r['workers']} worker(s), participant {w.pid}: {w.error}" for r in results for w in r["walks"] if w.error]
