@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import platform
 import re
@@ -43,7 +44,7 @@ import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -139,13 +140,34 @@ async def round_size(page, pattern: str) -> int:
     return int(re.search(r"of (\d+)", text).group(1))
 
 
+@contextlib.asynccontextmanager
+async def outcome(walk: Walk, close) -> AsyncIterator[None]:
+    """Record how the walk inside ended: finished, stopped by the time limit (re-raised), or the error
+    (counted and reported, not raised); then `close()` the participant's browser context or connection."""
+    try:
+        yield
+        walk.step = "done"
+        walk.finished = True
+    except asyncio.CancelledError:
+        walk.error = f"stopped by the time limit at step '{walk.step}'"
+        raise
+    except Exception as exc:  # noqa: BLE001 - every failure is counted and reported
+        first = str(exc).splitlines()[0][:300] if str(exc).strip() else ""
+        walk.error = f"{type(exc).__name__} at step '{walk.step}': {first}"
+    finally:
+        try:
+            await close()
+        except Exception:  # noqa: BLE001 - the browser or connection may already be gone at the time limit
+            pass
+
+
 async def participate(browser, base: str, walk: Walk, delay: float) -> None:
     await asyncio.sleep(delay)
     context = await browser.new_context(viewport=VIEWPORT)
     context.set_default_timeout(WAIT_MS)
     page = await context.new_page()
     cont = page.get_by_role("button", name="Continue", exact=True)
-    try:
+    async with outcome(walk, context.close):
         await step(walk, page, "open invite link", lambda: page.goto(f"{base}/?invite={walk.token}"),
                    lambda: shown(page, "Step 1 of 10: Welcome"))
 
@@ -228,18 +250,6 @@ async def participate(browser, base: str, walk: Walk, delay: float) -> None:
             await step(walk, page, "compare choice",
                        lambda i=i: page.get_by_role("button", name="This one").nth(i % 2).click(),
                        lambda nxt=nxt: shown(page, nxt))
-        walk.step = "done"
-        walk.finished = True
-    except asyncio.CancelledError:
-        walk.error = f"stopped by the time limit at step '{walk.step}'"
-        raise
-    except Exception as exc:  # noqa: BLE001 - every failure is counted and reported
-        walk.error = f"{type(exc).__name__} at step '{walk.step}': {str(exc).splitlines()[0][:200]}"
-    finally:
-        try:
-            await context.close()
-        except Exception:  # noqa: BLE001 - the browser may already be gone at the time limit
-            pass
 
 
 def server_rss(pid: int) -> float:

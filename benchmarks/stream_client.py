@@ -339,7 +339,7 @@ async def participate(base: str, walk, delay: float = 0.0) -> None:
     """`walk` (a bench_app_load.Walk) from its invite link to the last comparison over the protocol:
     the same steps, the same typing, ticking and clicking as the browser walk, timed per step (the
     action until the run it caused has finished and the next step is on the page)."""
-    from bench_app_load import QUESTION_TITLE, TITLES, server_cpu
+    from bench_app_load import QUESTION_TITLE, TITLES, outcome, server_cpu
     from browser import CONTEXT, DESCRIPTION, POLICIES, RESPONSE, STORY
 
     await asyncio.sleep(delay)
@@ -364,7 +364,7 @@ async def participate(base: str, walk, delay: float = 0.0) -> None:
     async def round_size(pattern: str) -> int:
         return int(re.search(r"of (\d+)", session.page.find_text(re.compile(pattern)).group(0)).group(1))
 
-    try:
+    async with outcome(walk, session.close):
         await step("open invite link", session.open, "Step 1 of 10: Welcome")
 
         async def consent():
@@ -424,18 +424,6 @@ async def participate(base: str, walk, delay: float = 0.0) -> None:
         for i in range(n):
             await step("compare choice", lambda i=i: session.click("This one", nth=i % 2),
                        re.compile(rf"^Pair {i + 2} of {n}") if i + 1 < n else "Step 9 of 10: Where you sit")
-        walk.step = "done"
-        walk.finished = True
-    except asyncio.CancelledError:
-        walk.error = f"stopped by the time limit at step '{walk.step}'"
-        raise
-    except Exception as exc:  # noqa: BLE001 - every failure is counted and reported
-        walk.error = f"{type(exc).__name__} at step '{walk.step}': {str(exc).splitlines()[0][:300] if str(exc) else ''}"
-    finally:
-        try:
-            await session.close()
-        except Exception:  # noqa: BLE001 - the connection may already be gone at the time limit
-            pass
 
 
 async def drive(base: str, walks: list, ramp: float, limit: float) -> float:
