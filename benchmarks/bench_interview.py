@@ -76,17 +76,17 @@ the new library lines), strict; no second reader.
 
 | split | lines signable, before | after | cards signable (<= 1 line removed), before | after |
 |---|---:|---:|---:|---:|
-| held_out_2 (3 questions, 12 interviews; **read while the library was widened**, so not held out any more) | 10/92 (11%) | 28/79 (35%) | 1/12 | 7/12 |
-| held_out_3 (5 questions, 18 interviews; written and committed before any change, drafted only at the end) | 15/119 (13%) | 24/104 (23%) | 1/18 | 4/18 |
+| held_out_2 (3 questions, 12 interviews; **read while the library was widened**, so not held out any more) | 10/92 (11%) | 26/75 (35%) | 1/12 | 7/12 |
+| held_out_3 (5 questions, 18 interviews; written and committed before any change, drafted only at the end) | 15/119 (13%) | 24/114 (21%) | 1/18 | 4/18 |
 
-held_out_3 per question, lines after (before): money lent to a friend 7/18 (6/24), cards 2/4 (0/4);
-a 12-year-old and social media 1/32 (0/32), 0/4 (0/4); prostate cancer treatment 7/21 (5/25), 2/4
-(1/4); faith in a mixed marriage 2/16 (2/16), 0/3 (0/3); backdated safety records 7/17 (2/22), 0/3
+held_out_3 per question, lines after (before): money lent to a friend 7/19 (6/24), cards 2/4 (0/4);
+a 12-year-old and social media 1/32 (0/32), 0/4 (0/4); prostate cancer treatment 8/25 (5/25), 2/4
+(1/4); faith in a mixed marriage 3/17 (2/16), 0/3 (0/3); backdated safety records 5/21 (2/22), 0/3
 (0/3). Where the library now has a theme for the domain (money owed between friends, treatment
 choices, integrity at work: themes the brief asked for, written by the same person who wrote the
 fixtures, so this is not a blind test of their wording) lines improve; where it has none (children
 online) nothing fits and the drafter still fills the card with lines pulled by single words ("parks",
-"homework"); faith got no better (the new belonging theme never surfaced). The done-when (suggestions
+"homework"); faith barely moved (one new line fits; "a sense of belonging" did not bring up the belonging theme). The done-when (suggestions
 that read like the study's cards on every question) is **not met**: about one suggested line in four
 is signable on unseen questions.
 """

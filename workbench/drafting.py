@@ -498,11 +498,14 @@ def suggest_policies(
     ]
     relevance = _relevance(matrix, whole, part_vectors, question_vector)
     relevance[-n_library:] -= HUB_WEIGHT * lib_vectors.hubness
+    # Which lines take part is decided on the plain relevance (the pool stays as wide as before, so
+    # the suggestions stay varied); their order and the card on the relevance with the theme's fit.
+    plain = relevance.copy()
     on_question = None if question_vector is None else lib_vectors.policies @ question_vector
     relevance[-n_library:] = _with_theme_fit(relevance[-n_library:], library, on_question)
-    picked = _pick(candidates, matrix, relevance, n, POOL_FRACTION, POOL_MIN)
+    picked = _pick(candidates, matrix, relevance, n, POOL_FRACTION, POOL_MIN, plain)
     if len(picked) < min(n, MIN_SUGGESTIONS):
-        picked = _pick(candidates, matrix, relevance, n, LOOSE_POOL_FRACTION, LOOSE_POOL_MIN)
+        picked = _pick(candidates, matrix, relevance, n, LOOSE_POOL_FRACTION, LOOSE_POOL_MIN, plain)
     themes = {t.key: t for t in library.themes}
     return tuple(
         Suggestion(
@@ -554,12 +557,14 @@ def _with_theme_fit(relevance: np.ndarray, library: PolicyLibrary, on_question: 
 
 
 def _pick(candidates: Sequence[_Candidate], matrix: np.ndarray, relevance: np.ndarray, n: int,
-          fraction: float, pool_min: int) -> list[int]:
+          fraction: float, pool_min: int, pool_relevance: np.ndarray | None = None) -> list[int]:
     """Maximal marginal relevance over the candidates at least `fraction` as relevant as the best (at
-    least `pool_min` of them), with source bonuses and a cap per theme."""
+    least `pool_min` of them) by `pool_relevance` (default: `relevance`), with source bonuses and a cap
+    per theme."""
     bonus = np.array([SOURCE_BONUS[c.source] for c in candidates])
-    floor = min(fraction * float(relevance.max()), float(np.sort(relevance)[-min(pool_min, len(relevance))]))
-    eligible = np.array([c.source == "own_words" or relevance[i] >= floor for i, c in enumerate(candidates)])
+    pool = relevance if pool_relevance is None else pool_relevance
+    floor = min(fraction * float(pool.max()), float(np.sort(pool)[-min(pool_min, len(pool))]))
+    eligible = np.array([c.source == "own_words" or pool[i] >= floor for i, c in enumerate(candidates)])
     gain = relevance + bonus
     picked: list[int] = []
     per_theme: Counter[str] = Counter()
