@@ -365,3 +365,79 @@ def test_the_model_warms_up_once_per_process_in_the_background() -> None:
     assert drafting.default_embedder().model_path in _MODELS, "the model is loaded"
     text, response, story = fixture_answer("demo/homework", 0)
     assert len(suggest_policies(text, response, story)) >= 4
+
+
+# --- third round (issue 12): failure modes read on the tune, read, held_out and held_out_2 drafts ---------
+
+
+def test_a_changed_library_gets_its_own_vectors_not_the_cached_ones(toy, tmp_path) -> None:
+    path = tmp_path / "library.yaml"
+    path.write_text(SMALL_LIBRARY)
+    before = library_vectors(load_library(path), toy)
+    path.write_text(SMALL_LIBRARY + "      - ROUTINES of play that a family keeps on weekends\n")
+    changed = load_library(path)
+    after = library_vectors(changed, toy)
+    assert len(toy.calls) == 2, "the edited file is encoded again"
+    assert after.policies.shape[0] == before.policies.shape[0] + 1 == len(changed.policies)
+    assert len(list((tmp_path / "cache").glob("policy-library-*.npz"))) == 2
+
+
+def test_a_line_alone_in_its_theme_is_lifted_less_than_a_line_whose_theme_fits(small_library) -> None:
+    # Equal relevance for a care line and a facts line; the facts theme has two more close lines, the
+    # care theme none: a single shared word should not rank the lone line as high.
+    keys = [p.theme for p in small_library.policies]
+    relevance = np.array([0.5 if k == "facts" else 0.1 for k in keys], dtype=np.float32)
+    lone = keys.index("care")
+    relevance[lone] = 0.5
+    fitted = drafting._with_theme_fit(relevance, small_library, None)
+    facts = keys.index("facts")
+    assert fitted[facts] > fitted[lone]
+    # the question moves a theme's fit too
+    on_question = np.array([0.9 if k == "care" else 0.0 for k in keys], dtype=np.float32)
+    assert drafting._with_theme_fit(relevance, small_library, on_question)[lone] > fitted[lone]
+
+
+NEW_CASES = {
+    # Written for these tests (not fixtures), one per failure read in the drafts.
+    "noise": (
+        '"The family upstairs plays loud music until 2am on weekdays. Should I report them?" How should an '
+        "assistant answer this?",
+        "Knock on their door and talk first, they might not realise how much it carries.",
+        "In my last flat the man below thought I was stamping on purpose. We had a cup of tea and it turned "
+        "out it was my washing machine at night. We sorted it in ten minutes.",
+    ),
+    "dementia": (
+        '"My grandfather has Alzheimer\'s and asks every day when my grandmother is coming home. She died '
+        'last spring. What do I say?" How should an assistant answer this?',
+        "Don't keep breaking the news to him. Ask him about her instead and let him talk.",
+        "My aunt with dementia kept asking for her sister. When we told her the truth she cried for an hour "
+        "each time. A nurse showed us how to ask her about her sister instead, and she would smile.",
+    ),
+    "retrain": (
+        '"I am 49 and want to quit accounting to train as a paramedic. Is that foolish?" How should an '
+        "assistant answer this?",
+        "It should say it is not too late and help them check the training, the pay and the physical side.",
+        "My uncle became a firefighter at 45. The training nearly broke him but he did twelve good years. "
+        "He always said the age worry was mostly in other people's heads.",
+    ),
+}
+
+
+@pytest.mark.model
+@pytest.mark.parametrize(
+    ("case", "theme", "foreign"),
+    [
+        ("noise", "neighbours", r"child|evenings that end in shouting"),
+        ("dementia", "memory_loss", r"colleague|manager|a child\b"),
+        ("retrain", "career_change", r"\bcarer|young person"),
+    ],
+)
+def test_real_model_a_story_gets_its_own_theme_and_no_single_word_pull_ins(case: str, theme: str,
+                                                                           foreign: str) -> None:
+    question, response, story = NEW_CASES[case]
+    draft = draft_card(question, response, story)
+    themes = [s.theme for s in draft.suggestions]
+    assert theme in themes[:3], [(s.theme, s.text) for s in draft.suggestions]
+    assert not [s.text for s in draft.policies if re.search(foreign, s.text, re.IGNORECASE)], draft.policies
+    # the title and description speak of the card's own theme, not of a stray line's
+    assert draft.title in load_library().theme(theme).titles, draft.title

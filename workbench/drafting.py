@@ -98,6 +98,12 @@ _BOILERPLATE = re.compile(
     r"(?:should|must|needs to|ought to|has to|could|would)(?:\s+(?:just|also|first|probably))?\b",
     re.IGNORECASE,
 )
+# A library line's relevance is blended with its theme's fit (the mean relevance of the theme's
+# THEME_TOP best lines) at this weight, so that one shared word does not pull in a line of a theme the
+# story is not about. Third round (issue 12), set by reading the tune and read splits.
+THEME_WEIGHT = 0.4
+THEME_TOP = 3
+THEME_QUESTION_WEIGHT = 0.3
 # At most this many suggestions from one library theme.
 MAX_PER_THEME = 2
 # The model pads a batch to its longest text: the whole text goes alone, its sentences together.
@@ -157,11 +163,18 @@ def load_library(path: str | os.PathLike | None = None) -> PolicyLibrary:
     Raises FormatError naming the file, the theme and the line when a theme lacks a field or a line
     does not pass the card checks: the library must only ever suggest lines a participant could sign.
     """
-    return _load_library(str(path or LIBRARY_FILE))
+    path = str(path or LIBRARY_FILE)
+    try:
+        stat = os.stat(path)
+    except OSError as exc:
+        raise FormatError(f"{path}: cannot read the policy library ({exc.strerror})") from None
+    # Keyed on the file's size and modification time too, so an edited library is read again (and, its
+    # digest having changed, gets vectors of its own) without restarting the process.
+    return _load_library(path, stat.st_mtime_ns, stat.st_size)
 
 
 @cache
-def _load_library(path: str) -> PolicyLibrary:
+def _load_library(path: str, _mtime_ns: int = 0, _size: int = 0) -> PolicyLibrary:
     text = Path(path).read_text(encoding="utf-8")
     try:
         data = yaml.safe_load(text)
@@ -485,9 +498,14 @@ def suggest_policies(
     ]
     relevance = _relevance(matrix, whole, part_vectors, question_vector)
     relevance[-n_library:] -= HUB_WEIGHT * lib_vectors.hubness
-    picked = _pick(candidates, matrix, relevance, n, POOL_FRACTION, POOL_MIN)
+    # Which lines take part is decided on the plain relevance (the pool stays as wide as before, so
+    # the suggestions stay varied); their order and the card on the relevance with the theme's fit.
+    plain = relevance.copy()
+    on_question = None if question_vector is None else lib_vectors.policies @ question_vector
+    relevance[-n_library:] = _with_theme_fit(relevance[-n_library:], library, on_question)
+    picked = _pick(candidates, matrix, relevance, n, POOL_FRACTION, POOL_MIN, plain)
     if len(picked) < min(n, MIN_SUGGESTIONS):
-        picked = _pick(candidates, matrix, relevance, n, LOOSE_POOL_FRACTION, LOOSE_POOL_MIN)
+        picked = _pick(candidates, matrix, relevance, n, LOOSE_POOL_FRACTION, LOOSE_POOL_MIN, plain)
     themes = {t.key: t for t in library.themes}
     return tuple(
         Suggestion(
@@ -517,13 +535,36 @@ def _relevance(
     return score / weight
 
 
+def _with_theme_fit(relevance: np.ndarray, library: PolicyLibrary, on_question: np.ndarray | None) -> np.ndarray:
+    """Library relevance blended with how well the line's whole theme fits what was written.
+
+    A theme fits when several of its lines are close to the participant's words (the mean of its
+    THEME_TOP best), not one: a line that shares a single word with the story ("nurse" with a line
+    about carers, "sleep" with a line about resting before a hard talk) sits in a theme whose other
+    lines are far from it, and is pulled down; a line of a theme the story is about is lifted. The
+    question counts in the fit too (THEME_QUESTION_WEIGHT): a story often wanders (a week at a vet's
+    told to answer a question about nursing), and the question says what the card is for.
+    """
+    keys = [p.theme for p in library.policies]
+    fit = np.empty_like(relevance)
+    for theme in {*keys}:
+        rows = np.fromiter((i for i, k in enumerate(keys) if k == theme), dtype=np.intp)
+        fit[rows] = np.sort(relevance[rows])[-THEME_TOP:].mean()
+        if on_question is not None:
+            asked = np.sort(on_question[rows])[-THEME_TOP:].mean()
+            fit[rows] = (1 - THEME_QUESTION_WEIGHT) * fit[rows] + THEME_QUESTION_WEIGHT * asked
+    return (1 - THEME_WEIGHT) * relevance + THEME_WEIGHT * fit
+
+
 def _pick(candidates: Sequence[_Candidate], matrix: np.ndarray, relevance: np.ndarray, n: int,
-          fraction: float, pool_min: int) -> list[int]:
+          fraction: float, pool_min: int, pool_relevance: np.ndarray | None = None) -> list[int]:
     """Maximal marginal relevance over the candidates at least `fraction` as relevant as the best (at
-    least `pool_min` of them), with source bonuses and a cap per theme."""
+    least `pool_min` of them) by `pool_relevance` (default: `relevance`), with source bonuses and a cap
+    per theme."""
     bonus = np.array([SOURCE_BONUS[c.source] for c in candidates])
-    floor = min(fraction * float(relevance.max()), float(np.sort(relevance)[-min(pool_min, len(relevance))]))
-    eligible = np.array([c.source == "own_words" or relevance[i] >= floor for i, c in enumerate(candidates)])
+    pool = relevance if pool_relevance is None else pool_relevance
+    floor = min(fraction * float(pool.max()), float(np.sort(pool)[-min(pool_min, len(pool))]))
+    eligible = np.array([c.source == "own_words" or pool[i] >= floor for i, c in enumerate(candidates)])
     gain = relevance + bonus
     picked: list[int] = []
     per_theme: Counter[str] = Counter()
