@@ -60,6 +60,8 @@ from browser import (  # noqa: E402
     DESCRIPTION,
     POLICIES,
     RESPONSE,
+    RUN_COUNTER_JS,
+    SETTLED_JS,
     STORY,
     VIEWPORT,
     chromium_missing_reason,
@@ -97,8 +99,9 @@ class Walk:
 
 
 async def settled(page) -> None:
-    """Wait until Streamlit has finished the rerun the last action started."""
-    await page.wait_for_timeout(300)  # the rerun request reaches the server before the frontend says "running"
+    """Wait until Streamlit has run, to the end, every rerun the page asked for (tests/browser.py's
+    `settled`, on the counts RUN_COUNTER_JS keeps in the page)."""
+    await page.wait_for_function(SETTLED_JS, timeout=WAIT_MS)
     await page.locator("[data-testid='stApp'][data-test-script-state='notRunning']").wait_for(timeout=WAIT_MS)
 
 
@@ -139,6 +142,7 @@ async def round_size(page, pattern: str) -> int:
 async def participate(browser, base: str, walk: Walk, delay: float) -> None:
     await asyncio.sleep(delay)
     context = await browser.new_context(viewport=VIEWPORT)
+    await context.add_init_script(RUN_COUNTER_JS)
     context.set_default_timeout(WAIT_MS)
     page = await context.new_page()
     cont = page.get_by_role("button", name="Continue", exact=True)
