@@ -158,11 +158,16 @@ class ParticipationStore(StoreCore):
 
         Refused with `Conflict` when the deliberation takes no open sign-up, or has reached its
         `signup_limits` (in all, or in the last hour; invited participants do not count). Sign-ups take
-        a lock, so concurrent ones are counted one after the other and the limits hold exactly.
+        a lock on the deliberation's row, so concurrent ones (in any process) are counted one after the
+        other and the limits hold exactly.
         """
         token = new_token()
 
         def work(cur):
+            # Claims the deliberation's row first: two sign-ups in different processes (app workers on
+            # PostgreSQL) then conflict, and the store retries the later one on a fresh snapshot that
+            # counts the first; without it each would count the other as absent.
+            cur.execute("UPDATE deliberations SET open_signup = open_signup WHERE id = ?", [deliberation_id])
             now = utcnow()
             refusal = self._signup_refusal(cur, deliberation_id, now)
             if refusal is not None:
@@ -174,9 +179,8 @@ class ParticipationStore(StoreCore):
             self._add_step(cur, pid, "consent", now)
             return SignUp(int(pid), token)
 
-        # One sign-up at a time, counted and written in one transaction: DuckDB would let two concurrent
-        # transactions each count the other's participant as absent (it sees no conflict between them), and
-        # its single writing process makes this process's lock cover every writer of the file.
+        # One sign-up at a time, counted and written in one transaction. Across processes the row claim
+        # above serialises them; within one, this lock spares the claims a round of conflicts and retries.
         with _SIGNUP_LOCK:
             return self._write(work)
 
