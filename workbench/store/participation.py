@@ -721,6 +721,24 @@ class ParticipationStore(StoreCore):
             " ORDER BY v.id",
             [deliberation_id] + ([] if question_id is None else [question_id]))]
 
+    def askable_values(self, deliberation_id: str, question_id: str | None, *, value_ids=(),
+                       source_ids=()) -> list[dict]:
+        """Those of the given values (by store id, or by source id for imported ones) that the judging rounds
+        still ask about (`round_value_keys`'s rule), as a round shows them: id, source_id, title,
+        description, policies (a list). What a judging click reads: only the values of its next items."""
+        ids, sources = sorted({int(v) for v in value_ids}), sorted({str(v) for v in source_ids})
+        if not ids and not sources:
+            return []
+        question = "" if question_id is None else " AND (v.question_id = ? OR v.question_id IS NULL)"
+        rows = self._rows(
+            "SELECT v.id, v.source_id, v.title, v.description, v.policies FROM canonical_values v"
+            " WHERE v.deliberation_id = ? AND v.retired_at IS NULL AND (v.id = ANY(?) OR v.source_id = ANY(?))"
+            f"{question} AND (v.origin IN ('import', 'demo') OR EXISTS (SELECT 1 FROM card_value l"
+            " JOIN values_cards c ON c.id = l.card_id AND c.status = 'active' WHERE l.canonical_id = v.id))",
+            [deliberation_id, ids, sources] + ([] if question_id is None else [question_id]))
+        return [{"id": int(r[0]), "source_id": r[1], "title": r[2], "description": r[3], "policies": list(r[4] or [])}
+                for r in rows]
+
     def values_to_show(self, value_ids: list[int]) -> dict[int, dict]:
         """Canonical values by store id, as a judging round shows them: id, source_id, title, description,
         policies (a list)."""
