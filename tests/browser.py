@@ -213,9 +213,82 @@ def chromium() -> Iterator[object]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
         try:
-            yield browser
+            yield _CountingBrowser(browser)
         finally:
             browser.close()
+
+
+#: Installed in every page before Streamlit's own scripts: wraps `WebSocket` to count, in the page itself,
+#: the reruns the frontend asks for (BackMsg field 11, `rerun_script`) and the runs the server starts
+#: (ForwardMsg field 4, `new_session`, sent at the start of every run) and finishes (field 6,
+#: `script_finished`, other than "finished early for a rerun", value 2). Counting in the page, not from
+#: Playwright's WebSocket events, means a rerun is counted the moment the click sends it, with no race
+#: against the events reaching the test. Only top-level protobuf tags are read.
+RUN_COUNTER_JS = r"""
+(() => {
+  if (window.__workbenchRuns) return;
+  const runs = window.__workbenchRuns = {requested: 0, startedAfter: -1, finishedAfter: -1};
+  const topLevel = (data) => {
+    const bytes = new Uint8Array(data), found = new Map();
+    let i = 0;
+    const varint = () => { let value = 0, scale = 1, byte;
+      do { byte = bytes[i++]; value += (byte & 0x7f) * scale; scale *= 128; } while (byte & 0x80 && i < bytes.length);
+      return value; };
+    while (i < bytes.length) {
+      const tag = varint(), field = Math.floor(tag / 8), wire = tag % 8;
+      if (wire === 0) found.set(field, varint());
+      else if (wire === 2) { const size = varint(); found.set(field, -1); i += size; }
+      else if (wire === 1) i += 8; else if (wire === 5) i += 4; else break;
+    }
+    return found;
+  };
+  const Native = window.WebSocket;
+  class CountingWebSocket extends Native {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener("message", (event) => {
+        if (!(event.data instanceof ArrayBuffer)) return;
+        const fields = topLevel(event.data);
+        if (fields.has(4)) runs.startedAfter = runs.requested;
+        if (fields.has(6) && fields.get(6) !== 2 && runs.startedAfter === runs.requested) {
+          runs.finishedAfter = runs.requested;
+        }
+      });
+    }
+    send(data) {
+      try { if (topLevel(data).has(11)) runs.requested += 1; } catch (error) { /* not ours to judge */ }
+      return super.send(data);
+    }
+  }
+  window.WebSocket = CountingWebSocket;
+})();
+"""
+
+
+#: True once every rerun the page asked for has been started and finished by the server.
+SETTLED_JS = ("() => { const runs = window.__workbenchRuns;"
+              " if (!runs) throw new Error('RUN_COUNTER_JS is missing: open pages with tests.browser.chromium()');"
+              " return runs.requested === 0 || runs.finishedAfter === runs.requested; }")
+
+
+class _CountingBrowser:
+    """The Playwright browser, with RUN_COUNTER_JS in every page it opens (what `settled` reads)."""
+
+    def __init__(self, browser) -> None:
+        self._browser = browser
+
+    def new_page(self, **kwargs):
+        page = self._browser.new_page(**kwargs)
+        page.add_init_script(RUN_COUNTER_JS)
+        return page
+
+    def new_context(self, **kwargs):
+        context = self._browser.new_context(**kwargs)
+        context.add_init_script(RUN_COUNTER_JS)
+        return context
+
+    def __getattr__(self, name: str):
+        return getattr(self._browser, name)
 
 
 # -- a participant's clicks in the real page ----------------------------------------------------
@@ -235,8 +308,12 @@ def snapshot_on_failure(page, folder: Path, name: str = "failure") -> Iterator[N
 
 
 def settled(page) -> None:
-    """Wait until Streamlit has finished the rerun the last action started."""
-    page.wait_for_timeout(300)  # the rerun request reaches the server before the frontend says "running"
+    """Wait until Streamlit has run, to the end, every rerun the page asked for so far (the last action's
+    included: a click sends its rerun before Playwright's click returns), and the page shows it.
+
+    State, not time: the page counts its rerun requests and the runs the server started and finished
+    after the latest of them (RUN_COUNTER_JS, installed by `chromium()` in every page it opens)."""
+    page.wait_for_function(SETTLED_JS, timeout=WAIT_MS)
     page.locator("[data-testid='stApp'][data-test-script-state='notRunning']").wait_for(timeout=WAIT_MS)
 
 

@@ -147,3 +147,57 @@ def test_sign_up_hiding_and_the_survey_run_on_postgresql(tmp_path, postgres_url)
                              list(survey["answer"]), card in set(shown["id"]), len(shown))
     assert results["duckdb"] == results["postgresql"]
     assert results["postgresql"][:3] == (3, 4, 3) and results["postgresql"][6] == ["yes"]
+
+
+SIGN_UP_IN_A_WORKER = """
+import sys, threading
+from workbench.errors import Conflict
+from workbench.store import open_store
+store = open_store(sys.argv[1])
+store.participants("demo")  # connected and migrated before the start line
+print("ready", flush=True)
+sys.stdin.readline()  # the start line: every worker is ready
+joined = []
+def join():
+    try:
+        joined.append(store.sign_up("demo").participant_id)
+    except Conflict:
+        pass
+threads = [threading.Thread(target=join) for _ in range(8)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print(len(joined))
+"""
+
+
+def test_signup_limits_hold_across_app_workers_on_postgresql(postgres_url):
+    """`serve --workers N` runs N processes on one PostgreSQL database: sign-ups in different processes
+    at the same moment must still stop exactly at the limit (a lock inside one process cannot see the
+    others)."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    from workbench import config
+    from workbench.deliberation import parse_deliberation
+
+    demo(postgres_url)
+    with open_store(postgres_url) as store:
+        data = yaml.safe_load(config.DEMO_DELIBERATION.read_text(encoding="utf-8"))
+        store.save_deliberation(parse_deliberation(yaml.safe_dump(data | {"signup_limits": {"participants": 5}}),
+                                                   where="definition"))
+        before = store.participant_counts("demo").joined_by_link
+    workers = [subprocess.Popen([sys.executable, "-c", SIGN_UP_IN_A_WORKER, postgres_url],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for _ in range(3)]
+    for worker in workers:
+        assert worker.stdout.readline().strip() == "ready"
+    for worker in workers:
+        worker.stdin.write("go\n")
+        worker.stdin.flush()
+    joined = [int(w.communicate(timeout=300)[0].split()[-1]) for w in workers]
+    with open_store(postgres_url) as store:
+        assert store.participant_counts("demo").joined_by_link == before + 5
+    assert sum(joined) == 5, joined

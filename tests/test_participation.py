@@ -54,3 +54,41 @@ def test_compare_prefers_uncovered_then_uncertain_pairs():
     first = frozenset((plan[0]["item_a"], plan[0]["item_b"]))
     assert first == frozenset(("1", "4"))  # never asked, and the closest in strength
     assert frozenset(("1", "2")) not in {frozenset((p["item_a"], p["item_b"])) for p in plan}
+
+
+def test_next_item_shows_the_planned_values_and_skips_one_merged_away(tmp_path, demo_spec):
+    """A judging click reads only the values of the plan's unanswered items (`store.askable_values`): the
+    item shown is the plan's first unanswered one with exactly its values, for store ids (wiser, endorse)
+    and public ids (compare); an item whose value was merged away since planning is skipped."""
+    import walk
+
+    from workbench import config, ids
+    from workbench import participation as P
+    from workbench.demo import load_world, simulate
+    from workbench.store import Store
+
+    with Store(tmp_path / "rounds.duckdb") as store:
+        store.import_bundle(simulate(demo_spec, load_world(config.DATA / "demo_values.yaml"), 12, seed=1))
+        (pid, _), = store.create_invites("demo", 1)
+        walk.to_card(store, pid)
+        shown = {}
+        for round_name in ("wiser", "endorse", "compare"):
+            item = P.next_item(store, P.flow(store, pid), round_name)
+            plan = P.flow(store, pid).plans[round_name]
+            assert item.index == 0 and item.entry == plan[0] and item.total == len(plan)
+            shown[round_name] = item
+        wiser, endorse, compare = shown["wiser"], shown["endorse"], shown["compare"]
+        assert [v["id"] for v in wiser.values] == [int(wiser.entry["from_id"]), int(wiser.entry["to_id"])]
+        assert [v["id"] for v in endorse.values] == [int(endorse.entry)]
+        assert [ids.public_id("value", v["id"], v["source_id"]) for v in compare.values] == [
+            str(compare.entry["item_a"]), str(compare.entry["item_b"])]
+        assert all(v["title"] and v["policies"] for item in shown.values() for v in item.values)
+
+        # The value the first endorse item asks about is merged into another: that item is skipped.
+        gone = int(endorse.entry)
+        keeper = next(v for v in P.round_values(store, P.flow(store, pid))["id"] if int(v) != gone)
+        store.merge_canonical_values([gone, int(keeper)], into=int(keeper))
+        after = P.next_item(store, P.flow(store, pid), "endorse")
+        plan = P.flow(store, pid).plans["endorse"]
+        expected = next(i for i, entry in enumerate(plan) if int(entry) != gone)
+        assert after.index == expected and [v["id"] for v in after.values] == [int(plan[expected])]

@@ -83,8 +83,8 @@ def next_item(store: Store, flow: Flow, round_name: str) -> RoundItem | None:
     """The first unanswered, still askable item of the participant's plan for the round, with the values
     it shows (making and storing the plan the first time); None when there is nothing (more) to ask.
 
-    After the plan exists this reads only what the page shows: the answered items, which values are
-    still in the round (ids only) and the item's one or two values, never the whole value table.
+    After the plan exists this reads only the answered items and, of the values its unanswered items
+    name, those still in the round (one look-up): never the whole value table.
     """
     plan = flow.plans.get(round_name)
     if plan is None:
@@ -95,15 +95,30 @@ def next_item(store: Store, flow: Flow, round_name: str) -> RoundItem | None:
         return None
     if round_name == "same_value":
         return _next_pair(store, flow, plan, answered)
-    keys = store.round_value_keys(flow.deliberation["id"], flow.question_id)
-    by_public, asked = {ids.public_id("value", i, source): i for i, source in keys}, {i for i, _ in keys}
-    for index, entry in enumerate(plan):
-        shown = None if index in answered else _shown(round_name, entry, by_public, asked)
+    waiting = [(index, entry) for index, entry in enumerate(plan) if index not in answered]
+    store_ids, source_ids = _planned_values(round_name, [entry for _, entry in waiting])
+    askable = store.askable_values(flow.deliberation["id"], flow.question_id, value_ids=store_ids,
+                                   source_ids=source_ids)
+    found = {v["id"]: v for v in askable}
+    by_public = {ids.public_id("value", v["id"], v["source_id"]): v["id"] for v in askable}
+    for index, entry in waiting:
+        shown = _shown(round_name, entry, by_public, set(found))
         if shown is not None:
-            found = store.values_to_show(shown)
             return RoundItem(round_name, index, len(answered) + 1, len(plan), entry,
                              tuple(found[v] for v in shown))
     return None
+
+
+def _planned_values(round_name: str, entries: list) -> tuple[set[int], set[str]]:
+    """The values plan entries name: store ids (wiser, endorse), and for compare's public ids the store id
+    of a workbench-made value ("v12") or the source id of an imported one."""
+    if round_name == "wiser":
+        return {int(e[k]) for e in entries for k in ("from_id", "to_id")}, set()
+    if round_name == "endorse":
+        return {int(e) for e in entries}, set()
+    public = {str(e[k]) for e in entries for k in ("item_a", "item_b")}
+    made = {p for p in public if ids.has_workbench_shape("value", p)}
+    return {int(p[1:]) for p in made}, public - made
 
 
 def _next_pair(store: Store, flow: Flow, plan: list, answered: set[int]) -> RoundItem | None:

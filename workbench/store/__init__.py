@@ -58,7 +58,7 @@ def open_store(path: str | Path) -> Store:
     key = str(path) if str(path) == ":memory:" or is_url(path) else str(Path(path).resolve())
     with _open_lock:
         store = _open.get(key)
-        if store is None:
+        if store is None or store.closed:  # closed by a `with open_store(...)` block: open it again
             store = _open[key] = Store(path)
         return store
 

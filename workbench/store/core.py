@@ -152,6 +152,10 @@ class StoreCore:
 
     # -- lifecycle --------------------------------------------------------------------------
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def close(self) -> None:
         """Fold the write-ahead log into the file, then close: a clean exit leaves no log to replay."""
         if self._closed:

@@ -158,11 +158,16 @@ class ParticipationStore(StoreCore):
 
         Refused with `Conflict` when the deliberation takes no open sign-up, or has reached its
         `signup_limits` (in all, or in the last hour; invited participants do not count). Sign-ups take
-        a lock, so concurrent ones are counted one after the other and the limits hold exactly.
+        a lock on the deliberation's row, so concurrent ones (in any process) are counted one after the
+        other and the limits hold exactly.
         """
         token = new_token()
 
         def work(cur):
+            # Claims the deliberation's row first: two sign-ups in different processes (app workers on
+            # PostgreSQL) then conflict, and the store retries the later one on a fresh snapshot that
+            # counts the first; without it each would count the other as absent.
+            cur.execute("UPDATE deliberations SET open_signup = open_signup WHERE id = ?", [deliberation_id])
             now = utcnow()
             refusal = self._signup_refusal(cur, deliberation_id, now)
             if refusal is not None:
@@ -174,9 +179,8 @@ class ParticipationStore(StoreCore):
             self._add_step(cur, pid, "consent", now)
             return SignUp(int(pid), token)
 
-        # One sign-up at a time, counted and written in one transaction: DuckDB would let two concurrent
-        # transactions each count the other's participant as absent (it sees no conflict between them), and
-        # its single writing process makes this process's lock cover every writer of the file.
+        # One sign-up at a time, counted and written in one transaction. Across processes the row claim
+        # above serialises them; within one, this lock spares the claims a round of conflicts and retries.
         with _SIGNUP_LOCK:
             return self._write(work)
 
@@ -716,6 +720,24 @@ class ParticipationStore(StoreCore):
             " JOIN values_cards c ON c.id = l.card_id AND c.status = 'active' WHERE l.canonical_id = v.id))"
             " ORDER BY v.id",
             [deliberation_id] + ([] if question_id is None else [question_id]))]
+
+    def askable_values(self, deliberation_id: str, question_id: str | None, *, value_ids=(),
+                       source_ids=()) -> list[dict]:
+        """Those of the given values (by store id, or by source id for imported ones) that the judging rounds
+        still ask about (`round_value_keys`'s rule), as a round shows them: id, source_id, title,
+        description, policies (a list). What a judging click reads: only the values of its next items."""
+        ids, sources = sorted({int(v) for v in value_ids}), sorted({str(v) for v in source_ids})
+        if not ids and not sources:
+            return []
+        question = "" if question_id is None else " AND (v.question_id = ? OR v.question_id IS NULL)"
+        rows = self._rows(
+            "SELECT v.id, v.source_id, v.title, v.description, v.policies FROM canonical_values v"
+            " WHERE v.deliberation_id = ? AND v.retired_at IS NULL AND (v.id = ANY(?) OR v.source_id = ANY(?))"
+            f"{question} AND (v.origin IN ('import', 'demo') OR EXISTS (SELECT 1 FROM card_value l"
+            " JOIN values_cards c ON c.id = l.card_id AND c.status = 'active' WHERE l.canonical_id = v.id))",
+            [deliberation_id, ids, sources] + ([] if question_id is None else [question_id]))
+        return [{"id": int(r[0]), "source_id": r[1], "title": r[2], "description": r[3], "policies": list(r[4] or [])}
+                for r in rows]
 
     def values_to_show(self, value_ids: list[int]) -> dict[int, dict]:
         """Canonical values by store id, as a judging round shows them: id, source_id, title, description,

@@ -8,7 +8,9 @@ Nothing else belongs here: the endpoints are webapp/endpoints.py, the pages main
 
 from __future__ import annotations
 
+import gc
 import sys
+import threading
 from contextlib import asynccontextmanager
 
 import streamlit as st
@@ -27,6 +29,16 @@ def warm_up() -> None:
 
     english.verb_forms()
     drafting.load_library()
+    gc.freeze()  # what is imported now lives as long as the server: see freeze_after_warm_up
+
+
+def freeze_after_warm_up() -> None:
+    """Once the model is loaded, move everything the server holds for its whole life (modules, torch and
+    the model, the library's vectors: millions of objects) out of reach of Python's garbage collector.
+    Otherwise every full collection, which a page run's allocations set off now and then, walks all of
+    them again: most of the CPU a click cost. Objects made later (sessions, pages) are collected as usual."""
+    drafting.warm_up(wait=True)
+    gc.freeze()
 
 
 @asynccontextmanager
@@ -40,6 +52,7 @@ async def serving(_app):
         raise SystemExit(2) from None
     # The interview's suggestion model, loaded in the background before the first participant arrives.
     drafting.warm_up()
+    threading.Thread(target=freeze_after_warm_up, name="workbench-gc-freeze", daemon=True).start()
     try:
         yield
     finally:

@@ -100,19 +100,18 @@ def demographics_step() -> None:
     questions = delib["settings"].get("demographics", [])
     st.write("A few questions about you. They help us see where different groups agree and differ.")
     with st.form("demographics"):
-        answers = {}
         for q in questions:
             label = _plain(q["label"]) + ("" if q["required"] else " (optional)")
-            answers[q["key"]] = st.selectbox(label, q["options"], index=None, placeholder="Choose…",
-                                             key=f"demo_{q['key']}")
-        submitted = st.form_submit_button("Continue", type="primary")
-    if submitted:
-        missing = [q["label"] for q in questions if q["required"] and answers[q["key"]] is None]
-        if missing:
-            st.error("Please answer: " + ", ".join(missing) + " (\"Prefer not to say\" is fine).")
-            return
-        store.record_about_you(pid, {k: v for k, v in answers.items() if v is not None})
-        rerun()
+            st.selectbox(label, q["options"], index=None, placeholder="Choose…", key=f"demo_{q['key']}")
+        st.form_submit_button("Continue", type="primary", **submit_on_click(record_about_you, questions))
+
+
+def record_about_you(questions: list[dict]) -> None:
+    answers = {q["key"]: st.session_state.get(f"demo_{q['key']}") for q in questions}
+    missing = [q["label"] for q in questions if q["required"] and answers[q["key"]] is None]
+    if missing:
+        raise InputError("Please answer: " + ", ".join(missing) + " (\"Prefer not to say\" is fine).")
+    store.record_about_you(pid, {k: v for k, v in answers.items() if v is not None})
 
 
 def question_step() -> None:
@@ -123,9 +122,14 @@ def question_step() -> None:
                       key="question_choice")
     if choice:
         st.info(_plain(questions.set_index("id").loc[choice, "prompt"]))
-    if st.button("Continue", type="primary", disabled=choice is None):
-        store.choose_question(pid, choice, mode="llm" if llm_config() else "guided")
-        rerun()
+    st.button("Continue", type="primary", disabled=choice is None, **submit_on_click(choose_question))
+
+
+def choose_question() -> None:
+    choice = st.session_state.get("question_choice")
+    if choice is None:
+        raise InputError("Please choose a question.")
+    store.choose_question(pid, choice, mode="llm" if llm_config() else "guided")
 
 
 # -- the interview --------------------------------------------------------------------------------
@@ -249,67 +253,93 @@ def interview_step() -> None:
     st.caption(stage.hint)
     key = partial(widget_key, iid=iid)
 
-    def submit(changes: dict) -> None:
-        store.save_interview_stage(pid, iid, current, changes)
-        st.session_state.pop(f"stage_{iid}", None)
-        rerun()
-
-    def buttons() -> bool:
-        """Back and Continue side by side; True when Continue was clicked."""
+    def buttons(changes, *args) -> None:
+        """Back and Continue side by side. Continue stores the stage's answers, `changes(*args)` (which
+        raises `InputError` to say what is missing), in its callback: one page run per click."""
         back, forward, _ = st.columns([1, 1, 4])
-        if index > 0 and back.button("Back", key=f"back_{current}", width="stretch"):
-            st.session_state[f"stage_{iid}"] = STAGE_KEYS[index - 1]
-            rerun()
-        return forward.button("Continue", type="primary", key=f"next_{current}", width="stretch")
+        if index > 0:
+            back.button("Back", key=f"back_{current}", width="stretch",
+                        on_click=st.session_state.__setitem__, args=(f"stage_{iid}", STAGE_KEYS[index - 1]))
+        forward.button("Continue", type="primary", key=f"next_{current}", width="stretch",
+                       **submit_on_click(submit_stage, iid, current, changes, *args))
 
     saving = web.guarded("saving what you typed", save_typed)
     if current in ("response", "story"):
-        text = st.text_area(f"Your words (up to {FREE_TEXT_MAX} characters)", value=getattr(answers, current),
-                            max_chars=FREE_TEXT_MAX, key=key(current), placeholder=stage.placeholder, height=160,
-                            on_change=saving, args=(iid, (key(current),)))
+        st.text_area(f"Your words (up to {FREE_TEXT_MAX} characters)", value=getattr(answers, current),
+                     max_chars=FREE_TEXT_MAX, key=key(current), placeholder=stage.placeholder, height=160,
+                     on_change=saving, args=(iid, (key(current),)))
         keep_typed(iid, current, {key(current): getattr(answers, current)})
-        if buttons():
-            if not text.strip():
-                st.error("Please write a few words before you continue.")
-            else:
-                submit({current: text.strip()})
+        buttons(words_given, iid, current)
     elif current == "attention":
-        attention_stage(iid, question, answers, buttons, submit)
+        attention_stage(iid, question, answers, buttons)
     elif current == "title":
         # Drafted from the lines the participant chose (the library's names and gists for their themes).
-        title = st.text_input(f"Name (up to {TITLE_MAX} characters)",
-                              value=answers.title or draft_title(answers.policies, answers.response),
-                              max_chars=TITLE_MAX, key=key("title"), on_change=saving, args=(iid, (key("title"),)))
-        description = st.text_area(f"What it is about, in a sentence or two (up to {DESCRIPTION_MAX} characters)",
-                                   value=answers.description or draft_description(answers.policies, answers.response),
-                                   max_chars=DESCRIPTION_MAX, key=key("description"), on_change=saving,
-                                   args=(iid, (key("description"),)))
+        st.text_input(f"Name (up to {TITLE_MAX} characters)",
+                      value=answers.title or draft_title(answers.policies, answers.response),
+                      max_chars=TITLE_MAX, key=key("title"), on_change=saving, args=(iid, (key("title"),)))
+        st.text_area(f"What it is about, in a sentence or two (up to {DESCRIPTION_MAX} characters)",
+                     value=answers.description or draft_description(answers.policies, answers.response),
+                     max_chars=DESCRIPTION_MAX, key=key("description"), on_change=saving,
+                     args=(iid, (key("description"),)))
         keep_typed(iid, current, {key("title"): answers.title, key("description"): answers.description})
-        if buttons():
-            if not title.strip() or not description.strip():
-                st.error("Please give both a name and a short description.")
-            else:
-                submit({"title": title.strip(), "description": description.strip()})
+        buttons(name_given, iid)
     elif current == "contexts":
         options = list(store.contexts(did, question_id=flow.question_id)["name"])
-        chosen = st.multiselect("Situations", options, default=[c for c in answers.contexts if c in options],
-                                key=key("contexts"))
+        st.multiselect("Situations", options, default=[c for c in answers.contexts if c in options],
+                       key=key("contexts"))
         extra_now = next((c for c in answers.contexts if c not in options), "")
-        extra = st.text_input("Or suggest another situation (a facilitator will review it)", max_chars=120,
-                              value=extra_now, key=key("extra"), on_change=saving,
-                              args=(iid, (key("extra"),), None, options))
+        st.text_input("Or suggest another situation (a facilitator will review it)", max_chars=120,
+                      value=extra_now, key=key("extra"), on_change=saving,
+                      args=(iid, (key("extra"),), None, options))
         keep_typed(iid, current, {key("extra"): extra_now}, context_options=options)
-        if buttons():
-            picked = chosen + ([extra.strip()] if extra.strip() else [])
-            if not picked:
-                st.error("Please pick at least one situation, or suggest one.")
-            else:
-                submit({"contexts": tuple(picked)})
+        buttons(contexts_given, iid, options)
     else:
         review(iid, question, answers)
 
 
-def attention_stage(iid: int, question, answers: GuidedAnswers, buttons, submit) -> None:
+def submit_stage(iid: int, stage: str, changes, *args) -> None:
+    """Continue's callback: the stage's answers and the stage done, in one store call (a repeat changes
+    nothing); the next run shows the next stage."""
+    store.save_interview_stage(pid, iid, stage, changes(*args))
+    st.session_state.pop(f"stage_{iid}", None)
+
+
+def typed(key: str) -> str:
+    return str(st.session_state.get(key) or "").strip()
+
+
+def words_given(iid: int, stage: str) -> dict:
+    text = typed(widget_key(stage, iid))
+    if not text:
+        raise InputError("Please write a few words before you continue.")
+    return {stage: text}
+
+
+def name_given(iid: int) -> dict:
+    title, description = typed(widget_key("title", iid)), typed(widget_key("description", iid))
+    if not title or not description:
+        raise InputError("Please give both a name and a short description.")
+    return {"title": title, "description": description}
+
+
+def contexts_given(iid: int, options: list[str]) -> dict:
+    chosen = [c for c in st.session_state.get(widget_key("contexts", iid)) or [] if c in options]
+    extra = typed(widget_key("extra", iid))
+    picked = chosen + ([extra] if extra else [])
+    if not picked:
+        raise InputError("Please pick at least one situation, or suggest one.")
+    return {"contexts": tuple(picked)}
+
+
+def lines_given(iid: int, choices: AttentionChoices) -> dict:
+    ticked = [s.text for s in choices.suggestions if st.session_state.get(pick_key(iid, s.text))]
+    lines = list(choices.policies(ticked, str(st.session_state.get(widget_key("own_lines", iid)) or "")))
+    if len(lines) < 2:
+        raise InputError("Please tick or write at least two lines: what you paid attention to.")
+    return {"policies": tuple(lines)}
+
+
+def attention_stage(iid: int, question, answers: GuidedAnswers, buttons) -> None:
     """Suggested lines to tick (each saying where it comes from and why), and the participant's own."""
     asked = question_text(question["title"], question["prompt"])
     choices = suggestions_for(flow.question_id, asked, answers)
@@ -339,17 +369,11 @@ def attention_stage(iid: int, question, answers: GuidedAnswers, buttons, submit)
         key=own_key, placeholder=STAGES[STAGE_KEYS.index("attention")].placeholder, height=140,
         on_change=saving, args=(iid, (own_key,), choices))
     keep_typed(iid, "attention", {own_key: "\n".join(choices.own_lines)}, choices)
-    ticked = [s.text for s in choices.suggestions if st.session_state.get(pick_key(iid, s.text))]
-    lines = list(choices.policies(ticked, own_text))
     story = f"{answers.response}\n{answers.story}"
     for i, line in enumerate(policies_from_text(own_text)):
         for issue in check_policy(line, f"policies[{i}]", story=story, question=asked):
             (st.error if issue.severity == "error" else st.warning)(f"Your line {i + 1}: {issue.message}")
-    if buttons():
-        if len(lines) < 2:
-            st.error("Please tick or write at least two lines: what you paid attention to.")
-        else:
-            submit({"policies": tuple(lines)})
+    buttons(lines_given, iid, choices)
 
 
 def field_label(field: str) -> str:
