@@ -128,7 +128,11 @@ def test_sign_out_ends_the_session_and_a_kept_copy_of_the_cookie_is_refused(staf
         second_tab.goto(f"{url}/facilitator-progress")
         second_tab.get_by_text("Signed in as").wait_for(timeout=WAIT)
 
-        page.get_by_role("button", name="Sign out").click()
+        # The page goes to "/" at once (the app's own switch); the browser then visits the sign-out
+        # endpoint, whose answer deletes the cookie: wait for that answer, not for the URL.
+        with page.expect_response(lambda r: r.url.split("?")[0].endswith(config.SIGN_OUT_ENDPOINT),
+                                  timeout=WAIT):
+            page.get_by_role("button", name="Sign out").click()
         page.wait_for_url(f"{url}/", timeout=WAIT)
         assert signed_out(page)
         assert staff_cookie(context) is None  # the endpoint deleted it
