@@ -266,9 +266,12 @@ RUN_COUNTER_JS = r"""
 
 
 #: True once every rerun the page asked for has been started and finished by the server.
+#: Also waits for every lazily loaded element (Streamlit fetches a widget's code, e.g. the selectbox's, the
+#: first time a page shows one, and shows a skeleton meanwhile) to be drawn.
 SETTLED_JS = ("() => { const runs = window.__workbenchRuns;"
               " if (!runs) throw new Error('RUN_COUNTER_JS is missing: open pages with tests.browser.chromium()');"
-              " return runs.requested === 0 || runs.finishedAfter === runs.requested; }")
+              " return (runs.requested === 0 || runs.finishedAfter === runs.requested)"
+              " && !document.querySelector('[data-testid=\"stSkeleton\"]'); }")
 
 
 class _CountingBrowser:
