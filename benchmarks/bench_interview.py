@@ -12,6 +12,8 @@ and four other advice questions, held out) it drafts a card with workbench.draft
   dangling end, or seven or more words copied from the story (target 0);
 - time to suggest (model loaded, library vectors cached) against one bare `encode` of the same text,
   measured alternately in the same process (target: p95 within 300 ms, reported as a ratio).
+- the hand reading: ticked lines and whole cards of held_out_2 and held_out_3 counted against the labels
+  of tests/fixtures/interview_readings.yaml, for the card rule before (padded to 3-5 lines) and after.
 In the same run: the old rule-based drafter (workbench/interview.py at OLD_DRAFTER_COMMIT, loaded from
 git), and a plain baseline (the library's nearest lines to the whole text, no MMR, no own words).
 With the demo questions it also drafts with others' cards from a simulated demo deliberation.
@@ -41,11 +43,12 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from workbench import config  # noqa: E402
-from workbench.cardcheck import check_card, check_policy  # noqa: E402
+from workbench.cardcheck import ValuesCard, check_card, check_policy  # noqa: E402
 from workbench.deliberation import load_deliberation  # noqa: E402
 from workbench.drafting import (  # noqa: E402
     default_embedder,
     draft_card,
+    draft_title,
     library_vectors,
     load_library,
     suggest_policies,
@@ -54,42 +57,118 @@ from workbench.embed import load_model  # noqa: E402
 from workbench.interview import question_text  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "interview_answers.yaml"
+READINGS = ROOT / "tests" / "fixtures" / "interview_readings.yaml"
 RESULTS = ROOT / "benchmarks" / "results" / "interview.md"
 OLD_DRAFTER_COMMIT = "dd36139d316fcf4471d2ce2f4677cd3482c533df"  # last commit with the old drafter
 FRAGMENT_CODES = {"policy_too_short", "policy_fragment", "policy_dangling", "policy_copies_story"}
 TARGET_MS = 300
 
 
-# Read by hand, not computed: the drafts of this run do not change it. Update it when the drafter or the
-# library changes, by reading every card again (the drafts are deterministic).
-HAND_READING = """\
-### Read as a participant (hand reading, issue 12 third round)
+# The hand reading is kept as data (tests/fixtures/interview_readings.yaml: every suggested line of
+# held_out_2 and held_out_3 judged signable or not, and every drafted title read); `hand_reading` counts
+# this run's cards against it, and a line or title nobody has read is counted as unread, not guessed.
+HAND_READING_NOTES = """\
+The labels were made by one reader, strict, no second reader: the helper who wrote the card rule
+(`workbench.drafting.card_choice`). **held_out_2 was used to tune** its margin (cards signable 7/12 for
+every margin from 0.06 to 0.10 with the median floor, 6/12 without; 0.08 taken, the middle); **held_out_3
+was read by the same person** who wrote the rule, once, with the margin fixed, so it is held out from the
+tuning but not a blind reading. The "weak" threshold (0.33) was set below the lowest best relevance of a
+card with a signable line on held_out_2 and the demo questions; the reader had seen held_out_3's
+relevances while labelling. The earlier readings (third round, another reader) counted 26/75 and 24/114
+signable suggestions and 7/12 and 4/18 signable cards with "at most one line removed"; this reading
+counts 25/75 and 25/114.
 
-Every suggested line and every drafted card of held_out_2 and held_out_3 was read as the person who
-wrote the answer and story, before (the drafter and library on `main` at e4b0f9b, drafted from a
-`git archive` copy) and after (this run's code; the drafts are deterministic). A line counts when that
-participant would sign it as something they pay attention to: on their story and answer, specific
-enough that it is not true of anyone ("NEEDS that sit underneath the question someone asks" does not
-count), and not the opposite of their view. A card counts when it would be signed with at most one
-line removed and its title does not miss the point. One reader (the helper who wrote held_out_3 and
-the new library lines), strict; no second reader.
-
-| split | lines signable, before | after | cards signable (<= 1 line removed), before | after |
-|---|---:|---:|---:|---:|
-| held_out_2 (3 questions, 12 interviews; **read while the library was widened**, so not held out any more) | 10/92 (11%) | 26/75 (35%) | 1/12 | 7/12 |
-| held_out_3 (5 questions, 18 interviews; written and committed before any change, drafted only at the end) | 15/119 (13%) | 24/114 (21%) | 1/18 | 4/18 |
-
-held_out_3 per question, lines after (before): money lent to a friend 7/19 (6/24), cards 2/4 (0/4);
-a 12-year-old and social media 1/32 (0/32), 0/4 (0/4); prostate cancer treatment 8/25 (5/25), 2/4
-(1/4); faith in a mixed marriage 3/17 (2/16), 0/3 (0/3); backdated safety records 5/21 (2/22), 0/3
-(0/3). Where the library now has a theme for the domain (money owed between friends, treatment
-choices, integrity at work: themes the brief asked for, written by the same person who wrote the
-fixtures, so this is not a blind test of their wording) lines improve; where it has none (children
-online) nothing fits and the drafter still fills the card with lines pulled by single words ("parks",
-"homework"); faith barely moved (one new line fits; "a sense of belonging" did not bring up the belonging theme). The done-when (suggestions
-that read like the study's cards on every question) is **not met**: about one suggested line in four
-is signable on unseen questions.
+What the new rule does: it ticks half as many unsignable lines (the padding the third round's reader
+noticed) for a few signable ones lost (a good third line further than 0.08 from the best, or below the
+median, is left for the participant to tick), and on the children-online question it ticks nothing on
+three of four interviews and says so. It does not make more cards signable on held_out_3: what is
+missing there are signable suggestions (about one in four), not a better choice among them.
 """
+
+
+def padded_card(suggestions) -> tuple:
+    """The card rule before issue 12's fourth round (the baseline): suggestions at least 0.8 as relevant
+    as the best, filled up to 3 with the next most relevant, at most 5, none covered by another."""
+    best = max((s.relevance for s in suggestions), default=0.0)
+    strong = [s for s in suggestions if s.source == "own_words" or s.relevance >= 0.8 * best]
+    weak = sorted((s for s in suggestions if s not in strong), key=lambda s: -s.relevance)
+    chosen: list = []
+    for s in [*strong, *weak[: max(0, 3 - len(strong))]]:
+        trial = [*chosen, s]
+        check = check_card(ValuesCard("x y z", "x.", tuple(t.text for t in trial)))
+        if any(w.code == "policy_overlap" for w in check.warnings):
+            continue
+        chosen = trial
+        if len(chosen) == 5:
+            break
+    return tuple(chosen)
+
+
+def load_readings() -> dict[tuple[str, str, int], dict]:
+    """(split, question label, answer number) -> {"lines": {text: signable}, "titles": {text: fits}}."""
+    if not READINGS.exists():
+        return {}
+    data = yaml.safe_load(READINGS.read_text())
+    return {(r["split"], r["question"], r["answer"]): {
+        "lines": {line["text"]: bool(line["signable"]) for line in r["lines"]},
+        "titles": {t["text"]: bool(t["fits"]) for t in r["titles"]},
+    } for r in data["interviews"]}
+
+
+def card_reading(policies, title: str, reading: dict) -> dict:
+    """A drafted card counted against the hand reading: signable and unsignable ticked lines, unread
+    ones, whether its title fits (None: unread), and whether the whole card is signable."""
+    verdicts = [reading["lines"].get(s.text) for s in policies]
+    good, bad = sum(v is True for v in verdicts), sum(v is False for v in verdicts)
+    fits = reading["titles"].get(title)
+    return {"good": good, "bad": bad, "unread": sum(v is None for v in verdicts) + (fits is None),
+            "signable": good >= 2 and bad <= 1 and bool(fits), "unread_title": None if fits is not None else title}
+
+
+def hand_reading(rows, library) -> str:
+    """The before (padded_card) / after (draft_card) table on the hand-read splits."""
+    readings = load_readings()
+    out = ["### Read as a participant (hand reading, `tests/fixtures/interview_readings.yaml`)", ""]
+    out.append("Ticked lines and cards of the interviews whose suggestions were read by hand, counted by this "
+               "run from the labels. A card is signable with >= 2 signable lines, at most one unsignable line "
+               "and a fitting title (the title is drafted from the ticked lines, so it changes with the rule).")
+    out.append("")
+    out.append("| split | card rule | suggestions signable | ticked lines | signable | unsignable "
+               "| cards signable | cards with the \"nothing may fit\" note | unread |")
+    out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    unread_titles = []
+    for split in ("held_out_2", "held_out_3"):
+        sel = [(r, readings.get((r["split"], r["label"], r["n"]))) for r in rows if r["split"] == split]
+        sel = [(r, reading) for r, reading in sel if reading is not None]
+        if not sel:
+            continue
+        verdicts = [reading["lines"].get(s.text) for r, reading in sel for s in r["draft"].suggestions]
+        shown = f"{sum(v is True for v in verdicts)}/{len(verdicts)}"
+        for name, pick in (("before: padded (0.8 of the best, 3-5 lines)", "padded"),
+                           ("**after**: `card_choice` (within 0.08 of the best and >= median, 2-5)", "after")):
+            counts = []
+            for r, reading in sel:
+                d = r["draft"]
+                if pick == "padded":
+                    policies = padded_card(d.suggestions)
+                    title, note = draft_title(policies, r["response"], library=library), False
+                else:
+                    policies, title, note = d.policies, d.title, bool(d.note)
+                c = card_reading(policies, title, reading)
+                c["lines"], c["note"] = len(policies), note
+                counts.append(c)
+                if c["unread_title"]:
+                    unread_titles.append(f"{r['label']} answer {r['n']}: “{c['unread_title']}”")
+            out.append(
+                f"| {split} | {name} | {shown} | {sum(c['lines'] for c in counts)} | {sum(c['good'] for c in counts)} "
+                f"| {sum(c['bad'] for c in counts)} | {sum(c['signable'] for c in counts)}/{len(counts)} "
+                f"| {sum(c['note'] for c in counts)} | {sum(c['unread'] for c in counts)} |")
+    out.append("")
+    if unread_titles:
+        out.append("Titles not yet read (counted as not fitting): " + "; ".join(unread_titles) + ".")
+        out.append("")
+    out.append(HAND_READING_NOTES.rstrip())
+    return "\n".join(out)
 
 
 def load_fixtures() -> list[dict]:
@@ -288,7 +367,7 @@ def render(rows, bare, ours, ratios, baseline, old_rows, with_others, library, l
             f"| {statistics.mean(themes):.1f} |"
         )
     out.append("")
-    out.append(HAND_READING.rstrip())
+    out.append(hand_reading(rows, library))
     sources = Counter(s.source for r in rows for s in r["draft"].suggestions)
     card_sources = Counter(s.source for r in rows for s in r["draft"].policies)
     out.append("")
@@ -377,6 +456,9 @@ def render(rows, bare, ours, ratios, baseline, old_rows, with_others, library, l
         out.append("")
         out.append(f"**{d.title}** — {d.description}")
         out.append("")
+        if d.note:
+            out.append(f"Note shown: *{d.note}* (no library line ticked)")
+            out.append("")
         chosen = {s.text for s in d.policies}
         for s, (ok, _) in zip(d.suggestions, r["verdicts"], strict=True):
             codes = "" if ok else " ⚠ " + ", ".join(

@@ -22,8 +22,10 @@ from workbench.cli import app
 from workbench.drafting import (
     REASONS,
     SOURCES,
+    WEAK_NOTE,
     DraftCard,
     Suggestion,
+    card_choice,
     draft_card,
     draft_description,
     draft_title,
@@ -309,7 +311,7 @@ def test_real_suggestions_are_about_what_the_participant_wrote(question: str, n:
     assert re.search(expected, " ".join(s.text for s in found[:3]), re.IGNORECASE), [s.text for s in found]
     assert len({s.theme for s in found}) >= 3, "varied, not one thought said five ways"
     draft = draft_card(text, response, story)
-    assert 3 <= len(draft.policies) <= 5 and draft.title and draft.description
+    assert 2 <= len(draft.policies) <= 5 and draft.title and draft.description and draft.note is None
     assert check_card(draft.values_card(), story=f"{response}\n{story}").errors == ()
 
 
@@ -441,3 +443,60 @@ def test_real_model_a_story_gets_its_own_theme_and_no_single_word_pull_ins(case:
     assert not [s.text for s in draft.policies if re.search(foreign, s.text, re.IGNORECASE)], draft.policies
     # the title and description speak of the card's own theme, not of a stray line's
     assert draft.title in load_library().theme(theme).titles, draft.title
+
+
+def _suggestion(text: str, relevance: float, source: str = "library") -> Suggestion:
+    return Suggestion(text, source, "", relevance)  # type: ignore[arg-type]
+
+
+def test_a_card_takes_only_lines_close_to_the_best_and_at_least_two() -> None:
+    near, far = drafting.CARD_MARGIN / 2, drafting.CARD_MARGIN * 2
+    lines = [_suggestion("CHANCES to ask a neighbour face to face", 0.50),
+             _suggestion("WAYS of making a complaint that keep the peace", 0.50 - near),
+             _suggestion("ROUTINES that give a child a sense of calm", 0.50 - far),
+             _suggestion("SAVINGS a person needs while they retrain", 0.50 - far - 0.01),
+             _suggestion("RELIGIOUS LEADERS a person trusts and could talk to", 0.50 - far - 0.02)]
+    assert [s.text for s in card_choice(lines).policies] == [lines[0].text, lines[1].text]
+    alone = [lines[0], *lines[2:]]  # only the best is close: the next most relevant fills up to two
+    assert [s.text for s in card_choice(alone).policies] == [lines[0].text, lines[2].text]
+    own = [*lines, _suggestion("FEELINGS of being prepared instead of scared", 0.30, "own_words")]
+    assert own[-1] in card_choice(own).policies, "lines from the participant's own words are always taken"
+
+
+def test_a_weak_best_ticks_no_library_line_and_says_so() -> None:
+    low = drafting.WEAK_RELEVANCE - 0.01
+    lines = [_suggestion("SHARED SPACES like parks where people meet", low),
+             _suggestion("FRIENDSHIPS that have lasted through hard years", low - 0.01),
+             _suggestion("FEELINGS of being left out of plans", low - 0.05, "own_words")]
+    choice = card_choice(lines)
+    assert choice.weak and [s.text for s in choice.policies] == [lines[2].text]
+    assert not card_choice(lines[:2], weak_below=low - 0.1).weak
+
+
+@pytest.mark.model
+def test_real_model_a_card_of_the_two_fitting_lines_not_padded_with_the_rest() -> None:
+    """A barking dog that is distressed: two library lines fit (its distress, people who can check on it);
+    the rest of the suggestions (a neighbour's night shifts, evenings of shouting) are about something
+    else and stay unticked, though at least four suggestions are still offered."""
+    draft = draft_card(
+        "Our neighbours' dog barks every night. Should we call the council? How should an assistant answer this?",
+        "It should ask whether the dog is all right. A dog that howls all evening may be alone all day.",
+        "The spaniel next door whined and paced at the window from morning to night. Nobody walked it. I rang "
+        "a welfare charity and a vet came to look at it.")
+    assert len(draft.suggestions) >= 4
+    assert sorted(s.text.split()[0] for s in draft.policies) == ["BEHAVIOURS", "VETS"], draft.policies
+    assert draft.note is None and "Animal" in draft.title
+
+
+@pytest.mark.model
+def test_real_model_nothing_fits_gives_a_note_and_no_ticked_library_line() -> None:
+    from workbench import config
+    from workbench.deliberation import load_deliberation
+    from workbench.interview import question_text
+
+    asked = next(q for q in load_deliberation(config.DEMO_DELIBERATION).questions if q.slug == "homework")
+    draft = draft_card(question_text(asked.title, asked.prompt), "It should say no to Instagram and TikTok for now, these apps are designed to "
+                       "be addictive.", "My niece got Instagram at thirteen and compared herself to "
+                       "influencers all day until she stopped eating properly.")
+    assert draft.note == WEAK_NOTE and draft.policies == () and len(draft.suggestions) >= 4
+    assert draft.title and draft.to_dict()["note"] == WEAK_NOTE

@@ -202,3 +202,21 @@ def test_a_judging_click_is_one_page_run_that_reads_only_what_it_shows(demo_db, 
         assert runs == [pid], f"click {i + 1}: {len(runs)} page runs"
         assert f"Question {i + 2} of 3" in " ".join(m.value for m in at.markdown)
     assert list(demo_db.wiser_answers_by(pid)["answer"]) == ["upgrade", "no_upgrade"]
+
+
+def test_when_nothing_suggested_fits_the_page_says_so_and_ticks_nothing(demo_db):
+    """An answer the library does not cover (social media, asked on the homework question): the
+    suggestions are still offered, none comes ticked, and a short note says nothing may fit."""
+    from workbench.drafting import WEAK_NOTE
+
+    (pid, token), = demo_db.create_invites("demo", 1)
+    iid = to_question(demo_db, pid, "demo/homework")
+    demo_db.save_interview_stage(pid, iid, "response", {
+        "response": "It should say no to Instagram and TikTok for now, these apps are designed to be addictive."})
+    demo_db.save_interview_stage(pid, iid, "story", {
+        "story": "My niece got Instagram at thirteen and compared herself to influencers all day until she "
+                 "stopped eating properly."})
+    at = visit(invite=token)
+    assert at.subheader[0].value == "What you noticed"
+    assert WEAK_NOTE in [i.value for i in at.info]
+    assert len(at.checkbox) >= 4 and not any(box.value for box in at.checkbox)

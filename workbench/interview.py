@@ -262,6 +262,7 @@ class AttentionChoices:
     ticked: frozenset[str]
     own_lines: tuple[str, ...]
     unavailable: str | None = None  # why only lines from their own words are suggested
+    note: str | None = None  # nothing suggested may fit what they wrote (then nothing from the library is ticked)
 
     def policies(self, ticked: Iterable[str], own_text: str) -> tuple[str, ...]:
         """The card's lines: ticked suggestions in the order shown, then own lines, each once."""
@@ -275,7 +276,8 @@ def attention_choices(question: str, answers: GuidedAnswers, *, others: Any = ()
                       library: Any = None) -> AttentionChoices:
     """Suggestions for the participant's answer and story (workbench.drafting.draft_card: the library,
     `others`' confirmed cards of the same question, their own words) and what is ticked: their lines
-    so far when they have any, else the drafted card's lines.
+    so far when they have any, else the drafted card's lines (only those from their own words, and a
+    `note` saying so, when nothing suggested may fit).
 
     Without the embedding model (not installed, folder missing) only their own words are suggested,
     and `unavailable` says so; the interview goes on.
@@ -284,19 +286,21 @@ def attention_choices(question: str, answers: GuidedAnswers, *, others: Any = ()
         draft = draft_card(question, answers.response, answers.story, others=others, embedder=embedder,
                            library=library)
         suggestions, proposed, unavailable = draft.suggestions, [s.text for s in draft.policies], None
+        note = draft.note
     except (WorkbenchError, ImportError, OSError) as exc:
         log.warning("suggestions from the library are unavailable: %s", exc)
         own = own_words_lines(answers.response, answers.story)
         suggestions = tuple(Suggestion(o.text, "own_words", REASONS["own_words"], 0.0) for o in own)
         proposed = [s.text for s in suggestions]
         unavailable = "Suggestions from other people's values are not available just now; write your own lines."
+        note = None
     texts = {s.text for s in suggestions}
     if answers.policies:
         ticked = frozenset(p for p in answers.policies if p in texts)
         own_lines = tuple(p for p in answers.policies if p not in texts)
     else:
         ticked, own_lines = frozenset(proposed), ()
-    return AttentionChoices(tuple(suggestions), ticked, own_lines, unavailable)
+    return AttentionChoices(tuple(suggestions), ticked, own_lines, unavailable, note)
 
 
 def candidate_policies(response: str, story: str, max_n: int = 3) -> list[str]:

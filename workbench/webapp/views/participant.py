@@ -347,6 +347,8 @@ def attention_stage(iid: int, question, answers: GuidedAnswers, buttons) -> None
     saving = web.guarded("saving your choice", save_typed)
     if choices.unavailable:
         st.info(choices.unavailable)
+    if choices.note:
+        st.info(choices.note)
     if choices.suggestions:
         st.markdown("**Suggestions** — tick each line that is true for you.")
 
