@@ -164,6 +164,18 @@ def hand_reading(rows, library) -> str:
                 f"| {sum(c['bad'] for c in counts)} | {sum(c['signable'] for c in counts)}/{len(counts)} "
                 f"| {sum(c['note'] for c in counts)} | {sum(c['unread'] for c in counts)} |")
     out.append("")
+    sizes = []
+    for split in ("tune", "read", "held_out", "held_out_2", "held_out_3"):
+        sel = [r for r in rows if r["split"] == split]
+        after = Counter(len(r["draft"].policies) for r in sel)
+        before = Counter(len(padded_card(r["draft"].suggestions)) for r in sel)
+        sizes.append(f"{split} {', '.join(f'{n}: {after[n]}' for n in sorted(after))} "
+                     f"(before {', '.join(f'{n}: {before[n]}' for n in sorted(before))})")
+    out.append("Lines per drafted card (lines: interviews), after (before): " + "; ".join(sizes) + ". A card of two "
+               "lines carries the card checks' `policy_count` warning (\"Cards usually have 3–7; is there "
+               "anything to add?\"), which the review stage shows: the participant is asked for a line of their "
+               "own rather than handed a stranger's; a card of none is a weak one, shown with the note.")
+    out.append("")
     if unread_titles:
         out.append("Titles not yet read (counted as not fitting): " + "; ".join(unread_titles) + ".")
         out.append("")
