@@ -220,3 +220,36 @@ def test_when_nothing_suggested_fits_the_page_says_so_and_ticks_nothing(demo_db)
     assert at.subheader[0].value == "What you noticed"
     assert WEAK_NOTE in [i.value for i in at.info]
     assert len(at.checkbox) >= 4 and not any(box.value for box in at.checkbox)
+
+
+def _order(at: AppTest) -> list[str]:
+    """The main area's elements in page order, as 'kind:text' (what a participant reads top to bottom)."""
+    out = []
+
+    def walk(node) -> None:
+        for child in getattr(node, "children", {}).values():
+            kind = type(child).__name__
+            text = getattr(child, "label", None) or getattr(child, "value", None)
+            out.append(f"{kind}:{text}")
+            walk(child)
+
+    walk(at.main)
+    return out
+
+
+def test_a_refused_submission_says_why_beside_its_button_and_stores_nothing(demo_db):
+    """A Continue refused for what was entered (nothing written) says why just above the button that was
+    clicked, not at the top of a page the participant may have scrolled past."""
+    (pid, token), = demo_db.create_invites("demo", 1)
+    interview = to_question(demo_db, pid)
+    at = visit(invite=token)
+    assert at.subheader[0].value == "Your answer"
+    button(at, "Continue").click().run()
+    message = "Please write a few words before you continue."
+    assert [e.value for e in at.error] == [message]
+    order = _order(at)
+    error = order.index(f"Error:{message}")
+    assert order.index("TextArea:" + at.text_area[0].label) < error < order.index("Button:Continue")
+    assert [stage for stage, _ in demo_db.interview_log(interview)] == []  # nothing stored
+    again = visit(invite=token)
+    assert again.subheader[0].value == "Your answer" and [e.value for e in again.error] == []  # said once

@@ -58,11 +58,32 @@ def rerun() -> None:
     st.rerun()
 
 
+#: A submission refused for what the participant entered, until `refusal` shows it beside the button.
+REFUSED = "participant_submission_refused"
+
+
 def submit_on_click(write, *args, **kwargs) -> dict:
     """A button's `on_click` and arguments that make the click one submission: `write(*args)` runs before
     the next page run, which shows the next step (one run per click, not a writing run and a showing
-    run); an `InputError` it raises is shown on that run, nothing written."""
-    return {"on_click": web.guarded("saving your answer", write), "args": args, "kwargs": kwargs}
+    run). An `InputError` it raises (nothing written) is shown on that run by `refusal`, where the
+    participant clicked, not at the top of a long page they may have scrolled past; a bug is shown
+    as any callback's (web.guarded)."""
+
+    def submit(*a, **k) -> None:
+        try:
+            write(*a, **k)
+        except InputError as exc:
+            st.session_state[REFUSED] = str(exc)
+
+    return {"on_click": web.guarded("saving your answer", submit), "args": args, "kwargs": kwargs}
+
+
+def refusal() -> None:
+    """Why the last submission was refused, if it was: called just above a step's submit button (and once
+    more at the end of the page, for a step that has no place for it)."""
+    message = st.session_state.pop(REFUSED, None)
+    if message:
+        st.error(message)
 
 
 def header() -> None:
@@ -103,6 +124,7 @@ def demographics_step() -> None:
         for q in questions:
             label = _plain(q["label"]) + ("" if q["required"] else " (optional)")
             st.selectbox(label, q["options"], index=None, placeholder="Choose…", key=f"demo_{q['key']}")
+        refusal()
         st.form_submit_button("Continue", type="primary", **submit_on_click(record_about_you, questions))
 
 
@@ -122,6 +144,7 @@ def question_step() -> None:
                       key="question_choice")
     if choice:
         st.info(_plain(questions.set_index("id").loc[choice, "prompt"]))
+    refusal()
     st.button("Continue", type="primary", disabled=choice is None, **submit_on_click(choose_question))
 
 
@@ -256,6 +279,7 @@ def interview_step() -> None:
     def buttons(changes, *args) -> None:
         """Back and Continue side by side. Continue stores the stage's answers, `changes(*args)` (which
         raises `InputError` to say what is missing), in its callback: one page run per click."""
+        refusal()
         back, forward, _ = st.columns([1, 1, 4])
         if index > 0:
             back.button("Back", key=f"back_{current}", width="stretch",
@@ -519,6 +543,7 @@ def wiser_step() -> None:
                  key=f"wiser_answer_{item.index}")
         st.text_area(f"Why? (optional, up to {COMMENT_MAX} characters)", max_chars=COMMENT_MAX,
                      key=f"wiser_comment_{item.index}")
+        refusal()
         st.form_submit_button("Submit", type="primary",
                               **submit_on_click(answer_wiser, item.index, story[:FREE_TEXT_MAX]))
 
@@ -633,3 +658,4 @@ if st.session_state.pop("llm_fallback", False):
     "interview": interview_step, "wiser": wiser_step, "endorse": endorse_step, "compare": compare_step,
     "same_value": same_value_step, "survey": survey_step, "done": done_step,
 }[flow.step]()
+refusal()  # a refusal the step had no place for (e.g. it moved on meanwhile in another tab)
