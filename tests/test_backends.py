@@ -40,7 +40,7 @@ def assert_same_folder(a: Path, b: Path) -> None:
     for name in files:
         if name.endswith(".parquet"):
             left, right = pd.read_parquet(a / name), pd.read_parquet(b / name)
-            assert len(left) > 0 or name.startswith(("interview", "statements", "same-value-answers")), name
+            assert len(left) > 0 or name.startswith(("interview", "statements", "same-value-answers", "survey-answers")), name
             pd.testing.assert_frame_equal(left, right, obj=name)
         else:
             assert (a / name).read_text() == (b / name).read_text(), name

@@ -62,6 +62,24 @@ def test_the_mge_import_brings_in_the_position_checks_as_survey_answers(mge):
     assert (named["value_source_id"] == named["participant_source_id"].astype(int).map(checks)).all()
 
 
+def test_the_survey_answers_are_an_export_table_that_joins(mge):
+    """A researcher gets the position checks as `survey-answers`, joinable on participant_id and value_id
+    without a cast (the same ids as every other table)."""
+    from workbench import exports
+
+    _, store, _, _ = mge
+    frames = exports.tables(store, "mge-dft", exports.tables_for("survey-answers"))
+    answers = frames["survey-answers"]
+    assert len(answers) == 180 and (answers["answer"] == "yes").sum() == 158
+    joined = answers.merge(frames["participants"], on="participant_id", how="left", indicator=True)
+    assert (joined["_merge"] == "both").all()
+    valued = answers.dropna(subset=["value_id"]).merge(frames["canonical-values"], on="value_id", how="left",
+                                                       indicator=True)
+    assert len(valued) == 153 and (valued["_merge"] == "both").all()
+    by_party = joined.groupby("us_political_affiliation")["answer"].apply(lambda a: (a == "yes").sum())
+    assert by_party.to_dict() == {"DATA_EXPIRED": 2, "Democrat": 37, "Independent": 68, "Republican": 50}
+
+
 def test_the_mge_report_says_158_of_180_found_their_position_fair(mge):
     _, _, made, html = mge
     fair = next(q for q in made.survey.questions if q.key == "position_fair")

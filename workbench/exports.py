@@ -33,7 +33,8 @@ from .store import Store, as_timestamp
 SCHEMAS = config.SCHEMAS / "export"
 #: Every table, in the order a datasheet lists them (the ones others point to first).
 TABLES = ("questions", "participants", "canonical-values", "cards", "statements", "wiser-answers", "endorsements",
-          "comparisons", "same-value-answers", "preference-pairs", "interviews", "interview-messages")
+          "comparisons", "same-value-answers", "survey-answers", "preference-pairs", "interviews",
+          "interview-messages")
 #: What `--what` accepts: a table, `interviews` (interviews and their messages), the graph, the Polis files, or all.
 WHATS = tuple(t for t in TABLES if t != "interview-messages") + ("graph", "polis", "all")
 FORMATS = ("parquet", "csv", "jsonl")
@@ -215,6 +216,17 @@ def _same_value_answers(q: _Query) -> pd.DataFrame:
         "reason": answers["reason"], "created_at": answers["created_at"]}).reset_index(drop=True)
 
 
+def _survey_answers(q: _Query) -> pd.DataFrame:
+    """Each participant's latest answer to each closing-survey question (not filtered by question: the
+    survey is about the deliberation)."""
+    answers = q.store.survey_answers(q.deliberation_id, until=q.until)
+    return pd.DataFrame({
+        "participant_id": q.participants.publics(answers["participant_id"]),
+        "survey_question": answers["question"], "answer": answers["answer"],
+        "value_id": q.values.publics(answers["canonical_id"]), "created_at": answers["created_at"],
+    }).reset_index(drop=True)
+
+
 def _value_texts(values: pd.DataFrame) -> dict[str, str]:
     """Public value id → the text a preference pair shows for it."""
     text = {}
@@ -323,7 +335,8 @@ def tables(store: Store, deliberation_id: str, names: tuple[str, ...], *, questi
     q = _Query(store, deliberation_id, question_id, as_timestamp(until))
     out: dict[str, pd.DataFrame] = {}
     build = {"questions": _questions, "participants": _participants, "wiser-answers": _wiser_answers,
-             "endorsements": _endorsements, "comparisons": _comparisons, "same-value-answers": _same_value_answers}
+             "endorsements": _endorsements, "comparisons": _comparisons, "same-value-answers": _same_value_answers,
+             "survey-answers": _survey_answers}
     for name in names:
         if name in build:
             out[name] = build[name](q)
