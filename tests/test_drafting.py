@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import zlib
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -309,10 +310,38 @@ def test_real_suggestions_are_about_what_the_participant_wrote(question: str, n:
     assert len(found) >= 4
     assert [s.text for s in found if check_policy(s.text, story=f"{response}\n{story}")] == []
     assert re.search(expected, " ".join(s.text for s in found[:3]), re.IGNORECASE), [s.text for s in found]
-    assert len({s.theme for s in found}) >= 3, "varied, not one thought said five ways"
+    # Varied, not one thought said five ways: no two lines near duplicates, and no more library lines of
+    # one theme than the cap. (Until the fifth round this asked for three themes; since the pool follows
+    # the theme the story is about, a story all about one thing may get three distinct lines of its theme.)
+    per_theme = Counter(s.theme for s in found if s.source == "library")
+    assert max(per_theme.values()) <= drafting.RANKING.max_per_theme, per_theme
+    vectors = drafting.default_embedder().encode([s.text for s in found])
+    similar = vectors @ vectors.T
+    np.fill_diagonal(similar, 0.0)
+    assert similar.max() < drafting.NEAR_DUPLICATE
     draft = draft_card(text, response, story)
     assert 2 <= len(draft.policies) <= 5 and draft.title and draft.description and draft.note is None
     assert check_card(draft.values_card(), story=f"{response}\n{story}").errors == ()
+
+
+@pytest.mark.model
+def test_real_model_a_fitting_line_of_the_theme_the_story_is_about_is_suggested() -> None:
+    """Issue 12, fifth round: with the pool drawn on the plain relevance and two lines per theme, the
+    library's line for exactly this answer was never suggested (a text written for this test, not a
+    fixture); the pool drawn on the theme-blended relevance, three per theme, suggests it."""
+    question = ('"My father has Alzheimer’s and every morning asks when my mum is coming home. She died last '
+                'spring. Do I remind him?" How should an assistant answer this?')
+    response = ("It should say reminding him only makes him lose her again every morning. Go along with the "
+                "feeling, not the fact.")
+    story = ("When my aunt had dementia she asked for her sister daily. We learned to say 'you miss her, don't "
+             "you' and she would hold my hand and calm down.")
+    line = "WAYS of answering a confused question that meet the feeling rather than correct the fact"
+    before = suggest_policies(question, response, story, ranking=drafting.THIRD_ROUND_RANKING)
+    assert line not in [s.text for s in before], "the old ranking now finds it: this test no longer shows the fix"
+    found = suggest_policies(question, response, story)
+    assert line in [s.text for s in found[:3]], [s.text for s in found]
+    assert len(found) >= 4
+    assert sum(s.theme == "memory_loss" for s in found) <= drafting.RANKING.max_per_theme
 
 
 @pytest.mark.model
@@ -475,16 +504,17 @@ def test_a_weak_best_ticks_no_library_line_and_says_so() -> None:
 
 @pytest.mark.model
 def test_real_model_a_card_of_the_two_fitting_lines_not_padded_with_the_rest() -> None:
-    """A barking dog that is distressed: two library lines fit (its distress, people who can check on it);
-    the rest of the suggestions (a neighbour's night shifts, evenings of shouting) are about something
-    else and stay unticked, though at least four suggestions are still offered."""
+    """A barking dog that is distressed: three library lines fit (its distress, people who can check on it,
+    its need for company and exercise: since the fifth round the theme may give three); the rest of the
+    suggestions (a neighbour's night shifts, a complaint) are about something else and stay unticked,
+    though at least four suggestions are still offered."""
     draft = draft_card(
         "Our neighbours' dog barks every night. Should we call the council? How should an assistant answer this?",
         "It should ask whether the dog is all right. A dog that howls all evening may be alone all day.",
         "The spaniel next door whined and paced at the window from morning to night. Nobody walked it. I rang "
         "a welfare charity and a vet came to look at it.")
     assert len(draft.suggestions) >= 4
-    assert sorted(s.text.split()[0] for s in draft.policies) == ["BEHAVIOURS", "VETS"], draft.policies
+    assert sorted(s.text.split()[0] for s in draft.policies) == ["BEHAVIOURS", "NEEDS", "VETS"], draft.policies
     assert draft.note is None and "Animal" in draft.title
 
 
