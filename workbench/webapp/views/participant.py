@@ -200,13 +200,18 @@ def typed_changes(iid: int, values: dict[str, str], choices: AttentionChoices | 
     return changes
 
 
+def typed_now(keys: tuple[str, ...]) -> dict[str, str]:
+    """The text widgets `keys` hold now ({widget key: text})."""
+    return {k: str(st.session_state.get(k) or "") for k in keys}
+
+
 def save_typed(iid: int, keys: tuple[str, ...], choices: AttentionChoices | None = None,
                context_options: list[str] | None = None, values: dict[str, str] | None = None,
                restore: bool = False) -> None:
     """A widget callback: store what was typed (or ticked) as a draft, merged into the latest answers in
     the store's transaction (so it never undoes another field saved a moment before). On a restore (the
     draft keeper sending text a reload cut off), the widgets show it again."""
-    values = values if values is not None else {k: str(st.session_state.get(k) or "") for k in keys}
+    values = values if values is not None else typed_now(keys)
     changes = typed_changes(iid, values, choices, context_options or [])
     if changes:
         store.save_interview_stage(pid, iid, "draft", changes)
@@ -276,16 +281,16 @@ def interview_step() -> None:
     st.caption(stage.hint)
     key = partial(widget_key, iid=iid)
 
-    def buttons(changes, *args) -> None:
-        """Back and Continue side by side. Continue stores the stage's answers, `changes(*args)` (which
-        raises `InputError` to say what is missing), in its callback: one page run per click."""
+    def buttons(choices: AttentionChoices | None = None, options: list[str] | None = None) -> None:
+        """Back and Continue side by side. Continue stores the stage's answers in its callback (one page
+        run per click), or says what is missing."""
         refusal()
         back, forward, _ = st.columns([1, 1, 4])
         if index > 0:
             back.button("Back", key=f"back_{current}", width="stretch",
                         on_click=st.session_state.__setitem__, args=(f"stage_{iid}", STAGE_KEYS[index - 1]))
         forward.button("Continue", type="primary", key=f"next_{current}", width="stretch",
-                       **submit_on_click(submit_stage, iid, current, changes, *args))
+                       **submit_on_click(submit_stage, iid, current, choices, options))
 
     saving = web.guarded("saving what you typed", save_typed)
     if current in ("response", "story"):
@@ -293,7 +298,7 @@ def interview_step() -> None:
                      max_chars=FREE_TEXT_MAX, key=key(current), placeholder=stage.placeholder, height=160,
                      on_change=saving, args=(iid, (key(current),)))
         keep_typed(iid, current, {key(current): getattr(answers, current)})
-        buttons(words_given, iid, current)
+        buttons()
     elif current == "attention":
         attention_stage(iid, question, answers, buttons)
     elif current == "title":
@@ -306,7 +311,7 @@ def interview_step() -> None:
                      max_chars=DESCRIPTION_MAX, key=key("description"), on_change=saving,
                      args=(iid, (key("description"),)))
         keep_typed(iid, current, {key("title"): answers.title, key("description"): answers.description})
-        buttons(name_given, iid)
+        buttons()
     elif current == "contexts":
         options = list(store.contexts(did, question_id=flow.question_id)["name"])
         st.multiselect("Situations", options, default=[c for c in answers.contexts if c in options],
@@ -316,51 +321,35 @@ def interview_step() -> None:
                       value=extra_now, key=key("extra"), on_change=saving,
                       args=(iid, (key("extra"),), None, options))
         keep_typed(iid, current, {key("extra"): extra_now}, context_options=options)
-        buttons(contexts_given, iid, options)
+        buttons(options=options)
     else:
         review(iid, question, answers)
 
 
-def submit_stage(iid: int, stage: str, changes, *args) -> None:
-    """Continue's callback: the stage's answers and the stage done, in one store call (a repeat changes
-    nothing); the next run shows the next stage."""
-    store.save_interview_stage(pid, iid, stage, changes(*args))
+def submit_stage(iid: int, stage: str, choices: AttentionChoices | None, options: list[str] | None) -> None:
+    """Continue's callback: the stage's answers as its fields hold them now (read as a draft is,
+    `typed_changes`) and the stage done, in one store call (a repeat changes nothing); the next run shows
+    the next stage. Refused with what is missing, nothing written."""
+    changes = typed_changes(iid, typed_now(tuple(widget_key(n, iid) for n in TEXT_FIELDS[stage])), choices,
+                            options or [])
+    missing = stage_missing(stage, changes)
+    if missing:
+        raise InputError(missing)
+    store.save_interview_stage(pid, iid, stage, changes)
     st.session_state.pop(f"stage_{iid}", None)
 
 
-def typed(key: str) -> str:
-    return str(st.session_state.get(key) or "").strip()
-
-
-def words_given(iid: int, stage: str) -> dict:
-    text = typed(widget_key(stage, iid))
-    if not text:
-        raise InputError("Please write a few words before you continue.")
-    return {stage: text}
-
-
-def name_given(iid: int) -> dict:
-    title, description = typed(widget_key("title", iid)), typed(widget_key("description", iid))
-    if not title or not description:
-        raise InputError("Please give both a name and a short description.")
-    return {"title": title, "description": description}
-
-
-def contexts_given(iid: int, options: list[str]) -> dict:
-    chosen = [c for c in st.session_state.get(widget_key("contexts", iid)) or [] if c in options]
-    extra = typed(widget_key("extra", iid))
-    picked = chosen + ([extra] if extra else [])
-    if not picked:
-        raise InputError("Please pick at least one situation, or suggest one.")
-    return {"contexts": tuple(picked)}
-
-
-def lines_given(iid: int, choices: AttentionChoices) -> dict:
-    ticked = [s.text for s in choices.suggestions if st.session_state.get(pick_key(iid, s.text))]
-    lines = list(choices.policies(ticked, str(st.session_state.get(widget_key("own_lines", iid)) or "")))
-    if len(lines) < 2:
-        raise InputError("Please tick or write at least two lines: what you paid attention to.")
-    return {"policies": tuple(lines)}
+def stage_missing(stage: str, changes: dict) -> str | None:
+    """What a stage still needs before Continue, or None."""
+    if stage in ("response", "story") and not changes.get(stage):
+        return "Please write a few words before you continue."
+    if stage == "title" and not (changes.get("title") and changes.get("description")):
+        return "Please give both a name and a short description."
+    if stage == "attention" and len(changes.get("policies", ())) < 2:
+        return "Please tick or write at least two lines: what you paid attention to."
+    if stage == "contexts" and not changes.get("contexts"):
+        return "Please pick at least one situation, or suggest one."
+    return None
 
 
 def attention_stage(iid: int, question, answers: GuidedAnswers, buttons) -> None:
@@ -399,7 +388,7 @@ def attention_stage(iid: int, question, answers: GuidedAnswers, buttons) -> None
     for i, line in enumerate(policies_from_text(own_text)):
         for issue in check_policy(line, f"policies[{i}]", story=story, question=asked):
             (st.error if issue.severity == "error" else st.warning)(f"Your line {i + 1}: {issue.message}")
-    buttons(lines_given, iid, choices)
+    buttons(choices)
 
 
 def field_label(field: str) -> str:
