@@ -13,6 +13,7 @@ per round, to plan it.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,7 +69,7 @@ def _make_plan(store: Store, flow: Flow, round_name: str, values: pd.DataFrame |
     return plan_compare(values, store.comparison_pair_counts(did), n, seed=pid, strengths=strengths)
 
 
-def _shown(round_name: str, entry: Any, by_public: dict[str, int], asked: set[int]) -> list[int] | None:
+def _shown(round_name: str, entry: Any, by_public: dict[str, int], asked: Collection[int]) -> list[int] | None:
     """The store ids of the values an item shows, in order; None when one has left the round."""
     if round_name == "wiser":
         shown = [int(entry["from_id"]), int(entry["to_id"])]
@@ -102,7 +103,7 @@ def next_item(store: Store, flow: Flow, round_name: str) -> RoundItem | None:
     found = {v["id"]: v for v in askable}
     by_public = {ids.public_id("value", v["id"], v["source_id"]): v["id"] for v in askable}
     for index, entry in waiting:
-        shown = _shown(round_name, entry, by_public, set(found))
+        shown = _shown(round_name, entry, by_public, found.keys())
         if shown is not None:
             return RoundItem(round_name, index, len(answered) + 1, len(plan), entry,
                              tuple(found[v] for v in shown))

@@ -73,6 +73,17 @@ SIGNUP_BUSY = ("Many people have joined in the last hour, so joining by this lin
                " try again later, or ask the organisers for an invite link.")
 
 
+def _asked_in_rounds(deliberation_id: str, question_id: str | None) -> tuple[str, list]:
+    """The judging rounds' rule for a canonical value `v` (SQL and its parameters): of the deliberation,
+    not retired, of the question (or of every question), and with an active member card or imported
+    with the data."""
+    question = "" if question_id is None else " AND (v.question_id = ? OR v.question_id IS NULL)"
+    return ("v.deliberation_id = ? AND v.retired_at IS NULL" + question
+            + " AND (v.origin IN ('import', 'demo') OR EXISTS (SELECT 1 FROM card_value l JOIN values_cards c"
+              " ON c.id = l.card_id AND c.status = 'active' WHERE l.canonical_id = v.id))",
+            [deliberation_id] + ([] if question_id is None else [question_id]))
+
+
 @dataclass(frozen=True)
 class ParticipantCounts:
     """Who is in a deliberation, for the Progress page: people taking part (they agreed, or their data was
@@ -710,44 +721,26 @@ class ParticipationStore(StoreCore):
                 question=question)
 
     def round_value_keys(self, deliberation_id: str, question_id: str | None) -> list[tuple[int, str | None]]:
-        """The values the judging rounds ask about, as (store id, source id): not retired, of the question
-        (or of every question), and with an active member card or imported with the data. Light on purpose:
-        every judging click checks its item against it."""
-        question = "" if question_id is None else " AND (v.question_id = ? OR v.question_id IS NULL)"
+        """The values the judging rounds ask about (`_asked_in_rounds`), as (store id, source id): what a round's
+        plan is drawn from (a judging click reads only its items' values, `askable_values`)."""
+        asked, params = _asked_in_rounds(deliberation_id, question_id)
         return [(int(i), s) for i, s in self._rows(
-            "SELECT v.id, v.source_id FROM canonical_values v WHERE v.deliberation_id = ? AND v.retired_at IS NULL"
-            f"{question} AND (v.origin IN ('import', 'demo') OR EXISTS (SELECT 1 FROM card_value l"
-            " JOIN values_cards c ON c.id = l.card_id AND c.status = 'active' WHERE l.canonical_id = v.id))"
-            " ORDER BY v.id",
-            [deliberation_id] + ([] if question_id is None else [question_id]))]
+            f"SELECT v.id, v.source_id FROM canonical_values v WHERE {asked} ORDER BY v.id", params)]
 
     def askable_values(self, deliberation_id: str, question_id: str | None, *, value_ids=(),
                        source_ids=()) -> list[dict]:
         """Those of the given values (by store id, or by source id for imported ones) that the judging rounds
-        still ask about (`round_value_keys`'s rule), as a round shows them: id, source_id, title,
+        still ask about (`_asked_in_rounds`), as a round shows them: id, source_id, title,
         description, policies (a list). What a judging click reads: only the values of its next items."""
         ids, sources = sorted({int(v) for v in value_ids}), sorted({str(v) for v in source_ids})
         if not ids and not sources:
             return []
-        question = "" if question_id is None else " AND (v.question_id = ? OR v.question_id IS NULL)"
+        asked, params = _asked_in_rounds(deliberation_id, question_id)
         rows = self._rows(
             "SELECT v.id, v.source_id, v.title, v.description, v.policies FROM canonical_values v"
-            " WHERE v.deliberation_id = ? AND v.retired_at IS NULL AND (v.id = ANY(?) OR v.source_id = ANY(?))"
-            f"{question} AND (v.origin IN ('import', 'demo') OR EXISTS (SELECT 1 FROM card_value l"
-            " JOIN values_cards c ON c.id = l.card_id AND c.status = 'active' WHERE l.canonical_id = v.id))",
-            [deliberation_id, ids, sources] + ([] if question_id is None else [question_id]))
+            f" WHERE (v.id = ANY(?) OR v.source_id = ANY(?)) AND {asked}", [ids, sources, *params])
         return [{"id": int(r[0]), "source_id": r[1], "title": r[2], "description": r[3], "policies": list(r[4] or [])}
                 for r in rows]
-
-    def values_to_show(self, value_ids: list[int]) -> dict[int, dict]:
-        """Canonical values by store id, as a judging round shows them: id, source_id, title, description,
-        policies (a list)."""
-        if not value_ids:
-            return {}
-        rows = self._rows("SELECT id, source_id, title, description, policies FROM canonical_values"
-                          " WHERE id = ANY(?)", [[int(v) for v in value_ids]])
-        return {int(r[0]): {"id": int(r[0]), "source_id": r[1], "title": r[2], "description": r[3],
-                            "policies": list(r[4] or [])} for r in rows}
 
     def interview_state(self, interview_id: int) -> dict[str, dict]:
         """The latest submitted payload of every stage of an interview."""
