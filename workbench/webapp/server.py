@@ -29,7 +29,6 @@ def warm_up() -> None:
 
     english.verb_forms()
     drafting.load_library()
-    gc.freeze()  # what is imported now lives as long as the server: see freeze_after_warm_up
 
 
 def freeze_after_warm_up() -> None:
