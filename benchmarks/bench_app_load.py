@@ -270,18 +270,28 @@ def server_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
-def wait_until_idle(pid: int, limit: float = 180.0) -> float:
-    """Wait until the server has stopped working on its own (its start: imports, and the embedding model
-    `workbench serve` warms up in the background), i.e. used under 20 ms of CPU in a second, so that
-    the lone walks measure the participants' steps only. Returns the CPU seconds it had used by then."""
-    deadline, last = time.monotonic() + limit, server_cpu(pid)
-    while time.monotonic() < deadline:
-        time.sleep(1.0)
-        now = server_cpu(pid)
-        if now - last < 0.02:
-            return now
-        last = now
-    return last
+def wait_until_idle(root: int, *, every: float = 1.0, below: float = 0.02, limit: float = 180.0) -> float:
+    """Wait until a server has stopped working on its own (its start: imports, and the embedding model
+    `workbench serve` warms up in the background): its processes (`root` and what it started: workers,
+    nginx) used under `below` CPU seconds in `every` seconds, so that a measurement counts the
+    participants' steps only. Bounded by `limit`; returns the seconds waited."""
+    started = time.monotonic()
+
+    def cpu() -> float:
+        every_process = list(processes())
+        tree = {root}
+        for _ in range(4):  # serve → streamlit / nginx → nginx workers
+            tree |= {pid for pid, parent, _, _ in every_process if parent in tree}
+        return sum(seconds for pid, _, _, seconds in every_process if pid in tree)
+
+    before = cpu()
+    while time.monotonic() - started < limit:
+        time.sleep(every)
+        now = cpu()
+        if now - before < below:
+            break
+        before = now
+    return time.monotonic() - started
 
 
 def processes() -> Iterator[tuple[int, int, str, float]]:
@@ -309,10 +319,11 @@ class CpuSampler:
     def __init__(self) -> None:
         self.last: dict[int, tuple[str, float]] = {}
         self.highest_load = os.getloadavg()[0]  # the machine is shared: how busy it got meanwhile
+        self.own = 0.0  # CPU seconds the sampling thread itself used
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> CpuSampler:
+    def __enter__(self):
         self._thread.start()
         return self
 
@@ -322,8 +333,10 @@ class CpuSampler:
 
     def _run(self) -> None:
         while not self._stop.wait(1.0):
+            started = time.thread_time()
             self.sample()
             self.highest_load = max(self.highest_load, os.getloadavg()[0])
+            self.own += time.thread_time() - started
 
     def sample(self) -> None:
         parents, info = {}, {}

@@ -35,7 +35,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -48,7 +47,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import numpy as np  # noqa: E402
 import pgserver  # noqa: E402
 import stream_client  # noqa: E402
-from bench_app_load import Walk, check, processes, verify  # noqa: E402
+from bench_app_load import CpuSampler, Walk, check, processes, verify, wait_until_idle  # noqa: E402
 from bench_app_load import drive as drive_chromium  # noqa: E402
 from browser import WORKBENCH, chromium_missing_reason, free_port, healthy, port_is_free  # noqa: E402
 
@@ -81,38 +80,22 @@ def role_of(pid: int, cmd: str, lineage: list[int], serve: int, postmaster: int 
     return "everything else"
 
 
-class MachineSampler:
-    """CPU seconds every process on the machine used while this ran, by role: /proc read every second,
-    each process's last reading kept (a browser that exits between readings loses at most a second).
-    The sampler's own reading of /proc (in this process) is taken out of the protocol clients' share.
-    Also the highest 1-minute load average seen, and `uptime` at the end."""
+class MachineSampler(CpuSampler):
+    """CPU seconds every process on the machine used while this ran, by role (CpuSampler's reading of
+    /proc every second, each process's last reading kept, but every process, not only this one's
+    children). The sampler's own reading of /proc (in this process) is taken out of the protocol
+    clients' share. Also the highest 1-minute load average seen, and `uptime` at the end."""
 
     def __init__(self, serve: int, postmaster: int | None) -> None:
+        super().__init__()
         self.serve, self.postmaster = serve, postmaster
         self.start = {pid: seconds for pid, _, _, seconds in processes()}
-        self.last: dict[int, tuple[str, float]] = {}
-        self.own = 0.0  # CPU seconds this sampler's thread used
-        self.highest_load = os.getloadavg()[0]
         self.uptime = ""
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> MachineSampler:
-        self._thread.start()
-        return self
 
     def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
+        super().__exit__(*exc)
         self.sample()
         self.uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-
-    def _run(self) -> None:
-        while not self._stop.wait(1.0):
-            started = time.thread_time()
-            self.sample()
-            self.highest_load = max(self.highest_load, os.getloadavg()[0])
-            self.own += time.thread_time() - started
 
     def sample(self) -> None:
         every = list(processes())
@@ -136,29 +119,6 @@ class MachineSampler:
         """CPU seconds of each app worker (Streamlit process), largest first."""
         return sorted((seconds - self.start.get(pid, 0.0) for pid, (role, seconds) in self.last.items()
                        if role == "app workers"), reverse=True)
-
-
-def settle(server_pid: int, limit: float = 180.0) -> float:
-    """Wait until the server's processes (the workers load the suggestion model in the background after
-    their health check answers) use less than a tenth of a core over two seconds; bounded by `limit`.
-    Returns the seconds waited."""
-    started = time.monotonic()
-
-    def cpu() -> float:
-        tree = {server_pid}
-        every = list(processes())
-        for _ in range(4):  # serve → streamlit / nginx → nginx workers
-            tree |= {pid for pid, parent, _, _ in every if parent in tree}
-        return sum(seconds for pid, _, _, seconds in every if pid in tree)
-
-    before = cpu()
-    while time.monotonic() - started < limit:
-        time.sleep(2.0)
-        now = cpu()
-        if now - before < 0.2:
-            break
-        before = now
-    return time.monotonic() - started
 
 
 def fresh_database(server: str, name: str, participants: int) -> tuple[str, list[tuple[int, str]]]:
@@ -199,7 +159,8 @@ def run(url: str, invites, workers: int, args) -> dict:
             if serve.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"workbench serve --workers {workers} did not start")
             time.sleep(0.5)
-        settled = settle(serve.pid)
+        # the workers load the suggestion model after their health check answers: a tenth of a core over 2 s
+        settled = wait_until_idle(serve.pid, every=2.0, below=0.2)
         walks = [Walk(i, token, pid) for i, (pid, token) in enumerate(invites)]
         load = os.getloadavg()[0]
         drive = stream_client.drive if args.client == "protocol" else drive_chromium
