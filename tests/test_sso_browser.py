@@ -14,6 +14,7 @@ from oidc_provider import oidc_provider, secrets_toml
 
 from workbench import auth
 from workbench.store import Store
+from workbench.webapp.endpoints import SSO_SIGN_OUT
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 LABEL = "Sign in with Example SSO"
@@ -63,7 +64,12 @@ def test_staff_sign_in_through_an_openid_connect_provider(sso_db, tmp_path):
             expect(page.get_by_text("Signed in as")).to_be_visible(timeout=60_000)
 
             # Signing out ends the staff session and the single sign-on identity: no way back by reloading.
-            page.get_by_role("button", name="Sign out").click()
+            # The page shows the signed-out sidebar at once, while the browser is still on its way through
+            # the sign-out endpoint to Streamlit's /auth/logout, whose answer deletes the identity cookie:
+            # wait for that answer and the landing page, not for what the old page shows.
+            with page.expect_response(lambda r: r.url.split("?")[0].endswith(SSO_SIGN_OUT), timeout=60_000):
+                page.get_by_role("button", name="Sign out").click()
+            page.wait_for_url(f"{url}/", timeout=60_000)
             expect(page.get_by_role("link", name="Staff sign-in")).to_be_visible(timeout=60_000)
             page.reload()
             expect(page.get_by_role("link", name="Staff sign-in")).to_be_visible(timeout=60_000)
@@ -75,7 +81,9 @@ def test_staff_sign_in_through_an_openid_connect_provider(sso_db, tmp_path):
             expect(stranger.get_by_text("no staff account uses that verified email")).to_be_visible(timeout=60_000)
             expect(stranger.get_by_role("link", name="Moral graph")).to_have_count(0)
             expect(stranger.get_by_text("Signed in as")).to_have_count(0)
-            stranger.get_by_role("button", name="Sign out of single sign-on").click()
+            with stranger.expect_response(lambda r: r.url.split("?")[0].endswith(SSO_SIGN_OUT), timeout=60_000):
+                stranger.get_by_role("button", name="Sign out of single sign-on").click()
+            stranger.wait_for_url(f"{url}/", timeout=60_000)
             expect(stranger.get_by_role("heading", name="Values Workbench")).to_be_visible(timeout=60_000)
             stranger.get_by_role("link", name="Staff sign-in").click()
             expect(stranger.get_by_role("button", name=LABEL)).to_be_visible(timeout=60_000)  # identity gone
