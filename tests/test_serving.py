@@ -69,6 +69,25 @@ def test_serve_passes_every_option_itself_and_the_checkout_config_says_the_same(
 
 
 @pytest.mark.browser
+def test_the_server_stops_streamlits_own_file_polling(tmp_path, monkeypatch):
+    # Streamlit polls config.toml and secrets files five times a second whatever fileWatcherType says.
+    from streamlit.watcher import path_watcher, polling_path_watcher
+
+    from workbench.webapp import server
+
+    monkeypatch.setattr(path_watcher, "watch_file", path_watcher.watch_file)  # put back after the test
+    monkeypatch.setattr(path_watcher, "watch_dir", path_watcher.watch_dir)
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text("a = 1\n")
+    polling = polling_path_watcher.PollingPathWatcher(str(secrets), lambda _path: None)
+    assert polling._active
+
+    assert server.stop_polling_watchers() >= 1
+    assert not polling._active  # its next poll does not look again
+    assert path_watcher.watch_file(str(secrets), lambda _path: None, watcher_type="poll") is False
+    assert path_watcher.watch_dir(str(tmp_path), lambda _path: None, watcher_type="poll") is False
+
+
 def test_sigterm_stops_the_server_and_frees_its_port_and_database(demo_file):
     require_chromium()
     port = free_port()

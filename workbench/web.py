@@ -1,4 +1,4 @@
-"""What every page shares: the process's store and who is looking (participant or staff).
+"""What every page shares: the process's store, the interview's cached suggestions, and who is looking (participant or staff).
 
 The only Streamlit-aware module in the package besides the pages; it holds no SQL and no analysis.
 """
@@ -14,6 +14,7 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from . import config, errors, serving
+from .interview import AttentionChoices, GuidedAnswers, attention_choices
 from .store import DatabaseLocked, Store, open_store
 
 log = logging.getLogger("workbench")
@@ -41,6 +42,17 @@ def store() -> Store:
         log.error("cannot serve a page: %s", serving.busy_message(exc, "serve it"))
         st.error(DATABASE_BUSY)
         st.stop()
+
+
+@st.cache_resource(show_spinner=False, max_entries=256)
+def suggestions(question: str, response: str, story: str, others: tuple) -> AttentionChoices:
+    """The interview's suggestions per (question, answer, story, others' cards as (id, title, lines)
+    tuples): a rerun or reload does not ask the model again. Cached without the participant's own
+    lines; the page applies those per participant. (Here, not in the page script: a page script runs
+    again on every click, and Streamlit would rebuild a cached function defined there, hashing its
+    source, on every run.)"""
+    cards = [{"id": cid, "title": title, "description": "", "policies": list(lines)} for cid, title, lines in others]
+    return attention_choices(question, GuidedAnswers(response=response, story=story), others=cards)
 
 
 def send_browser_to(url: str | None) -> None:

@@ -15,10 +15,32 @@ from contextlib import asynccontextmanager
 
 import streamlit as st
 from streamlit import config as streamlit_config
+from streamlit.watcher import path_watcher, polling_path_watcher
 
 from workbench import drafting
 from workbench.errors import Unavailable
 from workbench.webapp import endpoints
+
+
+def stop_polling_watchers() -> int:
+    """Stop Streamlit's own file polling, which `server.fileWatcherType = none` leaves on: it looks at
+    each config.toml it could read and at each secrets file five times a second, to reload them when
+    edited. A server `workbench serve` starts gets its options as flags and reads its secrets at start
+    (a change is a restart), so this is work for nothing: 20 wake-ups a second, half of the idle
+    server's CPU, and a thread contending for the GIL with every participant's click. Stops those
+    already polling (the config files' are set up before this module is imported) and any asked for
+    later (the secrets', on first use). Returns how many were stopped."""
+    path_watcher.watch_file = path_watcher.watch_dir = _no_watching
+    stopped = 0
+    for thing in gc.get_objects():
+        if isinstance(thing, polling_path_watcher.PollingPathWatcher):
+            thing.close()
+            stopped += 1
+    return stopped
+
+
+def _no_watching(*_args, **_kwargs) -> bool:
+    return False  # what path_watcher says when it installs no watcher
 
 
 def warm_up() -> None:
@@ -42,6 +64,7 @@ def freeze_after_warm_up() -> None:
 
 @asynccontextmanager
 async def serving(_app):
+    stop_polling_watchers()
     warm_up()
     try:
         endpoints.start_serving(host=streamlit_config.get_option("server.address") or "0.0.0.0",

@@ -24,7 +24,6 @@ from workbench.interview import (
     AttentionChoices,
     GuidedAnswers,
     answers_from_transcript,
-    attention_choices,
     draft_description,
     draft_title,
     policies_from_text,
@@ -234,22 +233,13 @@ def pick_key(iid: int, text: str) -> str:
     return f"pick_{iid}_{zlib.crc32(text.encode())}"
 
 
-@st.cache_resource(show_spinner=False, max_entries=256)
-def _suggestions(question: str, response: str, story: str, others_key: tuple) -> AttentionChoices:
-    """Suggestions per (question, answer, story, others' cards): a rerun or reload does not ask the model
-    again. Cached without the participant's lines; `attention_choices` is applied per participant."""
-    others = [{"id": cid, "title": title, "description": "", "policies": list(lines)}
-              for cid, title, lines in others_key]
-    return attention_choices(question, GuidedAnswers(response=response, story=story), others=others)
-
-
 def suggestions_for(question_id: str, question: str, answers: GuidedAnswers) -> AttentionChoices:
     """The attention stage's suggestions: the library, the participant's own words, and the confirmed,
     unhidden cards others wrote for the same question (never the participant's own)."""
     cards = store.cards(did, question_id=question_id)
     others = tuple((int(c.id), c.title, tuple(c.policies)) for c in cards.itertuples() if c.author_id != pid)
     with st.spinner("Finding suggestions that fit what you wrote…"):
-        found = _suggestions(question, answers.response, answers.story, others)
+        found = web.suggestions(question, answers.response, answers.story, others)
     texts = {s.text for s in found.suggestions}
     if not answers.policies:
         return found
