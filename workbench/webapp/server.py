@@ -33,7 +33,7 @@ def stop_polling_watchers() -> int:
     path_watcher.watch_file = path_watcher.watch_dir = _no_watching
     stopped = 0
     for thing in gc.get_objects():
-        if isinstance(thing, polling_path_watcher.PollingPathWatcher):
+        if type(thing) is polling_path_watcher.PollingPathWatcher:  # not isinstance: no proxy asked
             thing.close()
             stopped += 1
     return stopped
