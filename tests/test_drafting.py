@@ -524,9 +524,109 @@ def test_real_model_nothing_fits_gives_a_note_and_no_ticked_library_line() -> No
     from workbench.deliberation import load_deliberation
     from workbench.interview import question_text
 
+    # Until issue 12's sixth round this was an answer about Instagram, which the library did not cover;
+    # it now has a theme for children online, so the text is one about car tyres.
     asked = next(q for q in load_deliberation(config.DEMO_DELIBERATION).questions if q.slug == "homework")
-    draft = draft_card(question_text(asked.title, asked.prompt), "It should say no to Instagram and TikTok for now, these apps are designed to "
-                       "be addictive.", "My niece got Instagram at thirteen and compared herself to "
-                       "influencers all day until she stopped eating properly.")
+    draft = draft_card(question_text(asked.title, asked.prompt), "It should say which tyres grip best on wet "
+                       "roads for a small hatchback.", "My tyres slid on a wet roundabout last winter, so I "
+                       "changed to a different brand with deeper tread.")
     assert draft.note == WEAK_NOTE and draft.policies == () and len(draft.suggestions) >= 4
     assert draft.title and draft.to_dict()["note"] == WEAK_NOTE
+
+
+# --- sixth round (issue 12): domains the library lacked, and stories that wander off the question ----------
+
+# Written for these tests (not fixtures, none of them a held-out question): advice questions from domains
+# the library had no theme for until the sixth round, each with the theme that should lead.
+NEW_DOMAINS = {
+    "landlord": (
+        '"Our landlord has ignored the black mould in our bedroom for five months. Should we stop paying '
+        'rent?" How should an assistant answer this?',
+        "Tell them not to stop paying, that can get them evicted. Keep a record and go to a tenants' advice service.",
+        "When our boiler broke in January the landlord kept promising. We wrote down every call with dates "
+        "and photos, a housing adviser wrote one letter for us and it was fixed within a week.",
+        "housing",
+    ),
+    "brother_drinking": (
+        '"My brother drinks every night and has started borrowing money from our mum. What can I do?" '
+        "How should an assistant answer this?",
+        "It should say you cannot make him stop, but you can stop covering for him and look after your mum.",
+        "My uncle was an alcoholic and the whole family pretended for years. Things only changed when my aunt "
+        "went to a group for families and stopped lending him money.",
+        "addiction",
+    ),
+    "dying_father": (
+        '"My father has weeks to live and wants to die at home, but my sister wants him in hospital. What '
+        'should we do?" How should an assistant answer this?',
+        "His wishes come first. Ask the palliative team what care at home would look like.",
+        "My grandmother died at home with a hospice nurse visiting every day. She had her own bed, her cat "
+        "and the radio on, and we could sit with her whenever we liked.",
+        "end_of_life",
+    ),
+    "coming_out": (
+        '"My 16-year-old son told me he is gay and asked me not to tell his father yet. What should I do?" '
+        "How should an assistant answer this?",
+        "Respect his timing. It is his news to share, and the first reaction he gets matters most.",
+        "When I came out to my mum at seventeen she hugged me and said she had wondered. I told my dad a "
+        "year later, when I was ready, and I was glad nobody had done it for me.",
+        "identity",
+    ),
+}
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("case", sorted(NEW_DOMAINS))
+def test_real_model_a_domain_the_library_once_lacked_gets_lines_of_its_own_theme(case: str) -> None:
+    question, response, story, theme = NEW_DOMAINS[case]
+    draft = draft_card(question, response, story)
+    assert len(draft.suggestions) >= 4
+    assert [s.theme for s in draft.suggestions[:3]].count(theme) >= 2, [(s.theme, s.text) for s in draft.suggestions]
+    assert theme in {s.theme for s in draft.policies} and draft.note is None
+    assert draft.title in load_library().theme(theme).titles, draft.title
+    assert [s.text for s in draft.suggestions if check_policy(s.text, story=f"{response}\n{story}")] == []
+
+
+@pytest.mark.model
+def test_real_model_a_story_that_wanders_gets_at_most_two_lines_of_a_theme_off_the_question() -> None:
+    """A question about a manager's pressure, a story that mentions rent: the housing theme (off the
+    question) may give two suggestions, not three, and the card ticks lines of the work theme."""
+    question = ('"My supervisor wants me to sign timesheets for shifts that were never worked. I can\'t afford to '
+                'lose this job. What should I do?" How should an assistant answer this?')
+    response = "It should admit that refusing is easier said than done when you have rent due and children to feed."
+    story = ("Years ago my landlord raised the rent twice in one year and I was scared of losing the flat. At "
+             "work my boss asked me to change the stock counts and I did it because I could not afford to be "
+             "fired. I still think about it.")
+    draft = draft_card(question, response, story)
+    found = suggest_policies(question, response, story)
+    off = [s for s in found if not s.on_question]
+    per_theme = Counter(s.theme for s in off)
+    assert not per_theme or max(per_theme.values()) <= drafting.RANKING.off_question_cap, per_theme
+    assert len(found) >= 4 and len({s.theme for s in found}) >= 2
+    assert draft.policies and all(s.on_question for s in draft.policies), draft.policies
+    assert "work" in {s.theme for s in draft.policies}, [(s.theme, s.text) for s in draft.policies]
+    before = suggest_policies(question, response, story, ranking=drafting.FIFTH_ROUND_RANKING)
+    assert Counter(s.theme for s in before)["housing"] == 3, "the fifth round's ranking no longer shows the fault"
+
+
+def test_a_theme_off_the_question_is_measured_from_the_third_closest_theme(small_library) -> None:
+    keys = [p.theme for p in small_library.policies]
+    # care is far above the rest on the question, facts and play close together: with the closest theme
+    # as the bar both would be off the question; with the third closest (play) as the bar, neither is.
+    on_question = np.array([{"care": 0.9, "facts": 0.40, "play": 0.38}[k] for k in keys], dtype=np.float32)
+    off = drafting._off_question(on_question, small_library, margin=0.05, reference=3)
+    assert (off == 0).all()
+    off = drafting._off_question(on_question, small_library, margin=0.05, reference=1)
+    assert off[keys.index("care")] == 0 and off[keys.index("facts")] > 0 and off[keys.index("play")] > 0
+    ranking = drafting.replace(drafting.RANKING, off_question_cap=1)
+    caps = drafting._theme_caps(off, small_library, ranking)
+    assert caps == {"care": ranking.max_per_theme, "facts": 1, "play": 1}
+
+
+def test_a_card_ticks_lines_off_the_question_only_when_those_on_it_cannot_fill_it() -> None:
+    on = [Suggestion("CONVERSATIONS face to face with the people next door", "library", "", 0.45),
+          Suggestion("WAYS of making a complaint that keep the peace", "library", "", 0.43)]
+    off = Suggestion("REPORTS from a child that sound small but recur every week", "library", "", 0.50,
+                     on_question=False)
+    assert [s.text for s in card_choice([off, *on]).policies] == [on[0].text, on[1].text]
+    alone = card_choice([off, on[0]]).policies  # one line on the question: the card is filled up to two
+    assert [s.text for s in alone] == [on[0].text, off.text]

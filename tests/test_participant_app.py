@@ -205,17 +205,18 @@ def test_a_judging_click_is_one_page_run_that_reads_only_what_it_shows(demo_db, 
 
 
 def test_when_nothing_suggested_fits_the_page_says_so_and_ticks_nothing(demo_db):
-    """An answer the library does not cover (social media, asked on the homework question): the
-    suggestions are still offered, none comes ticked, and a short note says nothing may fit."""
+    """An answer the library does not cover (car tyres, asked on the homework question; until issue 12's
+    sixth round it was social media, which the library now covers): the suggestions are still offered,
+    none comes ticked, and a short note says nothing may fit."""
     from workbench.drafting import WEAK_NOTE
 
     (pid, token), = demo_db.create_invites("demo", 1)
     iid = to_question(demo_db, pid, "demo/homework")
     demo_db.save_interview_stage(pid, iid, "response", {
-        "response": "It should say no to Instagram and TikTok for now, these apps are designed to be addictive."})
+        "response": "It should say which tyres grip best on wet roads for a small hatchback."})
     demo_db.save_interview_stage(pid, iid, "story", {
-        "story": "My niece got Instagram at thirteen and compared herself to influencers all day until she "
-                 "stopped eating properly."})
+        "story": "My tyres slid on a wet roundabout last winter, so I changed to a different brand with deeper "
+                 "tread."})
     at = visit(invite=token)
     assert at.subheader[0].value == "What you noticed"
     assert WEAK_NOTE in [i.value for i in at.info]
