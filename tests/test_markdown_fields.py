@@ -39,14 +39,15 @@ def definition(host: str) -> DeliberationSpec:
 
 
 def rendered(at: AppTest) -> list[str]:
-    """Every text AppTest sees Streamlit render as Markdown: element bodies, widget labels, radio options."""
+    """Every text AppTest sees Streamlit render as Markdown: element bodies, widget labels, radio options
+    and their captions."""
     kinds = ("markdown", "caption", "info", "warning", "error", "success", "title", "header", "subheader")
     texts = [e.proto.body for kind in kinds for e in at.get(kind)]
     for kind in ("selectbox", "radio", "checkbox", "multiselect", "text_area", "text_input"):
         for widget in at.get(kind):
             texts.append(widget.label)
             if kind == "radio":
-                texts += list(widget.options)
+                texts += [*widget.options, *widget.proto.captions]
     return texts
 
 
@@ -83,9 +84,8 @@ def test_pages_render_facilitator_fields_as_text(store):
     at.selectbox[0].select("old")
     button(at, "Continue").click().run()
     assert "Step 3 of 10" in step_text(at)
-    assert assert_inert(at, host) >= 2  # the title and the question as a radio option
-    at.radio[0].set_value("md/q").run()
-    assert assert_inert(at, host) >= 3  # ... and its prompt
+    assert assert_inert(at, host) >= 3  # the title, the question as a radio option and its prompt below it
+    at.radio[0].set_value("md/q")
     button(at, "Continue").click().run()
     assert "Step 4 of 10" in step_text(at) and assert_inert(at, host) >= 2  # the prompt above the interview
 

@@ -54,8 +54,10 @@ def test_the_whole_guided_flow_resumes_after_every_refresh(demo_db):
         return at
 
     at = refresh("Step 1 of 10: Welcome")
-    assert button(at, "Continue").disabled
-    at.checkbox[0].check().run()
+    button(at, "Continue").click().run()  # not agreed yet: refused, beside the button, nothing stored
+    assert any("Please tick the box to agree" in e.value for e in at.error)
+    assert "Step 1 of 10" in step_text(at) and demo_db.steps(pid) == []
+    at.checkbox[0].check()
     button(at, "Continue").click().run()
 
     at = refresh("Step 2 of 10: About you")
@@ -68,7 +70,10 @@ def test_the_whole_guided_flow_resumes_after_every_refresh(demo_db):
     assert attrs["age_band"] == "30-44" and attrs["political_leaning"] == "Prefer not to say"
 
     at = refresh("Step 3 of 10: Choose a question")
-    at.radio[0].set_value("demo/homework").run()
+    assert "A child who refuses homework" in at.radio[0].options
+    button(at, "Continue").click().run()  # nothing chosen yet
+    assert any("Please choose a question" in e.value for e in at.error)
+    at.radio[0].set_value("demo/homework")
     button(at, "Continue").click().run()
 
     at = refresh("Step 4 of 10: Your values card")

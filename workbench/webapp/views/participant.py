@@ -110,10 +110,22 @@ def _plain(text: str) -> str:
 # -- consent, about you, question ---------------------------------------------------------------
 
 
+# A step whose inputs are in a form costs one page run, when Continue is clicked, not one more for each
+# tick or choice (a refusal says what is missing beside the button).
+
+
 def consent_step() -> None:
     st.text(delib["consent_text"])
-    agreed = st.checkbox("I have read this and agree to take part", key="consent_box")
-    st.button("Continue", type="primary", disabled=not agreed, **submit_on_click(store.give_consent, pid))
+    with st.form("consent", border=False):
+        st.checkbox("I have read this and agree to take part", key="consent_box")
+        refusal()
+        st.form_submit_button("Continue", type="primary", **submit_on_click(give_consent))
+
+
+def give_consent() -> None:
+    if not st.session_state.get("consent_box"):
+        raise InputError("Please tick the box to agree before you go on.")
+    store.give_consent(pid)
 
 
 def demographics_step() -> None:
@@ -139,12 +151,11 @@ def question_step() -> None:
     questions = store.questions(did)
     st.write("Which of these questions would you like to think about?")
     labels = {row.id: row.title for row in questions.itertuples()}
-    choice = st.radio("Question", list(labels), format_func=lambda q: _plain(labels[q]), index=None,
-                      key="question_choice")
-    if choice:
-        st.info(_plain(questions.set_index("id").loc[choice, "prompt"]))
-    refusal()
-    st.button("Continue", type="primary", disabled=choice is None, **submit_on_click(choose_question))
+    with st.form("question", border=False):
+        st.radio("Question", list(labels), format_func=lambda q: _plain(labels[q]), index=None,
+                 captions=[_plain(prompt) for prompt in questions["prompt"]], key="question_choice")
+        refusal()
+        st.form_submit_button("Continue", type="primary", **submit_on_click(choose_question))
 
 
 def choose_question() -> None:
