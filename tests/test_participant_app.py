@@ -10,6 +10,7 @@ from walk import to_question
 
 from workbench import config
 from workbench.cardcheck import check_policy
+from workbench.drafting import load_library
 from workbench.participation import INVALID_LINK
 
 APP = str(config.APP)
@@ -92,10 +93,14 @@ def test_the_whole_guided_flow_resumes_after_every_refresh(demo_db):
 
     at = refresh("Step 4 of 10")
     assert at.subheader[0].value == "What you noticed"
-    # Suggestions to tick, each saying where it comes from; the drafted card's lines come ticked.
+    # Suggestions to tick, each saying where it comes from; only lines from the participant's own words
+    # come ticked, never the library's (read blind, its ticked lines were no likelier to fit).
     suggested = {box.label.replace("\\", ""): box for box in at.checkbox}
     reasons = [c.value for c in at.caption]
+    library = {p.text for p in load_library().policies}
     assert len(suggested) >= 4 and any(box.value for box in suggested.values())
+    assert not any(box.value for line, box in suggested.items() if line in library)
+    assert any(line in library for line in suggested)
     assert "From your own words." in reasons
     assert any(r.startswith("From the workbench's library") for r in reasons)
     question = "A child who refuses homework. " + demo_db.questions("demo").set_index("id").loc["demo/homework", "prompt"]
