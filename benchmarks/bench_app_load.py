@@ -548,28 +548,34 @@ def report(walks: list[Walk], rows: list[dict], elapsed: float, args) -> str:
     return "\n".join(lines) + "\n"
 
 
-def walk_alone(base: str, walks: list[Walk], server_pid: int, profile: Path | None) -> list[tuple[str, int]]:
-    """Participants one after another, each alone on the server, its CPU read around each step and its
-    memory after each walk; with `profile`, py-spy samples the server meanwhile. Returns py-spy's
-    collapsed stacks ([] without a profile)."""
-    wait_until_idle(server_pid)
-    group = CpuGroup.start(server_pid)
-    CPU_SOURCE.add("cgroup" if group else "ticks")
+def walk_alone(servers: dict[str, tuple[str, int]], alone: dict[str, list[Walk]],
+               profile: Path | None) -> list[tuple[str, int]]:
+    """Participants one after another, each alone on its server, the servers taking turns (baseline,
+    current, baseline, ...: whatever else the machine does then weighs on both alike), each server's CPU
+    read around each step and its memory after each walk; with `profile`, py-spy samples the current
+    server meanwhile. Returns py-spy's collapsed stacks ([] without a profile)."""
+    for _, pid in servers.values():
+        wait_until_idle(pid)
+    groups = [CpuGroup.start(pid) for _, pid in servers.values()]
+    CPU_SOURCE.update("cgroup" if group else "ticks" for group in groups)
     spy = None
     if profile is not None:
         # Non-blocking sampling (100 Hz), so the profiler barely slows the server it measures; only the
         # thread holding the GIL, so a sample is Python at work, not a thread waiting for its turn.
-        spy = subprocess.Popen([str(PY_SPY), "record", "--pid", str(server_pid), "--nonblocking", "--gil",
+        spy = subprocess.Popen([str(PY_SPY), "record", "--pid", str(servers["current"][1]), "--nonblocking", "--gil",
                                 "--full-filenames", "--format", "raw", "--output", str(profile)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for walk in walks:
-            walk.server_pid = server_pid
-            asyncio.run(drive(base, [walk], 0.0, 15 * 60))
-            walk.rss_after = server_rss(server_pid)
+        for turn in zip(*(alone[name] for name in servers), strict=True):
+            for name, walk in zip(servers, turn, strict=True):
+                base, pid = servers[name]
+                walk.server_pid = pid
+                asyncio.run(drive(base, [walk], 0.0, 15 * 60))
+                walk.rss_after = server_rss(pid)
     finally:
-        if group is not None:
-            group.stop()
+        for group in groups:
+            if group is not None:
+                group.stop()
         if spy is not None:
             spy.send_signal(signal.SIGINT)  # py-spy writes its file on Ctrl-C
             spy.wait(timeout=60)
@@ -666,25 +672,28 @@ def main() -> int:
                         for i, (pid, token) in enumerate(invites[args.participants:])]
                  for name in ("baseline", "current")}
         env = {"WORKBENCH_LLM_BASE_URL": None}
-        baseline_db = Path(tmp) / "baseline.duckdb"
-        shutil.copy(prepared, baseline_db)
+        # Each server of the lone walks gets its own fresh copy of the same database (the current one
+        # not the file the participants at once have just filled).
+        baseline_db, current_db = Path(tmp) / "baseline.duckdb", Path(tmp) / "current.duckdb"
+        for copy in (baseline_db, current_db, path):
+            shutil.copy(prepared, copy)
         baseline_code = checkout(args.baseline, Path(tmp) / "baseline-code")
-        # In the baseline's own folder: `python -m streamlit` puts the working directory first on sys.path.
-        with workbench_server(baseline_db, {**env, "PYTHONPATH": str(baseline_code)},
-                              cwd=baseline_code) as (base, server):
-            args.baseline_rss_start = server_rss(server.pid)
-            walk_alone(base, alone["baseline"], server.pid, None)
-        shutil.copy(prepared, path)
         elapsed, args.cpu, args.highest_load = 0.0, {}, os.getloadavg()[0]
         if walks:  # --participants 0: only the lone walks
             with CpuSampler() as cpu, workbench_server(path, env) as (base, server):
                 elapsed = asyncio.run(drive(base, walks, args.ramp, args.minutes * 60))
                 args.cpu, args.highest_load = cpu.by_role(), cpu.highest_load
-        with workbench_server(path, env) as (base, server):  # a fresh server process: memory from its start
-            args.current_rss_start = server_rss(server.pid)
-            args.stacks = walk_alone(base, alone["current"], server.pid,
+        # Fresh server processes, memory from their start. The baseline in its own folder: `python -m
+        # streamlit` puts the working directory first on sys.path.
+        with (workbench_server(baseline_db, {**env, "PYTHONPATH": str(baseline_code)},
+                               cwd=baseline_code) as (baseline_base, baseline_server),
+              workbench_server(current_db, env) as (current_base, current_server)):
+            args.baseline_rss_start = server_rss(baseline_server.pid)
+            args.current_rss_start = server_rss(current_server.pid)
+            args.stacks = walk_alone({"baseline": (baseline_base, baseline_server.pid),
+                                      "current": (current_base, current_server.pid)}, alone,
                                      Path(tmp) / "profile.txt" if args.profile else None)
-        rows = verify(path, [*walks, *alone["current"]])
+        rows = verify(path, walks) + verify(current_db, alone["current"])
         baseline_rows = verify(baseline_db, alone["baseline"])
         if args.keep_db:
             shutil.copy(path, args.keep_db)
@@ -735,9 +744,10 @@ def solo_report(alone: dict[str, list[Walk]], rows: dict[str, list[dict]], args)
 
     lines = ["", "### Server CPU per participant step, before and after (participants alone)", "",
              f"{args.alone} more participants walked the same way one after another, each alone on the server:"
-             f" first on the baseline, the code at commit `{args.baseline}` ({state('baseline')}), then on the"
-             f" current code ({state('current')}); each server started with `workbench serve` on a fresh copy"
-             " of the same database. The server's CPU time (user + system; " + cpu_source() + ") read before and"
+             f" the baseline, the code at commit `{args.baseline}` ({state('baseline')}), and the"
+             f" current code ({state('current')}), taking turns (baseline, current, baseline, ...), so that"
+             " whatever else the machine did weighed on both alike; each server started with `workbench serve`"
+             " on its own fresh copy of the same database. The server's CPU time (user + system; " + cpu_source() + ") read before and"
              " after each step (the click to the next step on screen, its rerun finished; a step is one click,"
              " or a few where the participant also types or ticks).", "",
              "| server | steps | p50 CPU s | p95 CPU s | mean CPU s |", "|---|---:|---:|---:|---:|"]
