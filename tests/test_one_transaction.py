@@ -244,15 +244,16 @@ def test_the_page_survives_a_lost_connection_in_every_step_and_duplicates_nothin
     def click(label: str) -> Callable[[AppTest], None]:
         return lambda at: button(at, label).click().run()
 
-    step(lambda at: at.checkbox[0].check().run(), click("Continue"))
+    # Consent, about you and the question are forms: their values travel with the submit button.
+    step(lambda at: at.checkbox[0].check(), click("Continue"))
 
-    def about_you(at):  # a form: its values travel with its submit button
+    def about_you(at):
         for box in at.selectbox:
             box.select(box.options[-1])
         at.button[0].click().run()
 
     step(lambda at: None, about_you)
-    step(lambda at: at.radio[0].set_value("demo/homework").run(), click("Continue"))
+    step(lambda at: at.radio[0].set_value("demo/homework"), click("Continue"))
     stages = [("text_area", "It should help the parent understand why the child resists."),
               ("text_area", "When my son was nine he cried over maths and I noticed he was exhausted."),
               ("text_area", "MOMENTS when the child asks their own questions\nSIGNS of exhaustion after school"),
