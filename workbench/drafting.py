@@ -567,8 +567,8 @@ def suggest_policies(
     # the same (RANKING) or, in the third round's ranking, by the plain relevance (a wider pool).
     plain = relevance.copy()
     on_question = None if question_vector is None else lib_vectors.policies @ question_vector
-    fit = _theme_fit(relevance[-n_library:], library, on_question, ranking.question_weight)
-    relevance[-n_library:] = (1 - ranking.theme_weight) * relevance[-n_library:] + ranking.theme_weight * fit
+    relevance[-n_library:] = _with_theme_fit(relevance[-n_library:], library, on_question, ranking.theme_weight,
+                                             ranking.question_weight)
     cap: int | dict[str, int] = ranking.max_per_theme
     off = None
     if on_question is not None and ranking.off_question_cap is not None:
@@ -637,13 +637,18 @@ def _theme_fit(relevance: np.ndarray, library: PolicyLibrary, on_question: np.nd
     wanders (a week at a vet's told to answer a question about nursing), and the question says what
     the card is for.
     """
-    fit = np.empty_like(relevance)
+    fit = _theme_closeness(relevance, library)
+    if on_question is None:
+        return fit
+    return (1 - question_weight) * fit + question_weight * _theme_closeness(on_question, library)
+
+
+def _theme_closeness(values: np.ndarray, library: PolicyLibrary) -> np.ndarray:
+    """Per library line, the mean of its theme's THEME_TOP highest `values` (one value per line)."""
+    out = np.empty_like(values)
     for rows in _theme_rows(library).values():
-        fit[rows] = np.sort(relevance[rows])[-THEME_TOP:].mean()
-        if on_question is not None:
-            asked = np.sort(on_question[rows])[-THEME_TOP:].mean()
-            fit[rows] = (1 - question_weight) * fit[rows] + question_weight * asked
-    return fit
+        out[rows] = np.sort(values[rows])[-THEME_TOP:].mean()
+    return out
 
 
 def _with_theme_fit(relevance: np.ndarray, library: PolicyLibrary, on_question: np.ndarray | None,
@@ -665,11 +670,8 @@ def _off_question(on_question: np.ndarray, library: PolicyLibrary, margin: float
     ("the family upstairs" a theme about families, "should I report them" one about school reports), and
     the bar it set left the theme the question is about (neighbours) off the question.
     """
-    asked = np.empty_like(on_question)
-    closeness = []
-    for rows in _theme_rows(library).values():
-        asked[rows] = value = np.sort(on_question[rows])[-THEME_TOP:].mean()
-        closeness.append(value)
+    asked = _theme_closeness(on_question, library)
+    closeness = [asked[rows[0]] for rows in _theme_rows(library).values()]  # one per theme
     bar = float(np.sort(closeness)[-min(max(reference, 1), len(closeness))])
     return np.maximum(0.0, bar - asked - margin)
 
