@@ -308,7 +308,8 @@ class CpuGroup:
     def seconds(self) -> float:
         if self.v1:
             return int((self.folder / "cpuacct.usage").read_text()) / 1e9
-        usage = next(line for line in (self.folder / "cpu.stat").read_text().splitlines() if line.startswith("usage_usec"))
+        stat = (self.folder / "cpu.stat").read_text().splitlines()
+        usage = next(line for line in stat if line.startswith("usage_usec"))
         return int(usage.split()[1]) / 1e6
 
     def stop(self) -> None:
@@ -747,7 +748,8 @@ def solo_report(alone: dict[str, list[Walk]], rows: dict[str, list[dict]], args)
              f" the baseline, the code at commit `{args.baseline}` ({state('baseline')}), and the"
              f" current code ({state('current')}), taking turns (baseline, current, baseline, ...), so that"
              " whatever else the machine did weighed on both alike; each server started with `workbench serve`"
-             " on its own fresh copy of the same database. The server's CPU time (user + system; " + cpu_source() + ") read before and"
+             " on its own fresh copy of the same database. The server's CPU time (user + system; "
+             + cpu_source() + ") read before and"
              " after each step (the click to the next step on screen, its rerun finished; a step is one click,"
              " or a few where the participant also types or ticks).", "",
              "| server | steps | p50 CPU s | p95 CPU s | mean CPU s |", "|---|---:|---:|---:|---:|"]

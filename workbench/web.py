@@ -1,4 +1,5 @@
-"""What every page shares: the process's store, the interview's cached suggestions, and who is looking (participant or staff).
+"""What every page shares: the process's store, the interview's cached suggestions, and who is looking
+(participant or staff).
 
 The only Streamlit-aware module in the package besides the pages; it holds no SQL and no analysis.
 """
